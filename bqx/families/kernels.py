@@ -1,0 +1,159 @@
+"""Shared numeric kernels: drift-free rolling sums and moments, epsilon rules of FEATURES.md Numerics.
+
+Rolling sums are re-anchored: every W rows the window sum is recomputed from scratch around a
+fresh reference value, so rounding never accumulates over a year of bars and results do not depend
+on where a series starts beyond the last W rows. A window containing NaN gives NaN (→ NULL).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+EPS_REL_STD = 1e-9  # a standard deviation is zero when <= 1e-9 * mean |y| over the window
+EPS_ABS_STD = 1e-12  # ... and, for dimensionless y, when <= 1e-12
+EPS_SCALE = 1e-12  # a range, mean, sum, ATR or EMA is zero when |d| <= 1e-12 * max |inputs|
+EPS_SIGN = 1e-10  # sign of a dimensionless quantity is 0 when |z| <= 1e-10
+EPS_BQX_ZERO = 1e-12  # bqx values with |v| <= 1e-12 are stored as exactly 0
+
+
+@nb.njit(cache=True)
+def _rolling_moments(x: np.ndarray, w: int, order: int) -> np.ndarray:
+    """Per window of the last w values: [mean, m2, m3, m4][:order] central moments (ddof 0).
+
+    Sums are taken around a reference value k (the first value of each block of w rows) and
+    recomputed from scratch at each block start, so they never drift.
+    """
+    n = x.shape[0]
+    out = np.full((order, n), np.nan)
+    if w <= 0 or n < w:
+        return out
+    s = np.zeros(4)
+    nan_count = 0
+    k = 0.0
+    for i in range(w - 1, n):
+        if (i - (w - 1)) % w == 0:
+            # re-anchor: fresh reference and fresh sums over x[i-w+1 .. i]
+            k = x[i - w + 1]
+            if np.isnan(k):
+                for j in range(i - w + 1, i + 1):
+                    if not np.isnan(x[j]):
+                        k = x[j]
+                        break
+            if np.isnan(k):
+                k = 0.0
+            s[:] = 0.0
+            nan_count = 0
+            for j in range(i - w + 1, i + 1):
+                v = x[j]
+                if np.isnan(v):
+                    nan_count += 1
+                else:
+                    d = v - k
+                    s[0] += d
+                    s[1] += d * d
+                    s[2] += d * d * d
+                    s[3] += d * d * d * d
+        else:
+            v_in = x[i]
+            v_out = x[i - w]
+            if np.isnan(v_in):
+                nan_count += 1
+            else:
+                d = v_in - k
+                s[0] += d
+                s[1] += d * d
+                s[2] += d * d * d
+                s[3] += d * d * d * d
+            if np.isnan(v_out):
+                nan_count -= 1
+            else:
+                d = v_out - k
+                s[0] -= d
+                s[1] -= d * d
+                s[2] -= d * d * d
+                s[3] -= d * d * d * d
+        if nan_count > 0:
+            continue
+        m1 = s[0] / w  # mean of (x - k)
+        out[0, i] = m1 + k
+        if order > 1:
+            m2 = s[1] / w - m1 * m1
+            out[1, i] = m2 if m2 > 0.0 else 0.0
+        if order > 2:
+            out[2, i] = s[2] / w - 3.0 * m1 * s[1] / w + 2.0 * m1 ** 3
+        if order > 3:
+            out[3, i] = s[3] / w - 4.0 * m1 * s[2] / w + 6.0 * m1 * m1 * s[1] / w - 3.0 * m1 ** 4
+    return out
+
+
+def rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
+    """Mean of the last w values (NaN before w values exist or when the window holds NaN)."""
+    return _rolling_moments(np.asarray(x, dtype=np.float64), int(w), 1)[0]
+
+
+def rolling_sum(x: np.ndarray, w: int) -> np.ndarray:
+    return rolling_mean(x, w) * w
+
+
+def rolling_var(x: np.ndarray, w: int, ddof: int = 0) -> np.ndarray:
+    m = _rolling_moments(np.asarray(x, dtype=np.float64), int(w), 2)[1]
+    return m * w / (w - ddof) if ddof else m
+
+
+def rolling_std(x: np.ndarray, w: int, ddof: int = 0) -> np.ndarray:
+    return np.sqrt(rolling_var(x, w, ddof))
+
+
+def rolling_mean_std(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std of the last w values in one pass."""
+    m = _rolling_moments(np.asarray(x, dtype=np.float64), int(w), 2)
+    return m[0], np.sqrt(m[1])
+
+
+def rolling_central_moments(x: np.ndarray, w: int) -> np.ndarray:
+    """Rows: mean, m2, m3, m4 (biased central moments) of the last w values."""
+    return _rolling_moments(np.asarray(x, dtype=np.float64), int(w), 4)
+
+
+def shift(x: np.ndarray, k: int) -> np.ndarray:
+    """x[t-k] at t (NaN where it does not exist); negative k looks ahead (targets only)."""
+    out = np.full_like(np.asarray(x, dtype=np.float64), np.nan)
+    if k == 0:
+        out[:] = x
+    elif k > 0:
+        out[k:] = x[:-k]
+    else:
+        out[:k] = x[-k:]
+    return out
+
+
+def std_is_zero(std: np.ndarray, mean_abs: np.ndarray, dimensionless: bool = False) -> np.ndarray:
+    """FEATURES.md rule: σ is zero when ≤ 1e-9 · mean |y| (and ≤ 1e-12 for dimensionless y)."""
+    zero = std <= EPS_REL_STD * mean_abs
+    if dimensionless:
+        zero |= std <= EPS_ABS_STD
+    return zero
+
+
+def safe_div(num: np.ndarray, den: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """num / den, NaN (→ NULL) where `zero` marks the denominator as zero."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(num, dtype=np.float64) / np.asarray(den, dtype=np.float64)
+    return np.where(zero, np.nan, out)
+
+
+def scale_is_zero(d: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    """A range, mean, sum, ATR or EMA d is zero when |d| ≤ 1e-12 · the largest magnitude of its inputs."""
+    return np.abs(d) <= EPS_SCALE * magnitude
+
+
+def sign_eps(z: np.ndarray, eps: float | np.ndarray = EPS_SIGN) -> np.ndarray:
+    """sign(z) with |z| ≤ eps counted as 0 (NaN stays NaN)."""
+    s = np.sign(z)
+    return np.where(np.abs(z) <= eps, 0.0, s)
+
+
+def zero_small(v: np.ndarray, eps: float = EPS_BQX_ZERO) -> np.ndarray:
+    """Values with |v| ≤ eps become exactly 0 (bqx values on flat prices)."""
+    return np.where(np.abs(v) <= eps, 0.0, v)

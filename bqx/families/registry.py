@@ -1,0 +1,105 @@
+"""The family registry: loud about duplicates and unknown names."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Iterable, Iterator
+
+from bqx.families.base import Family
+
+#: Built-in family modules, imported on first use. Adding a family = adding its module here.
+BUILTIN_MODULES: tuple[str, ...] = (
+    "bqx.families.rate_index",
+    "bqx.families.bqx",
+    "bqx.families.targets",
+    "bqx.families.lags",
+)
+
+
+class UnknownFamilyError(KeyError):
+    def __init__(self, name: str, known: Iterable[str]):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown family {name!r}.{hint} Known families: {', '.join(known)}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class DuplicateError(ValueError):
+    pass
+
+
+class Registry:
+    """Families by name, refusing a second family of one name or a column defined twice."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, Family] = {}
+        self._loaded = False
+
+    def add(self, fam: Family) -> Family:
+        old = self._families.get(fam.name)
+        if old is not None:
+            if old.module == fam.module and old.compute.__qualname__ == fam.compute.__qualname__:
+                self._families[fam.name] = fam  # the same module imported again (reload)
+                return fam
+            raise DuplicateError(
+                f"a family named {fam.name!r} is already registered (from {old.module}); choose another name"
+            )
+        owners = self.column_owners()
+        for col in fam.column_names():
+            if col in owners:
+                raise DuplicateError(
+                    f"family {fam.name!r} declares column {col!r}, which family {owners[col]!r} already declares"
+                )
+        self._families[fam.name] = fam
+        return fam
+
+    def remove(self, name: str) -> None:
+        self._families.pop(name, None)
+
+    def load_builtins(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for mod in BUILTIN_MODULES:
+                importlib.import_module(mod)
+
+    def get(self, name: str) -> Family:
+        self.load_builtins()
+        try:
+            return self._families[name]
+        except KeyError:
+            raise UnknownFamilyError(name, self._families) from None
+
+    def names(self) -> tuple[str, ...]:
+        self.load_builtins()
+        return tuple(self._families)
+
+    def __iter__(self) -> Iterator[Family]:
+        self.load_builtins()
+        return iter(tuple(self._families.values()))
+
+    def __contains__(self, name: str) -> bool:
+        self.load_builtins()
+        return name in self._families
+
+    def column_owners(self) -> dict[str, str]:
+        return {c: f.name for f in self._families.values() for c in f.column_names()}
+
+
+REGISTRY = Registry()
+
+
+def register(fam: Family) -> Family:
+    """Register a family built with `family(..., register=False)` (or re-register one)."""
+    return REGISTRY.add(fam)
+
+
+def get(name: str) -> Family:
+    return REGISTRY.get(name)
+
+
+def all_families() -> tuple[Family, ...]:
+    return tuple(REGISTRY)
