@@ -15,7 +15,7 @@ DEFAULTS = {"horizons": (15, 30, 45, 60, 75)}
 
 def columns(p: Mapping[str, Any]) -> list[Column]:
     return [
-        Column(f"target_bqx_h{h}", "continuous", h,
+        Column(f"target_bqx_h{h}", "continuous", 0,
                f"bqx_w{h}_return at row t+{h}: the momentum over the coming {h} bars; NULL where row t+{h} does not exist",
                nullable_when=f"row t+{h} does not exist (the last {h} bars of the data)")
         for h in p["horizons"]

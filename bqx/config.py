@@ -1,0 +1,186 @@
+"""The configuration: one frozen, validated object, loaded at the edge and passed down.
+
+Precedence: command-line flag > environment (`BQX_...`) > `bqx.toml` (or `--config FILE`) > default.
+Family parameters live under `[families.<name>]`; they enter the family's fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bqx.errors import ConfigError
+
+CONFIG_FILE = "bqx.toml"
+ENV_PREFIX = "BQX_"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExportConfig(_Frozen):
+    """Export settings (PIPELINE.md §7)."""
+
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    purge: int | None = Field(None, ge=0, description="bars before each boundary; default = largest target horizon")
+    embargo: int = Field(1440, ge=0, description="bars after each boundary")
+    precision: Literal["float32", "float64"] = "float32"
+    scaler: Literal["global", "per-pair"] = "global"
+
+    @field_validator("split")
+    @classmethod
+    def _sums_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(x < 0 for x in v) or abs(sum(v) - 1.0) > 1e-9:
+            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {v}")
+        return v
+
+
+class ValidateConfig(_Frozen):
+    """Causality validation settings (PIPELINE.md §6)."""
+
+    samples: int = Field(8, ge=1, description="sampled bar timestamps per checked partition")
+    seed: int = 0
+
+
+class Config(_Frozen):
+    """Everything a bqx command may be told, validated."""
+
+    store: Path = Path("bqx-store")
+    source: str = Field("sample", description="'sample' or a path the readers understand")
+    pairs: tuple[str, ...] | None = None
+    start: str | None = Field(None, pattern=r"^\d{4}-\d{2}$")
+    end: str | None = Field(None, pattern=r"^\d{4}-\d{2}$")
+    months: int = Field(2, ge=1, description="sample months when no --end is given")
+    seed: int = 0
+    workers: int | None = Field(None, ge=1)
+    executor: Literal["serial", "process", "dask"] = "process"
+    scheduler: str | None = None
+    plugins: tuple[str, ...] = Field((), description="modules that register user families")
+    families: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    export: ExportConfig = ExportConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("pairs")
+    @classmethod
+    def _known_pairs(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return None
+        from bqx.universe import pair
+
+        return tuple(pair(p).name for p in v)
+
+    def family_params(self) -> dict[str, dict[str, Any]]:
+        """Family parameters, checked against the registry (unknown family or parameter is an error)."""
+        from bqx.families.registry import REGISTRY
+
+        for module in self.plugins:
+            _import_plugin(module)
+        for name, params in self.families.items():
+            fam = REGISTRY.get(name)
+            fam.resolve_params(params)
+        return {k: dict(v) for k, v in self.families.items()}
+
+
+def _import_plugin(module: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"plugin module {module!r} cannot be imported: {exc}",
+                          hint="Put it on PYTHONPATH or install it, then rerun.") from exc
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], source: str, prefix: str = "") -> None:
+    for key, value in over.items():
+        if value is None:
+            continue
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value, origins, source, path + ".")
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value
+            origins[path] = source
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`BQX_WORKERS=2` -> workers; `BQX_EXPORT__EMBARGO=0` -> export.embargo; values parsed as JSON when they can be."""
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key in ("BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS"):
+            continue
+        path = key[len(ENV_PREFIX):].lower().split("__")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if path == ["pairs"] and isinstance(value, str):
+            value = [p for p in value.replace(" ", ",").split(",") if p]
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def load_config(
+    config_file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[Config, dict[str, str]]:
+    """The configuration and, per set key, where its value came from (file, environment or flag)."""
+    origins: dict[str, str] = {}
+    merged: dict[str, Any] = {}
+    path = config_file or (cwd or Path.cwd()) / CONFIG_FILE
+    if config_file is not None and not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist", hint="Check the --config path.")
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        _deep_merge(merged, data, origins, str(path))
+    _deep_merge(merged, _env_values(os.environ if environ is None else environ), origins, "environment")
+    _deep_merge(merged, dict(flags or {}), origins, "flag")
+    try:
+        config = Config.model_validate(merged)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            lines.append(f"{where} ({origins.get(where, 'default')}): {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    try:
+        config.family_params()
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"invalid [families] configuration: {exc}") from None
+    return config, origins
+
+
+def describe(config: Config, origins: Mapping[str, str]) -> list[tuple[str, Any, str]]:
+    """(key, value, source) rows for `bqx config show`."""
+    data = config.model_dump(mode="json", by_alias=True)
+    rows: list[tuple[str, Any, str]] = []
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                walk(value, path + ".")
+            else:
+                rows.append((path, value, origins.get(path, "default")))
+
+    walk(data, "")
+    return rows

@@ -1,0 +1,94 @@
+"""The errors bqx raises on purpose: each says what, where and what to do, and carries its exit code.
+
+Exit codes (PIPELINE.md §8): 0 success, 1 failed tasks or failed checks, 2 usage, configuration or
+input errors. The CLI prints `str(error)` (no traceback unless --verbose) and exits `error.exit_code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BqxError(Exception):
+    """Base of every deliberate bqx error; `exit_code` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message + (f" {hint}" if hint else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": type(self).__name__, "message": str(self), "exit_code": self.exit_code}
+
+
+class TaskError(BqxError):
+    """A task or a check failed (exit 1)."""
+
+    exit_code = 1
+
+
+class UsageError(BqxError):
+    """Bad command-line usage or argument (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(BqxError):
+    """Invalid configuration (exit 2)."""
+
+    exit_code = 2
+
+
+class StoreLockedError(BqxError):
+    """Another process holds the store's write lock (exit 2)."""
+
+    exit_code = 2
+
+
+class InputError(BqxError):
+    """Input data that breaks a rule, located by file, line (1-based physical line), column and value (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+        rule: str | None = None,
+        pair: str | None = None,
+        hint: str | None = None,
+    ):
+        self.file = file
+        self.line = line
+        self.column = column
+        self.value = value
+        self.rule = rule
+        self.pair = pair
+        where = []
+        if file is not None:
+            where.append(str(file))
+        if line is not None:
+            where.append(f"line {line}")
+        if column is not None:
+            where.append(f"column {column}")
+        if value is not None:
+            where.append(f"value {_short(value)!r}")
+        head = ", ".join(where)
+        tail = f" [rule {rule}]" if rule else ""
+        super().__init__(f"{head}: {message}{tail}" if head else f"{message}{tail}", hint=hint)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.update(file=self.file, line=self.line, column=self.column, value=self.value, rule=self.rule, pair=self.pair)
+        return out
+
+
+def _short(value: str, limit: int = 80) -> str:
+    value = str(value)
+    return value if len(value) <= limit else value[: limit - 3] + "..."
