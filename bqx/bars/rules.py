@@ -123,10 +123,10 @@ def bid_ask_checks() -> list[tuple[str, str, pl.Expr, pl.Expr]]:
     return [("bid-above-ask", b, pl.col(b) > pl.col(a), pl.col(b)) for b, a in zip(BID_COLUMNS, ASK_COLUMNS)]
 
 
-def _context(rule: pl.Expr, column: pl.Expr) -> pl.Expr:
+def _context(rule: pl.Expr, column: pl.Expr, price_sets: tuple[tuple[str, ...], ...]) -> pl.Expr:
     """Extra detail for range rules: the row's four prices of the set the column belongs to."""
     out = pl.lit(None, pl.String)
-    for cols in (PRICE_COLUMNS, BID_COLUMNS, ASK_COLUMNS):
+    for cols in price_sets:
         text = pl.concat_str([pl.lit(f"{c}=") + pl.col(c).cast(pl.String) for c in cols], separator=" ")
         out = pl.when(column.is_in(list(cols)) & rule.is_in(["high-below-low", "open-outside-range", "close-outside-range"])).then(text).otherwise(out)
     return out
@@ -157,7 +157,7 @@ def check_rows(frame: pl.DataFrame, file: str, price_sets: tuple[tuple[str, ...]
     rule, col, val = _chain(row_checks(price_sets, pair_from_rows))
     frame = frame.with_columns(rule.alias(RULE), col.alias(COL), val.alias(VAL))
     bad = frame.filter(pl.col(RULE).is_not_null())
-    issues = [to_issues(bad, file, _context(pl.col(RULE), pl.col(COL)))]
+    issues = [to_issues(bad, file, _context(pl.col(RULE), pl.col(COL), price_sets))]
     good = frame.filter(pl.col(RULE).is_null())
     good, dups = _duplicates(good, file, [c for s in price_sets for c in s] + ["volume"])
     issues.append(dups)

@@ -113,7 +113,9 @@ def _cholesky() -> np.ndarray:
     for (a, b), r in _CORR_UPPER.items():
         i, j = LATENT.index(a), LATENT.index(b)
         corr[i, j] = corr[j, i] = r
-    return np.linalg.cholesky(corr)
+    out = np.linalg.cholesky(corr)
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +128,7 @@ def _season() -> np.ndarray:
     for i, c in enumerate(LATENT):
         s = base * np.where(asian, 1.35, 1.0) if c in _ASIAN else base
         out[i] = s / np.sqrt(np.mean(s * s))
+    out.setflags(write=False)
     return out
 
 
@@ -245,7 +248,10 @@ def _pair_names(pairs: Iterable[str] | str | None) -> list[str]:
         return list(PAIR_NAMES)
     if isinstance(pairs, str):
         pairs = [pairs]
-    return sorted({pair_of(p).name for p in pairs})
+    names = sorted({pair_of(p).name for p in pairs})
+    if not names:
+        raise ValueError("no pairs asked for: pass pair names, or None for all 28")
+    return names
 
 
 def sample_pair_month(pair: str, month: str, seed: int = 0, *, quantise: bool = True) -> pl.DataFrame:

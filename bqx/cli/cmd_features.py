@@ -26,10 +26,17 @@ def register(app: typer.Typer) -> None:
         if md:
             out.print(markdown(rows), markup=False, end="")
             return
-        table = Table(title=f"{len(rows)} columns", show_lines=False)
-        for col in ("name", "family", "stage", "kind", "warm-up", "context", "lookahead", "description"):
-            table.add_column(col, overflow="fold")
+        families = {r["family"]: r for r in rows}
+        table = Table(title=f"{len(rows)} columns in {len(families)} families (context and lookahead in rows; "
+                            "--json or --markdown for everything)", show_lines=False, expand=True)
+        table.add_column("name", no_wrap=True)
+        table.add_column("family", no_wrap=True)
+        table.add_column("kind", no_wrap=True)
+        table.add_column("warm-up", justify="right", no_wrap=True)
+        table.add_column("description", ratio=1, overflow="fold")
         for r in rows:
-            table.add_row(r["name"], r["family"], f"{r['stage_id']} {r['stage']}", r["kind"], str(r["warmup"]),
-                          str(r["context"]), str(r["lookahead"]), r["description"])
+            table.add_row(r["name"], r["family"], r["kind"], str(r["warmup"]), r["description"])
         out.print(table)
+        for name, r in families.items():
+            out.print(f"{name}: stage {r['stage_id']} {r['stage']}, context {r['context']}, lookahead {r['lookahead']}"
+                      + (", view (computed on load)" if r["view"] else "") + (", cross-pair" if r["cross_pair"] else ""))

@@ -14,6 +14,12 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "bqx.families.bqx",
     "bqx.families.targets",
     "bqx.families.lags",
+    "bqx.families.regression",
+    "bqx.families.bollinger_rate",
+    "bqx.families.statistics",
+    "bqx.families.volume",
+    "bqx.families.spread",
+    "bqx.families.time_features",
 )
 
 

@@ -1,6 +1,6 @@
 """Rolling quadratic and linear least-squares fits over the last W values, one O(W) pass per window.
 
-Each window is centred on its own mean and projected on a fixed orthonormal basis (1, e1, e2) of
+Each window is centred on its last value and projected on a fixed orthonormal basis (1, e1, e2) of
 the bar positions u_k = (k − (W−1))/(W−1): the projections are fixed linear filters, so every
 window is computed from its own W values only (nothing accumulates over a year of bars, and a
 partition gives bit-identical results to the whole series). Residual sums of squares come from
@@ -63,6 +63,29 @@ def window_std_from_fit(w: int, rmse: np.ndarray, lin_slope: np.ndarray, a2: np.
     return np.sqrt(rmse * rmse + ((lin_slope * b.nu) ** 2 + (a2 * b.nq) ** 2) / w)
 
 
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _sums(y, lo, w, e1, e2, ref):  # pragma: no cover - compiled
+    """Σd, Σd², Σe1·d, Σe2·d, Σ|y|, min, max over y[lo:lo+w], d = y − ref (NaN in, NaN out)."""
+    s0 = 0.0
+    ss = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    sabs = 0.0
+    ymin = y[lo]
+    ymax = y[lo]
+    for k in range(w):
+        v = y[lo + k]
+        d = v - ref
+        s0 += d
+        ss += d * d
+        c1 += e1[k] * d
+        c2 += e2[k] * d
+        sabs += abs(v)
+        ymin = min(ymin, v)
+        ymax = max(ymax, v)
+    return s0, ss, c1, c2, sabs, ymin, ymax
+
+
 @nb.njit(cache=True)
 def _fit(y, w, e1, e2, nu, nq, ubar, g0, g1, dimensionless):  # pragma: no cover - compiled
     n = y.shape[0]
@@ -70,36 +93,11 @@ def _fit(y, w, e1, e2, nu, nq, ubar, g0, g1, dimensionless):  # pragma: no cover
     delta = 1.0 / (w - 1)
     for i in range(w - 1, n):
         lo = i - w + 1
-        s = 0.0
-        sabs = 0.0
-        ymin = y[lo]
-        ymax = y[lo]
-        bad = False
-        for k in range(w):
-            v = y[lo + k]
-            if np.isnan(v):
-                bad = True
-                break
-            s += v
-            sabs += abs(v)
-            if v < ymin:
-                ymin = v
-            if v > ymax:
-                ymax = v
-        if bad:
+        m = y[i]  # reference: the window is centred on its last value, then on its mean
+        s0, ss, c1, c2, sabs, ymin, ymax = _sums(y, lo, w, e1, e2, m)
+        if np.isnan(s0) or np.isnan(ss):
             continue
-        m = s / w
-        s0 = 0.0
-        ss = 0.0
-        c1 = 0.0
-        c2 = 0.0
-        for k in range(w):
-            d = y[lo + k] - m
-            s0 += d
-            ss += d * d
-            c1 += e1[k] * d
-            c2 += e2[k] * d
-        mc = s0 / w  # the centred mean (rounding only)
+        mc = s0 / w  # mean − y_t
         sstot = ss - s0 * mc
         if sstot < 0.0:
             sstot = 0.0

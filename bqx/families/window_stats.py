@@ -124,17 +124,17 @@ def _rolling_sorted(x: np.ndarray, w: int, probs: np.ndarray, want_mad: bool, wa
     m = 0
     nan_count = 0
     for t in range(n):
-        v = x[t]
-        if np.isnan(v):
-            nan_count += 1
-        else:
-            m = _insert(buf, m, v)
         if t >= w:
             old = x[t - w]
             if np.isnan(old):
                 nan_count -= 1
             else:
                 m = _remove(buf, m, old)
+        v = x[t]
+        if np.isnan(v):
+            nan_count += 1
+        else:
+            m = _insert(buf, m, v)
         if t < w - 1 or nan_count > 0:
             continue
         s = buf[:m]

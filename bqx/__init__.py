@@ -1,0 +1,49 @@
+"""bqx: one-minute bars of the 28 major FX pairs into a validated, ML-ready feature set.
+
+The curated public API:
+
+- `sample_market(pairs=None, start="2024-07", months=2, seed=0)`: the built-in sample bars.
+- `read_bars(path, ...)`: bars from a file or directory, validated.
+- `compute(bars, families=None)`: features on an in-memory bar frame, no store.
+- `run(store, ...)`, `load(store, ...)`, `status(store)`: the pipeline over a store.
+- `validate(store, ...)`: the causality validation.
+- `family`, `Column`, `Ctx`, `register`: declare and register your own family.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bqx.families.base import Column, Ctx, Family, PairInfo, family
+from bqx.families.registry import register
+from bqx.families.runner import compute
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "sample_market": ("bqx.bars.sample", "sample_market"),
+    "read_bars": ("bqx.bars.readers", "read_bars"),
+    "ingest": ("bqx.bars.ingest", "ingest"),
+    "run": ("bqx.engine.run", "run"),
+    "status": ("bqx.engine.run", "status"),
+    "plan": ("bqx.engine.plan", "plan"),
+    "load": ("bqx.engine.load", "load"),
+    "validate": ("bqx.validate", "validate"),
+    "export": ("bqx.export", "export"),
+    "catalog": ("bqx.catalog", "catalog"),
+    "universe": ("bqx.universe", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Heavier parts load on first use, so `import bqx` stays fast."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bqx' has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module)
+    return mod if attr is None else getattr(mod, attr)
+
+
+__all__ = ["Column", "Ctx", "Family", "PairInfo", "family", "register", "compute", *_LAZY]

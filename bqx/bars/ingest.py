@@ -1,0 +1,213 @@
+"""Ingest a source into a store's `bars/` dataset: validated, partitioned by pair and month, written atomically.
+
+Layout: `<store>/bars/pair=<PAIR>/year_month=<YYYY-MM>/data.parquet` (ts + bar columns; zstd, no
+dictionary, ~100k-row groups) and `<store>/bars/_pairs.json` ({pair: {basis, has_volume, has_bidask,
+source, ...}}). Rejected rows go to `<store>/quarantine/<run>.parquet`. The store is locked while written.
+
+Ingesting a pair again from the same source replaces it. A pair from another source is added when its
+time range does not overlap the stored one (same basis required); overlapping rows are a pair-overlap
+error (strict) or are quarantined, the stored bars kept (repair).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from bqx.bars import rules
+from bqx.bars.readers import read_source
+from bqx.bars.schema import BAR_COLUMNS
+from bqx.engine.lock import store_lock
+from bqx.errors import InputError
+
+ROW_GROUP_SIZE = 100_000
+PAIRS_FILE = "_pairs.json"
+
+
+@dataclass
+class IngestReport:
+    """What an ingest read, wrote and rejected; rows_in = rows_out + rows_quarantined + rows_skipped."""
+
+    source: str
+    store: str
+    policy: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    fixes: dict[str, int] = field(default_factory=dict)
+    pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    partitions: int = 0
+    quarantine_path: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    rejected_files: list[str] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """A short human summary."""
+        out = [f"ingested {self.rows_out} bars of {len(self.pairs)} pair(s) into {self.store} "
+               f"({self.partitions} partitions) from {self.rows_in} rows read"]
+        if self.rows_quarantined or self.rejected_files:
+            counts = ", ".join(f"{n} {r}" for r, n in self.quarantined_by_rule.items())
+            out.append(f"quarantined {self.rows_quarantined} rows and {len(self.rejected_files)} files ({counts}) "
+                       f"-> {self.quarantine_path}")
+        for rule, n in self.fixes.items():
+            out.append(f"fixed {n} rows: {rule} (sorted)")
+        if self.rows_skipped:
+            out.append(f"skipped {self.rows_skipped} rows of pairs not asked for")
+        return out + self.notes
+
+
+def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: str | None = None, policy: str = "strict",
+           tz: str | None = None, pairs: list[str] | tuple[str, ...] | None = None,
+           column_map: dict[str, str] | None = None, run_id: str | None = None) -> IngestReport:
+    """Read, validate and write `source` into `<store>/bars/`; returns the report (strict raises InputError)."""
+    root = Path(store)
+    result = read_source(source, fmt=fmt, tz=tz, column_map=column_map, pairs=pairs, policy=policy, keep_origin=True)
+    src_id = str(Path(source).resolve())
+    report = IngestReport(source=src_id, store=str(root), policy=policy, rows_in=result.rows_in,
+                          rows_skipped=result.rows_skipped, fixes=result.fixes, files=result.files,
+                          rejected_files=result.rejected_files, ignored_files=result.ignored_files, notes=result.notes)
+    quarantine = [result.quarantine]
+    bars_dir = root / "bars"
+    with store_lock(root, "ingest"):
+        catalog = read_pairs(root)
+        written = 0
+        for (p,), frame in result.bars.partition_by("pair", as_dict=True, maintain_order=True).items():
+            src = result.sources[p]
+            frame = frame.drop("pair")
+            entry = catalog.get(p)
+            replace = entry is None or entry.get("sources", [entry.get("source")]) == [src_id]
+            if not replace:
+                frame, overlap = _against_store(p, frame, entry, src.basis, result.origin, policy)
+                quarantine.append(overlap)
+                if frame.height == 0:
+                    continue
+            months = _write_pair(bars_dir / f"pair={p}", frame, replace)
+            written += frame.height
+            report.partitions += len(months)
+            start, end = frame["ts"].min(), frame["ts"].max()
+            if replace:
+                catalog[p] = {"basis": src.basis, "has_volume": src.has_volume, "has_bidask": src.has_bidask,
+                              "source": src_id, "sources": [src_id], "rows": frame.height,
+                              "start": start.isoformat(), "end": end.isoformat()}
+            else:
+                catalog[p] = {**entry, "has_volume": entry["has_volume"] and src.has_volume,
+                              "has_bidask": entry["has_bidask"] and src.has_bidask, "source": src_id,
+                              "sources": [*entry.get("sources", [entry["source"]]), src_id],
+                              "rows": entry.get("rows", 0) + frame.height,
+                              "start": min(entry["start"], start.isoformat()), "end": max(entry["end"], end.isoformat())}
+            report.pairs[p] = {"rows": frame.height, "basis": src.basis, "has_volume": src.has_volume,
+                               "has_bidask": src.has_bidask, "start": start.isoformat(), "end": end.isoformat(),
+                               "months": months}
+        if report.pairs:
+            write_pairs(root, catalog)
+        issues = pl.concat(quarantine)
+        report.rows_out = written
+        report.rows_quarantined = int(issues["line"].is_not_null().sum())
+        report.quarantined_by_rule = dict(issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).iter_rows())
+        if issues.height:
+            stamp = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-ingest-{os.getpid()}"
+            report.quarantine_path = str(rules.write_quarantine(issues, root / "quarantine" / f"{stamp}.parquet"))
+    if report.rows_out == 0:
+        where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
+        raise InputError(f"nothing to ingest from {source}: {report.rows_in} rows read, {report.rows_quarantined} "
+                         f"quarantined, {report.rows_skipped} skipped, {len(report.rejected_files)} files rejected{where}",
+                         file=str(source), rule="empty-file")
+    return report
+
+
+def _against_store(p: str, frame: pl.DataFrame, entry: dict[str, Any], basis: str, origin: pl.DataFrame | None,
+                   policy: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows of a pair already stored from another source: same basis required, overlapping time range rejected."""
+    if entry["basis"] != basis:
+        raise InputError(f"pair {p} is in the store with basis {entry['basis']} (from {entry['source']}); this source "
+                         f"gives {basis}", pair=p, rule="basis-mismatch",
+                         hint="Ingest into another store, or remove the pair's bars from this one first.")
+    start, end = datetime.fromisoformat(entry["start"]), datetime.fromisoformat(entry["end"])
+    inside = pl.col("ts").is_between(pl.lit(start).cast(pl.Datetime("us", "UTC")), pl.lit(end).cast(pl.Datetime("us", "UTC")))
+    bad = frame.filter(inside)
+    if bad.height == 0:
+        return frame, rules.empty_issues()
+    assert origin is not None
+    located = bad.select("ts").join(origin.filter(pl.col("pair") == p), on="ts", how="left").sort("line")
+    issues = located.select(
+        pl.col("file"), pl.col("line"), pl.lit(p).alias("pair"), pl.lit("ts").alias("column"),
+        pl.col("ts").cast(pl.String).alias("value"), pl.lit("pair-overlap").alias("rule"), pl.col("raw"),
+        pl.lit(f"{rules.RULES['pair-overlap']} (the store has {p} from {entry['source']}, {entry['start']} to {entry['end']})").alias("detail"),
+    )
+    if policy == "strict":
+        rules.raise_first(issues, scope=f" for {p}")
+    return frame.filter(~inside), issues
+
+
+def _write_pair(pair_dir: Path, frame: pl.DataFrame, replace: bool) -> list[str]:
+    """Write one pair's bars by month; `replace` removes months the new bars do not have, else months merge."""
+    frame = frame.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("_ym"))
+    months = []
+    for (ym,), part in sorted(frame.partition_by("_ym", as_dict=True).items()):
+        path = pair_dir / f"year_month={ym}" / "data.parquet"
+        part = part.select(BAR_COLUMNS)
+        if not replace and path.exists():
+            part = pl.concat([pl.read_parquet(path).select(BAR_COLUMNS), part]).sort("ts")
+        atomic_write_parquet(part.sort("ts"), path)
+        months.append(ym)
+    if replace and pair_dir.exists():
+        for d in pair_dir.iterdir():
+            if d.is_dir() and d.name.startswith("year_month=") and d.name.split("=", 1)[1] not in months:
+                shutil.rmtree(d)
+    return months
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write Parquet (zstd, no dictionary, ~100k-row groups) to a temp file, fsync it, then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(frame.to_arrow(), fh, compression="zstd", use_dictionary=False, row_group_size=ROW_GROUP_SIZE)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_pairs(store: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The store's per-pair source catalog (`bars/_pairs.json`), empty when there is none."""
+    path = Path(store) / "bars" / PAIRS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_pairs(store: Path, catalog: dict[str, dict[str, Any]]) -> None:
+    path = store / "bars" / PAIRS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as fh:
+        json.dump(dict(sorted(catalog.items())), fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)

@@ -1,0 +1,186 @@
+"""The manifest: SQLite (WAL) at `<store>/manifest.sqlite` — format version, anchors, bars, tasks, runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from bqx.errors import BqxError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS anchors (family TEXT NOT NULL, pair TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (family, pair));
+CREATE TABLE IF NOT EXISTS bars (pair TEXT NOT NULL, month TEXT NOT NULL, digest TEXT NOT NULL,
+    rows INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, PRIMARY KEY (pair, month));
+CREATE TABLE IF NOT EXISTS tasks (stage TEXT NOT NULL, pair TEXT NOT NULL, month TEXT NOT NULL,
+    status TEXT NOT NULL, rows INTEGER, seconds REAL, error TEXT, fingerprint TEXT, outputs TEXT,
+    started_at REAL, finished_at REAL, run_id INTEGER, PRIMARY KEY (stage, pair, month));
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL,
+    ended_at REAL, args TEXT, log_path TEXT, status TEXT, summary TEXT);
+"""
+
+
+class StoreFormatError(BqxError):
+    """The store was written by an incompatible bqx (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    stage: str
+    pair: str | None
+    month: str
+    status: str
+    rows: int | None
+    seconds: float | None
+    error: str | None
+    fingerprint: str | None
+    outputs: tuple[tuple[str, int, int], ...]
+    run_id: int | None
+
+    def intact(self, root: str | os.PathLike[str]) -> bool:
+        """Every recorded output file still exists with its recorded size and mtime."""
+        for rel, size, mtime in self.outputs:
+            try:
+                st = os.stat(Path(root) / rel)
+            except FileNotFoundError:
+                return False
+            if st.st_size != size or st.st_mtime_ns != mtime:
+                return False
+        return True
+
+
+class Manifest:
+    """Open (and create when `create`) a store's manifest. Readers pass `readonly=True`."""
+
+    def __init__(self, root: str | os.PathLike[str], *, readonly: bool = False):
+        self.root = Path(root)
+        self.path = self.root / MANIFEST
+        if readonly:
+            self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=30)
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(_SCHEMA)
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self._check_version(readonly)
+
+    def _check_version(self, readonly: bool) -> None:
+        version = self.get_meta("format_version")
+        if version is None:
+            if not readonly:
+                self.set_meta("format_version", str(FORMAT_VERSION))
+            return
+        if int(version) != FORMAT_VERSION:
+            self.close()
+            raise StoreFormatError(
+                f"store {self.root} was written with store format {version}; this bqx reads format {FORMAT_VERSION}.",
+                hint=f"Rebuild it: run with a new --store, or delete {self.root} and run again.",
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Manifest":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- meta and anchors -----------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def anchors(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(f, p): json.loads(v) for f, p, v in self.conn.execute("SELECT family, pair, value FROM anchors")}
+
+    def set_anchor(self, family: str, pair: str | None, value: Mapping[str, Any]) -> None:
+        self.conn.execute("INSERT INTO anchors(family, pair, value) VALUES (?, ?, ?)",
+                          (family, pair or "", json.dumps(dict(value), sort_keys=True, default=str)))
+
+    # -- bars -------------------------------------------------------------------------------
+    def bars(self) -> dict[tuple[str, str], tuple[str, int, int, int]]:
+        """(pair, month) -> (digest, rows, size, mtime_ns)."""
+        return {(p, m): (d, r, s, t) for p, m, d, r, s, t in
+                self.conn.execute("SELECT pair, month, digest, rows, size, mtime_ns FROM bars")}
+
+    def set_bars(self, pair: str, month: str, digest: str, rows: int, size: int, mtime_ns: int) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?)", (pair, month, digest, rows, size, mtime_ns))
+
+    def drop_bars(self, keys: Iterable[tuple[str, str]]) -> None:
+        self.conn.executemany("DELETE FROM bars WHERE pair=? AND month=?", list(keys))
+
+    # -- tasks ----------------------------------------------------------------------------
+    def tasks(self, stage: str | None = None) -> dict[tuple[str, str | None, str], TaskRow]:
+        sql = "SELECT stage, pair, month, status, rows, seconds, error, fingerprint, outputs, run_id FROM tasks"
+        args: tuple[Any, ...] = ()
+        if stage is not None:
+            sql += " WHERE stage=?"
+            args = (stage,)
+        out = {}
+        for s, p, m, st, rows, sec, err, fp, outs, rid in self.conn.execute(sql, args):
+            row = TaskRow(s, p or None, m, st, rows, sec, err, fp,
+                          tuple(tuple(o) for o in json.loads(outs or "[]")), rid)
+            out[(s, row.pair, m)] = row
+        return out
+
+    def mark_running(self, stage: str, pair: str | None, month: str, run_id: int) -> None:
+        self.conn.execute(
+            "INSERT INTO tasks(stage, pair, month, status, started_at, run_id) VALUES (?, ?, ?, 'running', ?, ?) "
+            "ON CONFLICT(stage, pair, month) DO UPDATE SET status='running', started_at=excluded.started_at, "
+            "run_id=excluded.run_id",
+            (stage, pair or "", month, time.time(), run_id),
+        )
+
+    def record(self, stage: str, pair: str | None, month: str, *, status: str, rows: int | None, seconds: float,
+               error: str | None, fingerprint: str | None, outputs: list[tuple[str, int, int]], run_id: int) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO tasks(stage, pair, month, status, rows, seconds, error, fingerprint, outputs, "
+            "started_at, finished_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (stage, pair or "", month, status, rows, seconds, error, fingerprint, json.dumps(outputs),
+             time.time() - seconds, time.time(), run_id),
+        )
+
+    def interrupt_running(self) -> int:
+        """Tasks left 'running' by a run that died become failed (call only while holding the lock)."""
+        cur = self.conn.execute(
+            "UPDATE tasks SET status='failed', error='interrupted: the run that started it stopped', "
+            "fingerprint=NULL WHERE status='running'")
+        return cur.rowcount
+
+    # -- runs -----------------------------------------------------------------------------
+    def start_run(self, args: Mapping[str, Any], log_path: str) -> int:
+        cur = self.conn.execute("INSERT INTO runs(started_at, args, log_path, status) VALUES (?, ?, ?, 'running')",
+                                (time.time(), json.dumps(dict(args), default=str, sort_keys=True), log_path))
+        return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, status: str, summary: Mapping[str, Any]) -> None:
+        self.conn.execute("UPDATE runs SET ended_at=?, status=?, summary=? WHERE id=?",
+                          (time.time(), status, json.dumps(dict(summary), default=str), run_id))
+
+    def runs(self) -> list[dict[str, Any]]:
+        cols = ("id", "started_at", "ended_at", "args", "log_path", "status", "summary")
+        return [dict(zip(cols, r)) for r in self.conn.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id")]
+
+
+def open_reader(root: str | os.PathLike[str]) -> Manifest | None:
+    """A read-only manifest, or None when the store has none yet."""
+    if not (Path(root) / MANIFEST).is_file():
+        return None
+    return Manifest(root, readonly=True)

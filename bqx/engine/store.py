@@ -1,0 +1,211 @@
+"""The store on disk: partition paths, the one Parquet writer (atomic), the bars dataset.
+
+Layout: `<store>/<stage>/pair=<P>/year_month=<M>/data.parquet` (ts + the stage's columns),
+`<store>/tables/<name>/year_month=<M>/data.parquet`, `<store>/bars/...` with `bars/_pairs.json`,
+`<store>/manifest.sqlite`, `<store>/logs/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bqx.bars.schema import BAR_COLUMNS, conform
+from bqx.engine.partitions import month_start, parse_month
+
+BARS = "bars"
+TABLES = "tables"
+DATA_FILE = "data.parquet"
+PAIRS_FILE = "_pairs.json"
+ROW_GROUP_ROWS = 100_000
+RESERVED = frozenset({BARS, TABLES, "logs"})
+
+
+def partition_path(root: str | os.PathLike[str], stage: str, pair: str, month: str) -> Path:
+    return Path(root) / stage / f"pair={pair}" / f"year_month={month}" / DATA_FILE
+
+
+def table_path(root: str | os.PathLike[str], name: str, month: str) -> Path:
+    return Path(root) / TABLES / name / f"year_month={month}" / DATA_FILE
+
+
+def write_parquet(frame: pl.DataFrame, path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Write `frame` atomically (temp file in the same directory, fsync, rename); returns (size, mtime_ns).
+
+    zstd, no dictionary encoding for float and time columns, row groups of 100,000 rows.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".data.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _write_table(frame, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _write_table(frame: pl.DataFrame, sink: Any) -> None:
+    """The single place where Parquet writer options are pinned."""
+    table = frame.to_arrow()
+    dict_cols = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))]
+    pq.write_table(table, sink, compression="zstd", use_dictionary=dict_cols or False,
+                   row_group_size=ROW_GROUP_ROWS, write_statistics=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def clean_temp_files(root: str | os.PathLike[str]) -> int:
+    """Remove temporary files left by a killed writer (call only while holding the store lock)."""
+    n = 0
+    for tmp in Path(root).rglob(".data.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+# -- the bars dataset -------------------------------------------------------------------------
+
+def bars_partitions(root: str | os.PathLike[str]) -> dict[tuple[str, str], Path]:
+    """(pair, month) -> file of every bars partition in the store."""
+    base = Path(root) / BARS
+    out: dict[tuple[str, str], Path] = {}
+    if not base.is_dir():
+        return out
+    for pdir in base.glob("pair=*"):
+        for mdir in pdir.glob("year_month=*"):
+            f = mdir / DATA_FILE
+            if f.is_file():
+                out[(pdir.name[5:], mdir.name[11:])] = f
+    return dict(sorted(out.items()))
+
+
+def read_pairs_json(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    path = Path(root) / BARS / PAIRS_FILE
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())
+
+
+def write_pairs_json(root: str | os.PathLike[str], info: Mapping[str, Mapping[str, Any]]) -> None:
+    path = Path(root) / BARS / PAIRS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pairs.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump({k: dict(v) for k, v in sorted(info.items())}, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_bars(
+    root: str | os.PathLike[str],
+    bars: pl.DataFrame,
+    *,
+    source: str,
+    basis: str | Mapping[str, str] = "mid",
+    only_missing: bool = False,
+) -> list[tuple[str, str]]:
+    """Write a bar frame with a `pair` column into the store's bars dataset, one file per pair-month.
+
+    A partition whose bytes would not change is left as it is (its mtime too). Updates
+    `bars/_pairs.json` (basis, has_volume, has_bidask, source). Returns the partitions written.
+    Call it while holding the store lock.
+    """
+    from bqx.families.runner import split_pairs
+
+    existing = bars_partitions(root)
+    info = read_pairs_json(root)
+    written: list[tuple[str, str]] = []
+    for pair, frame in split_pairs(bars).items():
+        frame = conform(frame).sort("ts")
+        months = frame.select(pl.col("ts").dt.strftime("%Y-%m").alias("m"))["m"]
+        frame = frame.with_columns(months.alias("_month"))
+        for (month,), part in frame.partition_by("_month", as_dict=True, maintain_order=True).items():
+            key = (pair, str(month))
+            if only_missing and key in existing:
+                continue
+            path = partition_path(root, BARS, pair, str(month))
+            data = part.drop("_month").select(BAR_COLUMNS)
+            if key in existing and _same_bytes(data, path):
+                continue
+            write_parquet(data, path)
+            written.append(key)
+        has_volume = bool(frame.height and (frame["volume"].fill_null(0.0) != 0.0).any())
+        has_bidask = bool(frame.height and frame["bid_close"].is_not_null().any() and frame["ask_close"].is_not_null().any())
+        old = info.get(pair, {})
+        info[pair] = {
+            "basis": basis.get(pair, "mid") if isinstance(basis, Mapping) else basis,
+            "has_volume": has_volume or bool(old.get("has_volume", False) and only_missing),
+            "has_bidask": has_bidask or bool(old.get("has_bidask", False) and only_missing),
+            "source": source,
+        }
+    write_pairs_json(root, info)
+    return written
+
+
+def _same_bytes(frame: pl.DataFrame, path: Path) -> bool:
+    import io
+
+    buf = io.BytesIO()
+    _write_table(frame, buf)
+    return hashlib.sha256(buf.getvalue()).hexdigest() == file_digest(path)
+
+
+def read_bars(root: str | os.PathLike[str], pair: str, months: list[str]) -> pl.DataFrame:
+    files = [partition_path(root, BARS, pair, m) for m in months]
+    return pl.concat([pl.read_parquet(f) for f in files]).sort("ts") if files else pl.DataFrame()
+
+
+def month_of_bounds(month: str) -> tuple[Any, Any]:
+    from bqx.engine.partitions import add_months
+
+    return month_start(month), month_start(add_months(month, 1))
+
+
+__all__ = [
+    "BARS", "TABLES", "partition_path", "table_path", "write_parquet", "write_bars", "bars_partitions",
+    "read_pairs_json", "file_digest", "file_stamp", "clean_temp_files", "parse_month",
+]

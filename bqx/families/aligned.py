@@ -1,0 +1,288 @@
+"""The aligned union timeline shared by the cross-pair families (FEATURES.md currency_indices).
+
+Rows are the union of all pairs' bar timestamps. At each, a pair's latest close is used if it is
+at most 5 minutes old, else the pair is missing (NaN). Returns on this timeline are log changes of
+the carried closes between consecutive union rows: 0 where a close was carried, NaN where the pair
+is missing now or on the previous union row. Windows count union rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable
+
+import numba as nb
+import numpy as np
+import polars as pl
+
+from bqx.families.kernels import EPS_ABS_STD, EPS_REL_STD
+from bqx.universe import CURRENCIES, PAIR_NAMES, TRIANGLES, pair, pairs_of, related
+
+log = logging.getLogger("bqx.families.cross_pair")
+
+MAX_CARRY_US = 5 * 60 * 1_000_000  # a carried close is used for at most 5 minutes
+CARRY_MARGIN = 10  # extra context rows covering the 5-minute carry at a frame's first rows
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """A long frame (sorted by pair, ts) placed on the union timeline.
+
+    `close` and `own` are (T, P): the carried close (NaN where missing) and whether the pair has a
+    bar of its own at that row. `row_u`, `row_p` give each input row's union row and pair column.
+    """
+
+    ts: np.ndarray
+    pairs: tuple[str, ...]
+    close: np.ndarray
+    own: np.ndarray
+    row_u: np.ndarray
+    row_p: np.ndarray
+    bounds: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.ts.shape[0]
+
+    def col(self, name: str) -> int | None:
+        """Column of pair `name`, or None when it is absent from the run."""
+        try:
+            return self.pairs.index(name)
+        except ValueError:
+            return None
+
+    def own_values(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+        """(T, P) values of a frame column at each pair's own bars, NaN elsewhere."""
+        out = np.full((self.n, len(self.pairs)), np.nan)
+        out[self.row_u, self.row_p] = frame[column].cast(pl.Float64).to_numpy()
+        return out
+
+    def returns(self) -> np.ndarray:
+        """(T, P) log changes of the carried closes; 0 where carried, NaN where missing."""
+        lc = np.log(self.close)
+        r = np.full_like(lc, np.nan)
+        r[1:] = lc[1:] - lc[:-1]
+        return r
+
+    def at_rows(self, matrix: np.ndarray) -> np.ndarray:
+        """Values of a (T, P) matrix at the input rows (each pair's own bars)."""
+        return matrix[self.row_u, self.row_p]
+
+    def segments(self) -> Iterable[tuple[int, str, slice]]:
+        """(column, pair, input-row slice) per pair."""
+        for j, name in enumerate(self.pairs):
+            yield j, name, slice(int(self.bounds[j]), int(self.bounds[j + 1]))
+
+
+def align(frame: pl.DataFrame) -> Aligned:
+    """Place a long bar frame sorted by (pair, ts) on the union timeline."""
+    runs = frame["pair"].rle()
+    lengths = runs.struct.field("len").to_numpy().astype(np.int64)
+    names = tuple(pair(str(v)).name for v in runs.struct.field("value").to_list())
+    if len(set(names)) != len(names):
+        raise ValueError("cross-pair frame must be sorted by (pair, ts): a pair occurs in several runs")
+    ts = frame["ts"].dt.epoch("us").to_numpy()
+    union = np.unique(ts)
+    row_u = np.searchsorted(union, ts)
+    row_p = np.repeat(np.arange(len(names)), lengths)
+    n, p = union.shape[0], len(names)
+    own = np.zeros((n, p), dtype=bool)
+    own[row_u, row_p] = True
+    own_close = np.full((n, p), np.nan)
+    own_close[row_u, row_p] = frame["close"].cast(pl.Float64).to_numpy()
+    last = np.where(own, np.arange(n)[:, None], -1)
+    np.maximum.accumulate(last, axis=0, out=last)
+    safe = np.maximum(last, 0)
+    close = np.take_along_axis(own_close, safe, axis=0)
+    stale = (last < 0) | ((union[:, None] - union[safe]) > MAX_CARRY_US)
+    close[stale] = np.nan
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return Aligned(union, names, close, own, row_u, row_p, bounds)
+
+
+def ts_series(al: Aligned, dtype: pl.DataType) -> pl.Series:
+    """The union timestamps as a `ts` series of the frame's dtype."""
+    return pl.Series("ts", al.ts, dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(dtype)
+
+
+# -- coverage of a partial pair set -------------------------------------------------------------
+def coverage(pairs: Iterable[str]) -> dict:
+    """What a run over `pairs` can compute: defined and skipped currencies and triangles.
+
+    Returns {"pairs", "missing_pairs", "currencies", "skipped_currencies": {ccy: [missing pairs]},
+    "triangles", "skipped_triangles": {tri_name: [missing pairs]}}.
+    """
+    present = {pair(p).name for p in pairs}
+    skipped_ccy = {c: [p for p in pairs_of(c) if p not in present] for c in CURRENCIES}
+    skipped_tri = {t.name: [p for p in t.pairs if p not in present] for t in TRIANGLES}
+    return {
+        "pairs": sorted(present),
+        "missing_pairs": [p for p in PAIR_NAMES if p not in present],
+        "currencies": [c for c, miss in skipped_ccy.items() if not miss],
+        "skipped_currencies": {c: miss for c, miss in skipped_ccy.items() if miss},
+        "triangles": [t for t, miss in skipped_tri.items() if not miss],
+        "skipped_triangles": {t: miss for t, miss in skipped_tri.items() if miss},
+    }
+
+
+def warn_coverage(pairs: Iterable[str], family: str, what: str) -> dict:
+    """Log which currencies (`what`="currencies") or triangles a partial run skips; returns coverage()."""
+    cov = coverage(pairs)
+    skipped = cov["skipped_currencies"] if what == "currencies" else cov["skipped_triangles"]
+    if skipped:
+        detail = "; ".join(f"{k} (missing {', '.join(v)})" for k, v in skipped.items())
+        log.warning("%s: %d %s skipped (NULL throughout): %s", family, len(skipped), what, detail)
+    return cov
+
+
+# -- numerics on the union timeline -------------------------------------------------------------
+@nb.njit(cache=True)
+def _rolling_cov(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
+    """Rows mean_x, mean_y, var_x, var_y, cov, mean|x|, mean|y| over the last w rows (NaN if any NaN).
+
+    Sums are taken around reference values and recomputed from scratch every w rows (no drift).
+    """
+    n = x.shape[0]
+    out = np.full((7, n), np.nan)
+    if n < w:
+        return out
+    s = np.zeros(7)
+    bad = 0
+    kx = 0.0
+    ky = 0.0
+    for i in range(w - 1, n):
+        if (i - (w - 1)) % w == 0:
+            kx = 0.0
+            ky = 0.0
+            for j in range(i - w + 1, i + 1):
+                if not (np.isnan(x[j]) or np.isnan(y[j])):
+                    kx = x[j]
+                    ky = y[j]
+                    break
+            s[:] = 0.0
+            bad = 0
+            for j in range(i - w + 1, i + 1):
+                if np.isnan(x[j]) or np.isnan(y[j]):
+                    bad += 1
+                else:
+                    dx = x[j] - kx
+                    dy = y[j] - ky
+                    s[0] += dx
+                    s[1] += dy
+                    s[2] += dx * dx
+                    s[3] += dy * dy
+                    s[4] += dx * dy
+                    s[5] += abs(x[j])
+                    s[6] += abs(y[j])
+        else:
+            j = i
+            if np.isnan(x[j]) or np.isnan(y[j]):
+                bad += 1
+            else:
+                dx = x[j] - kx
+                dy = y[j] - ky
+                s[0] += dx
+                s[1] += dy
+                s[2] += dx * dx
+                s[3] += dy * dy
+                s[4] += dx * dy
+                s[5] += abs(x[j])
+                s[6] += abs(y[j])
+            j = i - w
+            if np.isnan(x[j]) or np.isnan(y[j]):
+                bad -= 1
+            else:
+                dx = x[j] - kx
+                dy = y[j] - ky
+                s[0] -= dx
+                s[1] -= dy
+                s[2] -= dx * dx
+                s[3] -= dy * dy
+                s[4] -= dx * dy
+                s[5] -= abs(x[j])
+                s[6] -= abs(y[j])
+        if bad > 0:
+            continue
+        mx = s[0] / w
+        my = s[1] / w
+        out[0, i] = mx + kx
+        out[1, i] = my + ky
+        out[2, i] = max(s[2] / w - mx * mx, 0.0)
+        out[3, i] = max(s[3] / w - my * my, 0.0)
+        out[4, i] = s[4] / w - mx * my
+        out[5, i] = max(s[5] / w, 0.0)
+        out[6, i] = max(s[6] / w, 0.0)
+    return out
+
+
+def _std_zero(var: np.ndarray, mean_abs: np.ndarray) -> np.ndarray:
+    std = np.sqrt(var)
+    return (std <= EPS_REL_STD * mean_abs) | (std <= EPS_ABS_STD)
+
+
+def rolling_corr(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
+    """Pearson correlation over the last w rows; NaN if a window holds NaN or a std is zero."""
+    m = _rolling_cov(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64), int(w))
+    zero = _std_zero(m[2], m[5]) | _std_zero(m[3], m[6])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = m[4] / np.sqrt(m[2] * m[3])
+    return np.where(zero, np.nan, np.clip(c, -1.0, 1.0))
+
+
+def rolling_slope(y: np.ndarray, x: np.ndarray, w: int) -> np.ndarray:
+    """OLS slope of y on x over the last w rows; NaN if a window holds NaN or std(x) is zero."""
+    m = _rolling_cov(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64), int(w))
+    zero = _std_zero(m[2], m[5])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = m[4] / m[2]
+    return np.where(zero, np.nan, b)
+
+
+def shift_rows(x: np.ndarray, k: int) -> np.ndarray:
+    """x at k union rows earlier (axis 0), NaN where it does not exist."""
+    out = np.full_like(x, np.nan)
+    if k == 0:
+        out[:] = x
+    elif k < x.shape[0]:
+        out[k:] = x[:-k]
+    return out
+
+
+def rank_scaled(m: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Per row of m (T, n): (average rank − 1) / (n − 1), ranks from 1, ties averaged; NaN rows if any NaN."""
+    t, n = m.shape
+    out = np.full((t, n), np.nan)
+    for a in range(0, t, chunk):
+        block = m[a:a + chunk]
+        less = (block[:, None, :] < block[:, :, None]).sum(axis=2)
+        equal = (block[:, None, :] == block[:, :, None]).sum(axis=2)
+        out[a:a + chunk] = (less + (equal + 1) / 2.0 - 1.0) / (n - 1)
+    out[np.isnan(m).any(axis=1)] = np.nan
+    return out
+
+
+def peer_corr(al: Aligned, r: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(T, P) means over base peers and over quote peers of s·corr_w(r_p, r_q), s = +1 when the
+    shared currency is on the same side of both pairs (the correlation of both returns oriented to
+    the shared currency). NaN where a peer is absent or a correlation is undefined."""
+    p = len(al.pairs)
+    base = np.zeros((al.n, p))
+    quote = np.zeros((al.n, p))
+    done: dict[tuple[int, int], np.ndarray] = {}
+    for j, name in enumerate(al.pairs):
+        pj = pair(name)
+        for rel in related(name):
+            k = al.col(rel.pair)
+            if k is None:
+                c = np.full(al.n, np.nan)
+            else:
+                key = (min(j, k), max(j, k))
+                # each related couple is visited twice: compute on the first visit, release on the second
+                corr = done.pop(key) if key in done else done.setdefault(key, rolling_corr(r[:, key[0]], r[:, key[1]], w))
+                c = corr if rel.same_side else -corr
+            if rel.shared == pj.base:
+                base[:, j] += c
+            else:
+                quote[:, j] += c
+    return base / 6.0, quote / 6.0

@@ -1,0 +1,57 @@
+"""The feature catalog is pinned: adding, renaming or redeclaring a feature is a visible diff.
+
+Update after an intended change: BQX_UPDATE_GOLDEN=1 ./scripts/test tests/test_catalog.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bqx.catalog import catalog, markdown
+
+GOLDEN = Path(__file__).parent / "golden" / "catalog.json"
+
+
+def test_catalog_matches_golden_file():
+    rows = catalog()
+    if os.environ.get("BQX_UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(rows, indent=1) + "\n")
+    golden = json.loads(GOLDEN.read_text())
+    got = {r["name"]: r for r in rows}
+    want = {r["name"]: r for r in golden}
+    assert sorted(got) == sorted(want), (
+        f"columns added {sorted(set(got) - set(want))[:10]}, removed {sorted(set(want) - set(got))[:10]}"
+    )
+    changed = [n for n in want if got[n] != want[n]]
+    assert not changed, f"declarations changed: {changed[:10]}; see the module docstring to update"
+    assert [r["name"] for r in rows] == [r["name"] for r in golden], "column order changed"
+
+
+def test_catalog_names_are_unique_and_markdown_lists_them():
+    rows = catalog()
+    names = [r["name"] for r in rows]
+    assert len(names) == len(set(names))
+    md = markdown(rows)
+    assert all(f"`{n}`" in md for n in names)
+
+
+# Column counts per family, as FEATURES.md states them (608 features + 5 targets).
+SPEC_COUNTS = {
+    "rate_index": 4, "bqx": 37, "targets": 5, "bollinger_bqx": 21, "regression": 180,
+    "bollinger_rate": 20, "statistics": 23, "volume": 10, "spread": 20, "time": 8, "lags": 148,
+    "currency_indices": 8, "arbitrage": 4, "derived": 5, "fit_quality": 20, "regimes": 15,
+    "quick_win": 15, "technical": 45, "advanced": 25,
+}
+
+
+def test_family_column_counts_follow_the_spec():
+    rows = catalog()
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["family"]] = counts.get(r["family"], 0) + 1
+    for fam, n in counts.items():
+        if fam in SPEC_COUNTS:
+            assert n == SPEC_COUNTS[fam], f"{fam}: {n} columns, FEATURES.md says {SPEC_COUNTS[fam]}"
+    assert sum(SPEC_COUNTS.values()) == 608 + 5
