@@ -34,7 +34,12 @@ PAIRS_FILE = "_pairs.json"
 
 @dataclass
 class IngestReport:
-    """What an ingest read, wrote and rejected; rows_in = rows_out + rows_quarantined + rows_skipped."""
+    """What an ingest read, wrote and rejected.
+
+    rows_in = rows_out + rows_merged + rows_quarantined + rows_skipped (rows_merged: ask rows joined to
+    their bid rows; rows_skipped: rows of pairs not asked for). Whole files that could not be read are
+    listed in rejected_files and quarantined as one record each (scope "file").
+    """
 
     source: str
     store: str
@@ -43,6 +48,7 @@ class IngestReport:
     rows_out: int = 0
     rows_quarantined: int = 0
     rows_skipped: int = 0
+    rows_merged: int = 0
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
     fixes: dict[str, int] = field(default_factory=dict)
     pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -79,7 +85,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
     result = read_source(source, fmt=fmt, tz=tz, column_map=column_map, pairs=pairs, policy=policy, keep_origin=True)
     src_id = str(Path(source).resolve())
     report = IngestReport(source=src_id, store=str(root), policy=policy, rows_in=result.rows_in,
-                          rows_skipped=result.rows_skipped, fixes=result.fixes, files=result.files,
+                          rows_skipped=result.rows_skipped, rows_merged=result.rows_merged, fixes=result.fixes, files=result.files,
                           rejected_files=result.rejected_files, ignored_files=result.ignored_files, notes=result.notes)
     quarantine = [result.quarantine]
     bars_dir = root / "bars"
@@ -117,7 +123,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
             write_pairs(root, catalog)
         issues = pl.concat(quarantine)
         report.rows_out = written
-        report.rows_quarantined = int(issues["line"].is_not_null().sum())
+        report.rows_quarantined = int((issues["scope"] == "row").sum())
         report.quarantined_by_rule = dict(issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).iter_rows())
         if issues.height:
             stamp = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-ingest-{os.getpid()}"
@@ -148,6 +154,7 @@ def _against_store(p: str, frame: pl.DataFrame, entry: dict[str, Any], basis: st
         pl.col("file"), pl.col("line"), pl.lit(p).alias("pair"), pl.lit("ts").alias("column"),
         pl.col("ts").cast(pl.String).alias("value"), pl.lit("pair-overlap").alias("rule"), pl.col("raw"),
         pl.lit(f"{rules.RULES['pair-overlap']} (the store has {p} from {entry['source']}, {entry['start']} to {entry['end']})").alias("detail"),
+        pl.lit("row").alias("scope"),
     )
     if policy == "strict":
         rules.raise_first(issues, scope=f" for {p}")

@@ -63,6 +63,7 @@ FIXED_RULES = ("out-of-order",)
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.String, "line": pl.Int64, "pair": pl.String, "column": pl.String,
     "value": pl.String, "rule": pl.String, "raw": pl.String, "detail": pl.String,
+    "scope": pl.String,  # "row": one rejected row; "file": a whole file that could not be read as bars
 }
 _HINT = "Fix the input, or rerun with --policy repair to quarantine rejected rows and go on."
 
@@ -82,8 +83,15 @@ def empty_issues() -> pl.DataFrame:
 def file_issue(file: str, rule: str, message: str, *, line: int | None = None, column: str | None = None,
                value: str | None = None, pair: str | None = None) -> pl.DataFrame:
     """One quarantine record for a whole file that could not be read as bars."""
+    detail = f"{RULES.get(rule, rule)} ({message})"
     return pl.DataFrame([{"file": file, "line": line, "pair": pair, "column": column, "value": value,
-                          "rule": rule, "raw": value, "detail": message}], schema=QUARANTINE_SCHEMA)
+                          "rule": rule, "raw": value, "detail": detail, "scope": "file"}],
+                        schema=QUARANTINE_SCHEMA)
+
+
+def ts_text(name: str = "ts") -> pl.Expr:
+    """A UTC timestamp as ISO-8601 text (2024-07-01T00:02:00Z) for messages and quarantine values."""
+    return pl.col(name).dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
 
 
 def _chain(checks: list[tuple[str, str, pl.Expr, pl.Expr]]) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -144,7 +152,7 @@ def to_issues(bad: pl.DataFrame, file: str | pl.Expr, extra: pl.Expr | None = No
     return bad.select(
         file_expr.cast(pl.String).alias("file"), pl.col(LINE).cast(pl.Int64).alias("line"), pair.cast(pl.String).alias("pair"),
         pl.col(COL).cast(pl.String).alias("column"), pl.col(VAL).cast(pl.String).alias("value"),
-        pl.col(RULE).cast(pl.String).alias("rule"), pl.col(RAW).cast(pl.String).alias("raw"), detail.alias("detail"),
+        pl.col(RULE).cast(pl.String).alias("rule"), pl.col(RAW).cast(pl.String).alias("raw"), detail.alias("detail"), pl.lit("row").alias("scope"),
     )
 
 
@@ -163,14 +171,18 @@ def check_rows(frame: pl.DataFrame, file: str, price_sets: tuple[tuple[str, ...]
     issues.append(dups)
     late = pl.col("ts") < pl.col("ts").cum_max().shift(1).over("pair", order_by=LINE)
     order = good.filter(late).with_columns(
-        pl.lit("out-of-order").alias(RULE), pl.lit("ts").alias(COL), pl.col("ts").cast(pl.String).alias(VAL))
+        pl.lit("out-of-order").alias(RULE), pl.lit("ts").alias(COL), ts_text().alias(VAL))
     good = good.sort("pair", "ts", LINE)
     return good, pl.concat(issues), to_issues(order, file)
 
 
 def _duplicates(good: pl.DataFrame, file: str, values: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     key = ["pair", "ts"]
-    g = good.with_columns(
+    repeated = good.select(pl.struct(key).is_duplicated()).to_series()
+    if not repeated.any():
+        return good, empty_issues()
+    unique, g = good.filter(~repeated), good.filter(repeated)
+    g = g.with_columns(
         pl.len().over(key).alias("_dup_n"),
         pl.col(LINE).rank("ordinal").over(key).alias("_rank"),
         pl.struct(values).n_unique().over(key).alias("_distinct"),
@@ -181,13 +193,15 @@ def _duplicates(good: pl.DataFrame, file: str, values: list[str]) -> tuple[pl.Da
     conflict = (pl.col("_dup_n") > 1) & (pl.col("_distinct") > 1)
     g = g.with_columns(
         pl.when(identical).then(pl.lit("duplicate-identical")).when(conflict).then(pl.lit("duplicate-conflict")).alias(RULE),
-        pl.lit("ts").alias(COL), pl.col("ts").cast(pl.String).alias(VAL),
+        pl.lit("ts").alias(COL), ts_text().alias(VAL),
     )
     extra = pl.when(pl.col(RULE) == "duplicate-identical").then(pl.lit("same as line ") + pl.col("_first").cast(pl.String)) \
         .otherwise(pl.lit("lines ") + pl.col("_lines"))
     dups = to_issues(g.filter(pl.col(RULE).is_not_null()), file, extra)
-    kept = g.filter(pl.col(RULE).is_null()).drop("_dup_n", "_rank", "_distinct", "_first", "_lines")
-    return kept, dups
+    kept = g.filter(pl.col(RULE).is_null()).drop("_dup_n", "_rank", "_distinct", "_first", "_lines", RULE, COL, VAL)
+    kept = kept.with_columns(pl.lit(None, pl.String).alias(c) for c in (RULE, COL, VAL)).select(unique.columns)
+    kept = pl.concat([unique, kept], how="vertical_relaxed")
+    return kept.sort(LINE), dups
 
 
 def raise_first(issues: pl.DataFrame, *, scope: str = "") -> None:
@@ -224,7 +238,7 @@ def overlap_issues(parts: list[tuple[str, pl.DataFrame]]) -> tuple[list[pl.DataF
         if covered_max is not None:
             inside = pl.col("ts") <= covered_max
             bad = frame.filter(inside).with_columns(
-                pl.lit("pair-overlap").alias(RULE), pl.lit("ts").alias(COL), pl.col("ts").cast(pl.String).alias(VAL))
+                pl.lit("pair-overlap").alias(RULE), pl.lit("ts").alias(COL), ts_text().alias(VAL))
             extra = pl.lit(f"{covered_by} already covers this pair up to {covered_max}")
             issues.append(to_issues(bad, file, extra))
             frame = frame.filter(~inside)
@@ -247,27 +261,33 @@ def merge_sides(bid: pl.DataFrame, ask: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     only_ask = j.filter(pl.col(LINE).is_null())
     issues = [
         to_issues(only_bid.with_columns(pl.lit("bid-ask-unmatched").alias(RULE), pl.lit("ts").alias(COL),
-                                        pl.col("ts").cast(pl.String).alias(VAL)), pl.col("_file"), pl.lit("no ask bar at this time")),
+                                        ts_text().alias(VAL)), pl.col("_file"), pl.lit("no ask bar at this time")),
         to_issues(only_ask.select(pl.col("_file_ask").alias("_file"), pl.col("_line_ask").alias(LINE),
                                   pl.col("_raw_ask").alias(RAW), pl.col("pair_ask").alias("pair"), "ts")
                   .with_columns(pl.lit("bid-ask-unmatched").alias(RULE), pl.lit("ts").alias(COL),
-                                pl.col("ts").cast(pl.String).alias(VAL)), pl.col("_file"), pl.lit("no bid bar at this time")),
+                                ts_text().alias(VAL)), pl.col("_file"), pl.lit("no bid bar at this time")),
     ]
     both = j.filter(pl.col(LINE).is_not_null() & pl.col("_line_ask").is_not_null()).with_columns(
         pl.lit(None, pl.String).alias(RULE), pl.lit(None, pl.String).alias(COL), pl.lit(None, pl.String).alias(VAL))
     rule, col, val = _chain(bid_ask_checks())
     both = both.with_columns(rule.alias(RULE), col.alias(COL), val.alias(VAL))
-    crossed = both.filter(pl.col(RULE).is_not_null()).with_columns(
-        pl.concat_str([pl.col(RAW), pl.lit(" | ask: "), pl.col("_raw_ask")]).alias(RAW))
-    ask_of = {b_: a_ for b_, a_ in zip(BID_COLUMNS, ASK_COLUMNS)}
-    extra = pl.lit("ask ") + pl.col(COL).replace_strict(ask_of, default=None) + pl.lit(" in ") + pl.col("_file_ask") \
-        + pl.lit(" line ") + pl.col("_line_ask").cast(pl.String)
-    extra = pl.concat_str([extra, pl.lit(" is "), pl.coalesce(
-        [pl.when(pl.col(COL) == b_).then(pl.col(a_).cast(pl.String)) for b_, a_ in ask_of.items()])])
-    issues.append(to_issues(crossed, pl.col("_file"), extra))
+    crossed = both.filter(pl.col(RULE).is_not_null())
+    ask_of = dict(zip(BID_COLUMNS, ASK_COLUMNS))
+    ask_value = pl.coalesce([pl.when(pl.col(COL) == b_).then(pl.col(a_).cast(pl.String)) for b_, a_ in ask_of.items()])
+    bid_value = pl.coalesce([pl.when(pl.col(COL) == b_).then(pl.col(b_).cast(pl.String)) for b_ in BID_COLUMNS])
+    issues.append(to_issues(crossed, pl.col("_file"), pl.concat_str([
+        pl.lit("ask "), pl.col(COL).replace_strict(ask_of, default=None), pl.lit(" is "), ask_value, pl.lit(" in "),
+        pl.col("_file_ask"), pl.lit(" line "), pl.col("_line_ask").cast(pl.String)])))
+    issues.append(to_issues(crossed.select(
+        pl.col("_file_ask").alias("_file"), pl.col("_line_ask").alias(LINE), pl.col("_raw_ask").alias(RAW),
+        pl.col("pair_ask").alias("pair"), pl.col(RULE), pl.col(COL).replace_strict(ask_of, default=None).alias(COL),
+        ask_value.alias(VAL), pl.col(LINE).alias("_bid_line"), bid_value.alias("_bid_value"),
+        pl.col(COL).alias("_bid_col"),
+    ), pl.col("_file"), pl.concat_str([pl.lit("bid "), pl.col("_bid_col"), pl.lit(" is "), pl.col("_bid_value"),
+                                       pl.lit(" at line "), pl.col("_bid_line").cast(pl.String), pl.lit(" of the bid file")])))
     good = both.filter(pl.col(RULE).is_null()).with_columns(
         ((pl.col(b_) + pl.col(a_)) / 2).alias(m) for m, b_, a_ in zip(PRICE_COLUMNS, BID_COLUMNS, ASK_COLUMNS))
-    return good.drop(RULE, COL, VAL, "_file_ask", "_line_ask", "_raw_ask", "pair_ask").sort("ts"), pl.concat(issues)
+    return good.drop(RULE, COL, VAL, "_file_ask", "_raw_ask", "pair_ask").sort("ts"), pl.concat(issues)
 
 
 def write_quarantine(issues: pl.DataFrame, path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,8 @@ def register(app: typer.Typer) -> None:
         store: Optional[Path] = StoreOpt,
         fmt: Optional[str] = typer.Option(
             None, "--format",
-            help="histdata, dukascopy, metatrader, csv (generic / sample dialect) or parquet; detected when omitted."),
+            help="histdata, dukascopy, metatrader or generic (CSV/Parquet; the `bqx sample` CSV dialect needs no "
+                 "column map); detected when omitted."),
         policy: str = typer.Option(
             "strict", "--policy",
             help="strict: stop at the first bad row, naming file, line, column, value and rule. "
@@ -26,6 +28,9 @@ def register(app: typer.Typer) -> None:
             None, "--tz", help="Time zone of naive timestamps, e.g. UTC, Europe/London, Etc/GMT-2 "
                                "(required for MetaTrader and generic files without an offset)."),
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (default: every pair found)."),
+        column_map: Optional[str] = typer.Option(
+            None, "--column-map",
+            help='Generic files: JSON mapping canonical columns to yours, e.g. \'{"ts": "Time", "close": "Close"}\'.'),
         config: Optional[Path] = ConfigOpt,
         json_: bool = JsonOpt,
     ) -> None:
@@ -36,8 +41,16 @@ def register(app: typer.Typer) -> None:
         if policy not in ("strict", "repair"):
             raise UsageError(f"--policy must be strict or repair, got {policy!r}")
         cfg, _ = config_from(config, store=store)
-        report = do_ingest(source, cfg.store, fmt=fmt, policy=policy, tz=tz, pairs=split_list(pairs))
+        mapping = None
+        if column_map:
+            try:
+                mapping = json.loads(column_map)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"--column-map is not valid JSON: {exc}") from None
+        report = do_ingest(source, cfg.store, fmt=fmt, policy=policy, tz=tz, pairs=split_list(pairs),
+                           column_map=mapping)
         if json_:
-            emit_json(report.to_dict() if hasattr(report, "to_dict") else report)
+            emit_json(report.to_dict())
         else:
-            info(str(report))
+            for line in report.lines():
+                info(line)

@@ -142,9 +142,10 @@ def _own_bar_columns(frame: pl.DataFrame, rows: slice) -> dict[str, np.ndarray]:
         out["adv_skew_240"], out["adv_kurt_240"] = skew, kurt
         out["adv_jb_240"] = (240.0 / 6.0) * (skew ** 2 + kurt ** 2 / 4.0)
         out["adv_downside_dev_60"] = np.sqrt(rolling_mean(np.minimum(r, 0.0) ** 2, 60))
-        rs = pl.Series(r, nan_to_null=True)
-        q95 = rs.rolling_quantile(0.95, "linear", window_size=240).to_numpy()
-        q05 = rs.rolling_quantile(0.05, "linear", window_size=240).to_numpy()
+        qs = pl.DataFrame({"r": pl.Series(r, nan_to_null=True)}).select(  # both quantiles in parallel
+            pl.col("r").rolling_quantile(0.95, "linear", window_size=240).alias("q95"),
+            pl.col("r").rolling_quantile(0.05, "linear", window_size=240).alias("q05"))
+        q95, q05 = qs["q95"].to_numpy(), qs["q05"].to_numpy()
         tail_zero = np.abs(q05) <= EPS_SCALE * np.maximum(np.abs(q95), np.abs(q05))
         out["adv_tail_ratio_240"] = np.where(tail_zero, np.nan, q95 / np.abs(q05))
     return out
@@ -163,9 +164,9 @@ def advanced(frame: pl.DataFrame, ctx: Ctx) -> tuple[pl.DataFrame, dict[str, pl.
     al = align(frame)
     t, npairs = al.n, len(al.pairs)
     nan = np.full(t, np.nan)
-    r = al.returns()
+    r = np.asfortranarray(al.returns())  # column (pair) slices contiguous
     lc = np.log(al.close)
-    big_r = lc - shift_rows(lc, 60)
+    big_r = np.asfortranarray(lc - shift_rows(lc, 60))
     u = {}
     u["adv_corr_base_15"], u["adv_corr_quote_15"] = peer_corr(al, r, 15)
     u["adv_corr_base_60"], u["adv_corr_quote_60"] = peer_corr(al, r, 60)

@@ -151,3 +151,26 @@ def trailing_order_stats(v: np.ndarray, w: int, q_lo: float, q_hi: float) -> np.
     slot[order] = np.arange(v.shape[0])
     sorted_vals = np.where(finite, v, np.inf)[order]
     return _trailing_order_stats(v, slot, sorted_vals, int(w), float(q_lo), float(q_hi))
+
+
+def window_any(flag: np.ndarray, k: int) -> np.ndarray:
+    """True where any of the last k flags is true (exact integer counts); NaN-free boolean output."""
+    f = np.asarray(flag, dtype=bool)
+    cs = np.concatenate(([0], np.cumsum(f, dtype=np.int64)))
+    idx = np.arange(f.shape[0])
+    lo = np.maximum(idx + 1 - k, 0)
+    return (cs[idx + 1] - cs[lo]) > 0
+
+
+@nb.njit(cache=True)
+def window_mean(x: np.ndarray, n: int) -> np.ndarray:
+    """Mean of the last n values, each window summed from scratch: exactly 0 on a window of zeros and
+    bit-identical wherever the series starts (for short windows feeding a square root)."""
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    for i in range(n - 1, size):
+        s = 0.0
+        for j in range(i - n + 1, i + 1):
+            s += x[j]
+        out[i] = s / n
+    return out

@@ -14,12 +14,21 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "bqx.families.bqx",
     "bqx.families.targets",
     "bqx.families.lags",
+    "bqx.families.bollinger_bqx",
     "bqx.families.regression",
+    "bqx.families.derived",
+    "bqx.families.fit_quality",
     "bqx.families.bollinger_rate",
     "bqx.families.statistics",
     "bqx.families.volume",
     "bqx.families.spread",
     "bqx.families.time_features",
+    "bqx.families.currency_indices",
+    "bqx.families.arbitrage",
+    "bqx.families.advanced",
+    "bqx.families.technical",
+    "bqx.families.quick_win",
+    "bqx.families.regimes",
 )
 
 

@@ -1,6 +1,6 @@
 """Rolling quadratic and linear least-squares fits over the last W values, one O(W) pass per window.
 
-Each window is centred on its last value and projected on a fixed orthonormal basis (1, e1, e2) of
+Each window is centred on its own mean and projected on a fixed orthonormal basis (1, e1, e2) of
 the bar positions u_k = (k − (W−1))/(W−1): the projections are fixed linear filters, so every
 window is computed from its own W values only (nothing accumulates over a year of bars, and a
 partition gives bit-identical results to the whole series). Residual sums of squares come from
@@ -86,6 +86,14 @@ def _sums(y, lo, w, e1, e2, ref):  # pragma: no cover - compiled
     return s0, ss, c1, c2, sabs, ymin, ymax
 
 
+@nb.njit(cache=True, fastmath={"reassoc", "contract"})
+def _mean(y, lo, w):  # pragma: no cover - compiled
+    s = 0.0
+    for k in range(w):
+        s += y[lo + k]
+    return s / w
+
+
 @nb.njit(cache=True)
 def _fit(y, w, e1, e2, nu, nq, ubar, g0, g1, dimensionless):  # pragma: no cover - compiled
     n = y.shape[0]
@@ -93,11 +101,11 @@ def _fit(y, w, e1, e2, nu, nq, ubar, g0, g1, dimensionless):  # pragma: no cover
     delta = 1.0 / (w - 1)
     for i in range(w - 1, n):
         lo = i - w + 1
-        m = y[i]  # reference: the window is centred on its last value, then on its mean
+        m = _mean(y, lo, w)  # the window is centred on its mean (then on the rounding left over)
         s0, ss, c1, c2, sabs, ymin, ymax = _sums(y, lo, w, e1, e2, m)
         if np.isnan(s0) or np.isnan(ss):
             continue
-        mc = s0 / w  # mean − y_t
+        mc = s0 / w  # mean of y − m: rounding only
         sstot = ss - s0 * mc
         if sstot < 0.0:
             sstot = 0.0

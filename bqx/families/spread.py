@@ -66,7 +66,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                nullable_when=f"{NO_BIDASK}, or the run of exceeding bars reaches a NULL spr_mean_{w} "
                              f"(within the first {w - 1 + cap} bars, or next to missing quotes)"),
         Column("spr_oc_change_bps", "continuous", 0,
-               "((a_t − b_t) − (ask_open_t − bid_open_t)) / m_t · 10^4: how the spread moved within the bar",
+               "((a_t − b_t) − (ask_open_t − bid_open_t)) / m_t · 10^4: how the spread moved within the bar; "
+               "exactly 0 when the numerator is ≤ 1e-12 · the largest of the four quotes (an unchanged spread)",
                nullable_when=f"{NO_BIDASK}, or no bid/ask opens"),
         Column("spr_toxicity", "continuous", w,
                f"(std(Δm over L_{sh}) / std(Δm over L_{w})) · (mean(sb over L_{sh}) / spr_mean_{w}), m = (b + a)/2; "
@@ -127,7 +128,9 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
 
     above = np.where(np.isnan(sb) | np.isnan(mean), np.nan, (sb > mean).astype(np.float64))
     out["spr_streak"] = streak_above(above, int(p["streak_cap"]))
-    out["spr_oc_change_bps"] = divide((s - (ao - bo)) * 1e4, m, m_zero)
+    oc = s - (ao - bo)
+    oc = np.where(scale_zero(oc, a, b, ao, bo), 0.0, oc)  # a sum of prices: exactly 0 within 1e-12 of them
+    out["spr_oc_change_bps"] = divide(oc * 1e4, m, m_zero)
 
     dm = m - shift(m, 1)
     dm_short, dm_long = window_mean_std(dm, sh), window_mean_std(dm, w)

@@ -46,13 +46,21 @@ def _open(ts: pl.Expr, tz: str, open_hour: int, close_hour: int) -> pl.Expr:
     return (weekday <= 5) & (minute >= open_hour * 60) & (minute < close_hour * 60)
 
 
-def _to_week_close(ts: pl.Expr) -> pl.Expr:
-    local = ts.dt.convert_time_zone(WEEK_CLOSE_TZ)
-    days = (5 - local.dt.weekday().cast(pl.Int32)) % 7  # days to the local Friday (0 on a Friday)
-    friday = local.dt.date() + pl.duration(days=days)
-    close = (friday.cast(pl.Datetime("us")) + pl.duration(hours=WEEK_CLOSE_HOUR)).dt.replace_time_zone(WEEK_CLOSE_TZ)
-    close = pl.when(close < local).then(close.dt.offset_by("7d")).otherwise(close)
-    return (close.dt.convert_time_zone("UTC") - ts.dt.convert_time_zone("UTC")).dt.total_microseconds() / MINUTE_US
+def _to_week_close(ts: pl.Series) -> pl.Series:
+    """Minutes to the first Friday 17:00 New York at or after ts (computed once per local date)."""
+    local_date = ts.dt.convert_time_zone(WEEK_CLOSE_TZ).dt.date().alias("date")
+    dates = local_date.unique().to_frame()
+    days = (5 - pl.col("date").dt.weekday().cast(pl.Int32)) % 7  # days to the local Friday (0 on a Friday)
+    friday = (pl.col("date") + pl.duration(days=days)).cast(pl.Datetime("us")) + pl.duration(hours=WEEK_CLOSE_HOUR)
+    closes = dates.select(
+        "date",
+        friday.dt.replace_time_zone(WEEK_CLOSE_TZ).dt.convert_time_zone("UTC").alias("this"),
+        (friday + pl.duration(days=7)).dt.replace_time_zone(WEEK_CLOSE_TZ).dt.convert_time_zone("UTC").alias("next"),
+    )
+    rows = pl.DataFrame({"ts": ts.dt.convert_time_zone("UTC"), "date": local_date}).join(
+        closes, on="date", how="left", maintain_order="left")
+    close = pl.when(pl.col("this") >= pl.col("ts")).then(pl.col("this")).otherwise(pl.col("next"))
+    return rows.select(((close - pl.col("ts")).dt.total_microseconds() / MINUTE_US).alias("time_to_week_close")).to_series()
 
 
 @family(name="time", stage="extraction", inputs=("bars",), columns=columns, context=1)
@@ -62,25 +70,24 @@ def time_features(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     day_minute = (ts - ts.dt.truncate("1d")).dt.total_microseconds() / MINUTE_US
     tod = 2 * np.pi * day_minute / 1440.0
     dow = 2 * np.pi * ((ts.dt.weekday() - 1) + day_minute / 1440.0) / 7.0
-    is_open = {name: _open(ts, tz, o, c) for name, (tz, o, c) in CENTRES.items()}
-    london, new_york = is_open["london"], is_open["new_york"]
+    flags = frame.select([_open(ts, tz, o, c).alias(name) for name, (tz, o, c) in CENTRES.items()])
+    london, new_york = pl.col("london"), pl.col("new_york")
     session = (
         pl.when(london & new_york).then(2.0)
         .when(london).then(1.0)
         .when(new_york).then(3.0)
-        .when(is_open["tokyo"] | is_open["sydney"]).then(0.0)
+        .when(pl.col("tokyo") | pl.col("sydney")).then(0.0)
         .otherwise(4.0)
     )
-    count = pl.sum_horizontal([e.cast(pl.Float64) for e in is_open.values()])
+    count = pl.sum_horizontal([pl.col(name).cast(pl.Float64) for name in CENTRES])
     gap = (ts - ts.shift(1)).dt.total_microseconds() / MINUTE_US
-    out = frame.select(
+    clock = frame.select(
         tod.sin().alias("time_tod_sin"),
         tod.cos().alias("time_tod_cos"),
         dow.sin().alias("time_dow_sin"),
         dow.cos().alias("time_dow_cos"),
-        session.alias("time_session"),
-        count.alias("time_sessions_open"),
-        _to_week_close(ts).alias("time_to_week_close"),
-        gap.alias("time_gap"),
     )
+    sessions = flags.select(session.alias("time_session"), count.alias("time_sessions_open"))
+    rest = frame.select(gap.alias("time_gap")).with_columns(_to_week_close(frame["ts"]))
+    out = pl.concat([clock, sessions, rest.select("time_to_week_close", "time_gap")], how="horizontal")
     return out.select(pl.all().cast(pl.Float64))

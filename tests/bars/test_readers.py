@@ -11,7 +11,7 @@ from bqx.bars.readers._common import pair_from_name, side_from_name
 from bqx.bars.schema import BAR_COLUMNS
 from bqx.errors import InputError, UsageError
 
-from .conftest import sample_text
+from bars_fixtures import sample_text
 
 UTC = timezone.utc
 GYM = importlib.resources.files("gym_anytrading") / "datasets/data/FOREX_EURUSD_1H_ASK.csv"

@@ -39,6 +39,7 @@ class ReadResult:
     quarantine: pl.DataFrame  # rules.QUARANTINE_SCHEMA
     rows_in: int = 0
     rows_skipped: int = 0  # rows of pairs not asked for
+    rows_merged: int = 0  # ask rows merged with their bid rows into one bar
     fixes: dict[str, int] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
@@ -52,8 +53,11 @@ class ReadResult:
 
     @property
     def rows_quarantined(self) -> int:
-        """Quarantined rows (file-level records of unreadable files have no line and are not rows)."""
-        return int(self.quarantine["line"].is_not_null().sum())
+        """Quarantined rows (file-level records of unreadable files have no line and are not rows).
+
+        rows_in = rows_out + rows_merged + rows_quarantined + rows_skipped.
+        """
+        return int((self.quarantine["scope"] == "row").sum())
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(self.quarantine["rule"].to_list()).most_common())
@@ -198,6 +202,9 @@ def read_source(source: str | Path, fmt: str | None = None, tz: str | None = Non
     for p in sorted(groups):
         frame, basis, issues = _combine(p, groups[p], policy)
         quarantine += issues
+        if "_line_ask" in frame.columns:
+            result.rows_merged += frame.height
+            frame = frame.drop("_line_ask")
         if frame.height == 0:
             continue
         if keep_origin:

@@ -1,0 +1,77 @@
+"""`status`: the stage table from the manifest, readable at any time (during a run too)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from bqx.engine.manifest import open_reader
+from bqx.engine.plan import all_stages, stage_specs
+from bqx.engine.store import bars_partitions
+
+
+def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """One row per stage: id, name, unit, status, done/total partitions, features, rows, seconds, failures.
+
+    Status is "done", "partial", "running", "failed", "pending" (built, nothing computed yet),
+    "not built" (no family), "view" (computed on load) or "not run" (validation, export).
+    """
+    root = Path(store)
+    man = open_reader(root)
+    tasks, bars, params = {}, {}, None
+    if man is not None:
+        with man:
+            tasks = man.tasks()
+            bars = man.bars()
+            raw = man.get_meta("params")
+            params = json.loads(raw) if raw else None
+    if not bars:
+        bars = {k: ("", 0, 0, 0) for k in bars_partitions(root)}
+    try:
+        specs = stage_specs(_known(params))
+    except Exception:  # noqa: BLE001 - parameters of a family that is gone: show defaults
+        specs = stage_specs(None)
+    pair_months = {k for k, v in bars.items()}
+    months = {m for _, m in pair_months}
+    out = []
+    for st in all_stages():
+        row: dict[str, Any] = {"id": st.id, "name": st.name, "unit": st.unit, "done": 0, "total": 0, "features": 0,
+                               "rows": 0, "seconds": 0.0, "failures": []}
+        spec = specs.get(st.name)
+        if st.unit == "source":
+            row.update(status="done" if bars else "pending", done=len(bars), total=len(bars),
+                       rows=sum(v[1] for v in bars.values()))
+        elif st.unit == "view":
+            from bqx.families.registry import REGISTRY
+
+            views = [f for f in REGISTRY if f.stage == st.name and f.view]
+            row.update(status="view" if views else "not built",
+                       features=sum(len(f.column_names()) for f in views))
+        elif st.unit in ("check", "dataset"):
+            row.update(status="not run")
+        elif spec is None:
+            row.update(status="not built")
+        else:
+            mine = [t for k, t in tasks.items() if k[0] == st.name]
+            done = [t for t in mine if t.status == "done"]
+            failed = [t for t in mine if t.status == "failed"]
+            running = [t for t in mine if t.status == "running"]
+            total = len(months) if spec.month_task else len(pair_months)
+            row.update(
+                done=len(done), total=total, features=len(spec.columns),
+                rows=sum(t.rows or 0 for t in done), seconds=round(sum(t.seconds or 0.0 for t in done), 3),
+                failures=[{"pair": t.pair, "month": t.month, "error": (t.error or "").splitlines()[0] if t.error else ""}
+                          for t in failed],
+                status=("running" if running else "failed" if failed else "done" if total and len(done) >= total
+                        else "partial" if done else "pending"),
+            )
+        out.append(row)
+    return out
+
+
+def _known(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    from bqx.families.registry import REGISTRY
+
+    return {k: v for k, v in (params or {}).items() if k in REGISTRY} or None

@@ -1,0 +1,171 @@
+"""The one worker: `run_task(spec)` computes one task's partition and writes its files.
+
+Executors pass a `TaskSpec` (plain, picklable data) and get a `TaskResult` back; the worker opens
+the store itself and never touches the manifest (the run records results). Family modules are
+imported by name, so user families must live in an importable module (not `__main__`) to run in
+process or Dask workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bqx.engine.partitions import add_months, month_start
+from bqx.engine.store import BARS, partition_path, table_path, write_parquet
+from bqx.families.base import Family, PairInfo
+from bqx.families.registry import REGISTRY
+from bqx.families.runner import compute_frames
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker needs to compute one task, as plain data."""
+
+    store: str
+    stage: str
+    pair: str | None
+    month: str
+    families: tuple[tuple[str, str], ...]  # (family name, module), dependency order
+    params: dict[str, dict[str, Any]]  # family -> resolved parameters
+    inputs: tuple[str, ...]  # stored stages joined to the bars
+    context: int
+    lookahead: int
+    reads: dict[str, tuple[str, ...]]  # pair -> months to read
+    infos: dict[str, dict[str, Any]]  # pair -> basis, has_volume, has_bidask
+    anchors: dict[str, Any]  # family -> anchor (cross-pair) or {pair: anchor}
+    baseline: str  # ISO time
+    fingerprint: str
+    columns: tuple[str, ...]
+    tables: tuple[str, ...] = ()
+    month_task: bool = False
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.stage, self.pair, self.month)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    stage: str
+    pair: str | None
+    month: str
+    ok: bool
+    rows: int = 0
+    seconds: float = 0.0
+    outputs: list[tuple[str, int, int]] = field(default_factory=list)  # (path in store, size, mtime_ns)
+    error: str | None = None
+    fingerprint: str = ""
+    pid: int = 0
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.stage, self.pair, self.month)
+
+
+def run_task(spec: TaskSpec) -> TaskResult:
+    """Compute one task; never raises (a failure comes back as `ok=False` with the error text)."""
+    t0 = time.perf_counter()
+    try:
+        rows, outputs = _run(spec)
+        return TaskResult(spec.stage, spec.pair, spec.month, True, rows, time.perf_counter() - t0, outputs,
+                          fingerprint=spec.fingerprint, pid=os.getpid())
+    except Exception as exc:  # noqa: BLE001 - the error is recorded with its partition, not swallowed
+        where = f"{spec.stage} {spec.pair + ' ' if spec.pair else ''}{spec.month}"
+        text = f"{where}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+        return TaskResult(spec.stage, spec.pair, spec.month, False, 0, time.perf_counter() - t0, [], text,
+                          spec.fingerprint, os.getpid())
+
+
+def load_families(pairs: tuple[tuple[str, str], ...]) -> list[Family]:
+    """The families by name, importing their modules first (what a fresh spawn worker needs)."""
+    fams = []
+    for name, module in pairs:
+        if name not in REGISTRY:
+            if module == "__main__":
+                raise RuntimeError(
+                    f"family {name} is defined in __main__, which worker processes cannot import; "
+                    "put user families in an importable module (or run with executor='serial')")
+            importlib.import_module(module)
+        fams.append(REGISTRY.get(name))
+    return fams
+
+
+def _run(spec: TaskSpec) -> tuple[int, list[tuple[str, int, int]]]:
+    fams = load_families(spec.families)
+    root = Path(spec.store)
+    start, end = month_start(spec.month), month_start(add_months(spec.month, 1))
+    frames = {p: _read_pair(root, spec, p, months) for p, months in spec.reads.items()}
+    frames = _trim(frames, start, end, spec.context, spec.lookahead, by_time=spec.month_task)
+    infos = {p: PairInfo(pair=p, **{k: v for k, v in i.items() if k in ("basis", "has_volume", "has_bidask")})
+             for p, i in spec.infos.items()}
+    for fam in fams:
+        if fam.anchor is not None:
+            have = spec.anchors.get(fam.name)
+            missing = [p for p in frames if not have or (not fam.cross_pair and p not in have)]
+            if missing:
+                raise RuntimeError(f"family {fam.name}: no stored anchor for {missing}")
+    anchors = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.anchors.items()}
+    out, tables = compute_frames(frames, fams, params=spec.params, infos=infos,
+                                 baseline=datetime.fromisoformat(spec.baseline), anchors=anchors)
+    outputs: list[tuple[str, int, int]] = []
+    rows = 0
+    in_month = (pl.col("ts") >= start) & (pl.col("ts") < end)
+    for pair, frame in out.items():
+        part = frame.filter(in_month).select("ts", *spec.columns)
+        path = partition_path(root, spec.stage, pair, spec.month)
+        outputs.append((str(path.relative_to(root)), *write_parquet(part, path)))
+        rows += part.height
+    for name in spec.tables:
+        table = tables[name].filter(in_month).sort("ts")
+        path = table_path(root, name, spec.month)
+        outputs.append((str(path.relative_to(root)), *write_parquet(table, path)))
+    return rows, outputs
+
+
+def _read_pair(root: Path, spec: TaskSpec, pair: str, months: tuple[str, ...]) -> pl.DataFrame:
+    bars = pl.concat([pl.read_parquet(partition_path(root, BARS, pair, m)) for m in months]).sort("ts")
+    for stage in spec.inputs:
+        parts = []
+        for m in months:
+            path = partition_path(root, stage, pair, m)
+            if not path.is_file():
+                raise FileNotFoundError(f"input {stage} {pair} {m} is missing ({path}); its task must run first")
+            parts.append(pl.read_parquet(path))
+        up = pl.concat(parts)
+        if up.height != bars.height or not up["ts"].equals(bars["ts"]):
+            raise ValueError(f"input {stage} {pair} {list(months)} has {up.height} rows not aligned with the "
+                             f"{bars.height} bars; rerun that stage")
+        bars = bars.hstack(up.drop("ts"))
+    return bars
+
+
+def _trim(frames: dict[str, pl.DataFrame], start: datetime, end: datetime, context: int, lookahead: int,
+          *, by_time: bool) -> dict[str, pl.DataFrame]:
+    """Keep each pair's month plus `context` rows before and `lookahead` rows after.
+
+    For month tasks the window is one time range for all pairs: from the earliest pair's
+    context start to the latest pair's lookahead end, so every pair has its rows on that span.
+    """
+    bounds = {}
+    for p, f in frames.items():
+        ts = f["ts"]
+        i0 = int(ts.search_sorted(start, side="left"))
+        i1 = int(ts.search_sorted(end, side="left"))
+        bounds[p] = (max(0, i0 - context), min(f.height, i1 + lookahead))
+    if not by_time:
+        return {p: f.slice(lo, hi - lo) for p, f in frames.items() for lo, hi in [bounds[p]]}
+    nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
+    if not nonempty:
+        return frames
+    t0 = min(frames[p]["ts"][lo] for p, (lo, hi) in nonempty.items())
+    t1 = max(frames[p]["ts"][hi - 1] for p, (lo, hi) in nonempty.items())
+    return {p: f.filter((pl.col("ts") >= t0) & (pl.col("ts") <= t1)) for p, f in frames.items()}

@@ -1,0 +1,332 @@
+"""The export (stage 2.7): splits, scaler and metadata written to a local directory or an s3:// prefix.
+
+Order of writes, so that a reader can always tell a finished export from an unfinished one:
+the completion marker `metadata/COMPLETE.json` is removed first; the feature files, the scaler
+and the metadata are written (each file atomically); files of a previous export that this one
+did not write are removed; the split and scaler checks run; the marker is written last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Sequence
+
+import polars as pl
+
+from bqx.errors import BqxError, TaskError, UsageError
+from bqx.export import source
+from bqx.export.scaler import GLOBAL, SCALED_KINDS, Scaler, ScalerFit
+from bqx.export.splits import SPLITS, SplitPlan, plan_splits
+from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
+
+FORMAT = "bqx-export"
+FORMAT_VERSION = 1
+MARKER = "metadata/COMPLETE.json"
+EXPORT_JSON = "metadata/export.json"
+CATALOG_JSON = "metadata/catalog.json"
+VALIDATION_JSON = "metadata/validation.json"
+FILES_JSON = "metadata/files.json"
+CHECKS_JSON = "metadata/checks.json"
+SCALER_JSON = "scalers/scaler.json"
+TOP_DIRS = ("features/", "scalers/", "metadata/")
+
+
+class ExportRefusedError(BqxError):
+    """The store's latest causality validation did not pass (exit 1)."""
+
+    exit_code = 1
+
+
+class IncompleteExportError(BqxError):
+    """An export without its completion marker: interrupted, failed, or still being written (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    destination: str
+    export_id: str
+    rows: dict[str, dict[str, int]]  # split -> pair -> rows
+    files: int
+    boundaries: dict[str, str]
+    columns: int
+    scaled: int
+    constant: dict[str, list[str]]
+    validated: bool
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.get("passed") is not False for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"ok": self.ok}
+
+
+def validation_status(store: Any) -> tuple[bool, dict[str, Any] | None, str]:
+    """(passed, the latest validation report or None, why) for the store."""
+    try:
+        from bqx.validate import latest_validation
+    except ImportError:
+        return False, None, "this bqx cannot read validation reports (bqx.validate.latest_validation is missing)"
+    report = latest_validation(store)
+    if report is None:
+        return False, None, "the store has no recorded validation"
+    for key in ("passed", "ok"):
+        if key in report:
+            ok = bool(report[key])
+            return ok, report, "the latest validation passed" if ok else "the latest validation failed"
+    status = str(report.get("status", "")).lower()
+    ok = status in ("passed", "pass", "ok")
+    return ok, report, f"the latest validation has status {status or 'unknown'!r}"
+
+
+def export(
+    store: Any,
+    to: str,
+    *,
+    pairs: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    split: Sequence[float] = (0.8, 0.1, 0.1),
+    train_end: str | datetime | None = None,
+    val_end: str | datetime | None = None,
+    purge: int | None = None,
+    embargo: int = 1440,
+    scaler: str = GLOBAL,
+    normalize: bool = False,
+    precision: str = "float32",
+    scale_kinds: Sequence[str] = SCALED_KINDS,
+    scale_targets: bool = False,
+    no_validate: bool = False,
+    s3: S3Options | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
+
+    `split` fractions cut the pairs' common date range by time unless `train_end` (and
+    `val_end`) are given; `purge` defaults to the largest target horizon; `scaler` is "global"
+    or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
+    validation did not pass unless `no_validate`.
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    if precision not in ("float32", "float64"):
+        raise UsageError(f"--precision must be float32 or float64, got {precision!r}")
+    passed, report, why = validation_status(store)
+    if not passed and not no_validate:
+        raise ExportRefusedError(f"refusing to export store {store}: {why}.",
+                                 hint="Run `bqx validate` first, or pass --no-validate (recorded in the export's metadata).")
+    sel = source.select(store, pairs, families)
+    horizon = max((r["lookahead"] for r in sel.catalog if r["family"] == source.TARGETS), default=0)
+    purge = horizon if purge is None else int(purge)
+    say(f"reading bar timestamps of {len(sel.pairs)} pairs")
+    plan = plan_splits({p: source.pair_ts(sel, p) for p in sel.pairs}, fractions=split, train_end=train_end,
+                       validation_end=val_end, purge=purge, embargo=embargo)
+    kinds = tuple(scale_kinds)
+    scaled_cols = [r["name"] for r in sel.catalog if r["kind"] in kinds
+                   and (scale_targets or r["family"] != source.TARGETS)]
+    fit = ScalerFit(scaled_cols, scaler, kinds)
+
+    dest = open_destination(to, s3)
+    _prepare(dest)
+    dtype = pl.Float32 if precision == "float32" else pl.Float64
+    written: list[dict[str, Any]] = []
+    rows: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    fitted: Scaler | None = None
+    if normalize:
+        say("fitting the scaler on training rows")
+        for pair, month, parts in _blocks(sel, plan, only_train=True):
+            fit.update(pair, parts["train"])
+        fitted = fit.result(sel.pairs)
+    for pair, month, parts in _blocks(sel, plan, only_train=False):
+        for name, part in parts.items():
+            if fitted is None and name == "train":
+                fit.update(pair, part)
+            out = fitted.transform(part, pair) if fitted is not None else part
+            out = out.select(pl.col("ts"), *[pl.col(c).cast(dtype) for c in sel.columns])
+            rel = f"features/{name}/pair={pair}/year_month={month}/data.parquet"
+            data = parquet_bytes(out.to_arrow())
+            dest.write_bytes(rel, data)
+            written.append({"path": rel, "split": name, "pair": pair, "month": month, "rows": out.height,
+                            "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            rows[name][pair] = rows[name].get(pair, 0) + out.height
+        say(f"{pair} {month}: " + ", ".join(f"{k} {v.height}" for k, v in parts.items()))
+    fitted = fitted or fit.result(sel.pairs)
+    scaler_doc = fitted.to_dict() | {"scale_targets": scale_targets, "normalized_output": normalize}
+    dest.write_bytes(SCALER_JSON, _json(scaler_doc))
+
+    meta = _metadata(sel, plan, rows, written, fitted, report, passed, no_validate, dest,
+                     precision=precision, normalize=normalize, scale_targets=scale_targets, horizon=horizon)
+    meta_files = {
+        EXPORT_JSON: meta,
+        CATALOG_JSON: [dict(r, scaled=r["name"] in scaled_cols) for r in sel.catalog],
+        VALIDATION_JSON: {"required": not no_validate, "no_validate": no_validate, "passed": passed,
+                          "status": why, "report": report},
+        FILES_JSON: written,
+    }
+    for rel, doc in meta_files.items():
+        dest.write_bytes(rel, _json(doc))
+    keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON}
+    stale = [f for top in TOP_DIRS for f in dest.list_files(top) if f not in keep]
+    for rel in stale:
+        dest.delete(rel)
+    if stale:
+        say(f"removed {len(stale)} files of the previous export")
+
+    say("checking splits and scaler")
+    from bqx.validate.export_checks import run_checks
+
+    checks = [c.to_dict() for c in run_checks(dest, store=sel.store, require_complete=False)]
+    dest.write_bytes(CHECKS_JSON, _json(checks))
+    failed = [c for c in checks if c["passed"] is False]
+    if failed:
+        raise TaskError(f"export checks failed: {', '.join(c['name'] + ': ' + c['detail'] for c in failed)}; "
+                        f"the export at {dest.url} is left without its completion marker.")
+    _write_marker(dest, meta)
+    return ExportResult(
+        destination=dest.url, export_id=meta["export_id"], rows=rows, files=len(written),
+        boundaries={k: v.isoformat() for k, v in plan.boundaries.items()}, columns=len(sel.columns),
+        scaled=sum(1 for c in fitted.for_pair(sel.pairs[0]).values() if c.mean is not None) if sel.pairs else 0,
+        constant=fitted.report()["constant"], validated=not no_validate, checks=checks,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _blocks(sel: source.Selection, plan: SplitPlan, *, only_train: bool):
+    """(pair, month, {split: rows}) for every pair-month, purged and embargoed rows removed."""
+    for pair in sel.pairs:
+        for month in sel.months[pair]:
+            if only_train and month_start_of(month) >= plan.train_end:
+                continue
+            frame = source.read_month(sel, pair, month)
+            label = plan.label(pair, frame["ts"])
+            frame = frame.with_columns(label.alias("_split"))
+            wanted = ("train",) if only_train else SPLITS
+            parts = {s: frame.filter(pl.col("_split") == s).drop("_split") for s in wanted}
+            parts = {s: f for s, f in parts.items() if f.height}
+            if parts:
+                yield pair, month, parts
+
+
+def month_start_of(month: str) -> datetime:
+    return datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=timezone.utc)
+
+
+def _prepare(dest: Destination) -> None:
+    """Refuse a destination holding foreign files; remove a previous export's completion marker first."""
+    existing = dest.list_files()
+    foreign = [f for f in existing if not f.startswith(TOP_DIRS)]
+    if foreign:
+        raise UsageError(f"destination {dest.url} is not empty and not a bqx export (e.g. {foreign[0]})",
+                         hint="Export to an empty directory or prefix, or to a previous export's location.")
+    if hasattr(dest, "clean_temp_files"):
+        dest.clean_temp_files()
+    dest.delete(MARKER)
+
+
+def _write_marker(dest: Destination, meta: Mapping[str, Any]) -> None:
+    """The completion marker, written last."""
+    dest.write_bytes(MARKER, _json({"export_id": meta["export_id"], "completed_at": _now(),
+                                    "metadata_sha256": hashlib.sha256(_json(meta)).hexdigest()}))
+
+
+def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping[str, int]],
+              written: Sequence[Mapping[str, Any]], fitted: Scaler, report: Any, passed: bool, no_validate: bool,
+              dest: Destination, *, precision: str, normalize: bool, scale_targets: bool, horizon: int) -> dict[str, Any]:
+    import bqx
+    from bqx.engine.fingerprint import code_digest, digest
+    from bqx.engine.manifest import open_reader
+
+    tasks, anchors, bars = {}, {}, {}
+    man = open_reader(sel.store)
+    if man is not None:
+        with man:
+            tasks = {f"{s}/{p}/{m}": r.fingerprint for (s, p, m), r in man.tasks().items()
+                     if (p is None or p in sel.pairs)}
+            anchors = {f"{f}/{p}": v for (f, p), v in man.anchors().items() if not p or p in sel.pairs}
+            bars = {f"{p}/{m}": d[0] for (p, m), d in man.bars().items() if p in sel.pairs}
+            baseline = man.get_meta("baseline_time")
+    else:
+        baseline = None
+    excl = {p: {e.boundary: {"purged": e.purge_rows, "embargoed": e.embargo_rows} for e in exs}
+            for p, exs in plan.exclusions.items()}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "export_id": uuid.uuid4().hex,
+        "created_at": _now(),
+        "bqx_version": bqx.__version__,
+        "store": str(sel.store.absolute()),
+        "destination": dest.url,
+        "layout": "features/{split}/pair={PAIR}/year_month={YYYY-MM}/data.parquet (hive); pair and month only in the path",
+        "pairs": list(sel.pairs),
+        "months": {p: list(ms) for p, ms in sel.months.items()},
+        "families": list(sel.families),
+        "columns": ["ts", *sel.columns],
+        "features": list(sel.features),
+        "targets": list(sel.targets),
+        "precision": precision,
+        "normalize": normalize,
+        "scaler": {"path": SCALER_JSON, "scope": fitted.scope, "kinds": list(fitted.kinds),
+                   "scale_targets": scale_targets},
+        "split": plan.to_dict() | {"target_horizon": horizon},
+        "rows": {s: dict(sorted(v.items())) for s, v in rows.items()},
+        "dropped": excl,
+        "baseline_time": baseline,
+        "baselines": anchors,
+        "validation": {"no_validate": no_validate, "passed": passed, "path": VALIDATION_JSON,
+                       "validated_at": (report or {}).get("finished_at") or (report or {}).get("created_at")},
+        "params": sel.params,
+        "fingerprints": {
+            "store_tasks": digest(tasks),
+            "bars": digest(bars),
+            "params": digest(sel.params),
+            "code": code_digest(["bqx.export.exporter"]),
+            "files": digest(sorted((w["path"], w["sha256"]) for w in written)),
+        },
+        "files": {"path": FILES_JSON, "count": len(written)},
+        "complete_marker": MARKER,
+    }
+
+
+def read_export_metadata(path_or_url: str, s3: S3Options | None = None) -> dict[str, Any]:
+    """The metadata of a finished export (export.json plus catalog, scaler, validation and files).
+
+    Raises IncompleteExportError when the completion marker is missing or belongs to another export.
+    """
+    dest = open_destination(path_or_url, s3)
+    if not dest.exists(MARKER):
+        what = "an interrupted or failed export, or one still being written" if dest.exists(EXPORT_JSON) or \
+            dest.list_files("features/") else "no bqx export at all"
+        raise IncompleteExportError(f"export at {dest.url} is incomplete: {MARKER} is missing ({what}).",
+                                    hint="Run `bqx export` to that destination again.")
+    marker = json.loads(dest.read_bytes(MARKER))
+    meta = json.loads(dest.read_bytes(EXPORT_JSON))
+    if marker.get("export_id") != meta.get("export_id"):
+        raise IncompleteExportError(f"export at {dest.url} is inconsistent: the completion marker belongs to export "
+                                    f"{marker.get('export_id')}, the metadata to {meta.get('export_id')}.",
+                                    hint="Run `bqx export` to that destination again.")
+    meta["catalog"] = json.loads(dest.read_bytes(CATALOG_JSON))
+    meta["scaler_params"] = json.loads(dest.read_bytes(SCALER_JSON))
+    meta["validation_report"] = json.loads(dest.read_bytes(VALIDATION_JSON))
+    meta["file_list"] = json.loads(dest.read_bytes(FILES_JSON))
+    meta["checks"] = json.loads(dest.read_bytes(CHECKS_JSON)) if dest.exists(CHECKS_JSON) else []
+    meta["completed_at"] = marker.get("completed_at")
+    return meta
+
+
+def _json(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=1, default=str, allow_nan=False) + "\n").encode()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

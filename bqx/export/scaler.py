@@ -1,0 +1,168 @@
+"""The scaler: mean and population std per continuous column, fitted in one streaming pass.
+
+Each block (one pair-month of training rows) is summarised in float64 by an exact two-pass
+count/mean/M2 over its non-NULL values; blocks are merged with Chan's parallel update, so the
+whole dataset is never in memory and the result does not depend on how rows were cut into blocks
+(beyond float64 rounding). A column is constant when its std is <= max(1e-9 * |mean|, 1e-12)
+(FEATURES.md Numerics); it is reported and transformed with scale 1. A column with no training
+value is reported and left untransformed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+#: Kinds scaled by default (FEATURES.md Declarations); the others are only scaled when asked.
+SCALED_KINDS: tuple[str, ...] = ("continuous", "level")
+GLOBAL = "global"
+PER_PAIR = "per-pair"
+
+
+class Moments:
+    """Running count, mean and M2 (sum of squared deviations) per column, in float64."""
+
+    def __init__(self, columns: Sequence[str]):
+        self.columns = tuple(columns)
+        k = len(self.columns)
+        self.n = np.zeros(k, dtype=np.float64)
+        self.mean = np.zeros(k, dtype=np.float64)
+        self.m2 = np.zeros(k, dtype=np.float64)
+
+    def update(self, frame: pl.DataFrame) -> None:
+        """Fold one block of rows in (NULLs ignored)."""
+        if not self.columns or frame.height == 0:
+            return
+        cols = [pl.col(c).cast(pl.Float64) for c in self.columns]
+        stats = frame.select([c.count().alias(f"n{i}") for i, c in enumerate(cols)]
+                             + [c.mean().alias(f"m{i}") for i, c in enumerate(cols)]).row(0)
+        k = len(self.columns)
+        n_b = np.asarray(stats[:k], dtype=np.float64)
+        mean_b = np.asarray([np.nan if v is None else v for v in stats[k:]], dtype=np.float64)
+        m2_row = frame.select([
+            ((c - (0.0 if np.isnan(m) else float(m))) ** 2).sum().alias(f"s{i}")
+            for i, (c, m) in enumerate(zip(cols, mean_b))
+        ]).row(0)
+        m2_b = np.asarray(m2_row, dtype=np.float64)
+        self._merge(n_b, np.nan_to_num(mean_b), m2_b)
+
+    def merge(self, other: "Moments") -> None:
+        if other.columns != self.columns:
+            raise ValueError("cannot merge moments of different columns")
+        self._merge(other.n, other.mean, other.m2)
+
+    def _merge(self, n_b: np.ndarray, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
+        n = self.n + n_b
+        safe = np.where(n > 0, n, 1.0)
+        delta = mean_b - self.mean
+        self.mean = np.where(n > 0, self.mean + delta * (n_b / safe), 0.0)
+        self.m2 = self.m2 + m2_b + delta * delta * (self.n * n_b / safe)
+        self.n = n
+
+    def std(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.m2, 0.0) / np.where(self.n > 0, self.n, 1.0))
+
+
+@dataclass(frozen=True)
+class ColumnScale:
+    """One column's fitted parameters; `scale` is std, or 1 for a constant column."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    scale: float | None
+    constant: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "mean": self.mean, "std": self.std, "scale": self.scale, "constant": self.constant}
+
+
+def column_scales(m: Moments) -> dict[str, ColumnScale]:
+    std = m.std()
+    out = {}
+    for i, name in enumerate(m.columns):
+        n = int(m.n[i])
+        if n == 0:
+            out[name] = ColumnScale(0, None, None, None, False)
+            continue
+        mean, s = float(m.mean[i]), float(std[i])
+        constant = s <= max(1e-9 * abs(mean), 1e-12)
+        out[name] = ColumnScale(n, mean, s, 1.0 if constant else s, constant)
+    return out
+
+
+@dataclass
+class Scaler:
+    """Fitted parameters, global (`pairs` empty, `columns` set) or per pair (`pairs` set)."""
+
+    scope: str
+    kinds: tuple[str, ...]
+    columns: dict[str, ColumnScale] = field(default_factory=dict)
+    pairs: dict[str, dict[str, ColumnScale]] = field(default_factory=dict)
+
+    def for_pair(self, pair: str) -> dict[str, ColumnScale]:
+        return self.pairs.get(pair, {}) if self.scope == PER_PAIR else self.columns
+
+    def transform(self, frame: pl.DataFrame, pair: str) -> pl.DataFrame:
+        """(x - mean) / scale in float64 for every fitted column; other columns unchanged."""
+        exprs = [((pl.col(c).cast(pl.Float64) - p.mean) / p.scale).alias(c)
+                 for c, p in self.for_pair(pair).items() if p.mean is not None and c in frame.columns]
+        return frame.with_columns(exprs) if exprs else frame
+
+    def report(self) -> dict[str, Any]:
+        groups = {"all": self.columns} if self.scope == GLOBAL else self.pairs
+        return {
+            "constant": {g: sorted(c for c, p in cols.items() if p.constant) for g, cols in groups.items()},
+            "no_training_values": {g: sorted(c for c, p in cols.items() if p.n == 0) for g, cols in groups.items()},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "scope": self.scope,
+            "kinds": list(self.kinds),
+            "fitted_on": "purged training rows only, NULLs ignored, one streaming pass (float64, Chan merge)",
+            "std": "population (ddof = 0)",
+            "transform": "(x - mean) / scale; scale = std, or 1 for a constant column; unfitted columns unchanged",
+        }
+        if self.scope == GLOBAL:
+            body["columns"] = {c: p.to_dict() for c, p in self.columns.items()}
+        else:
+            body["pairs"] = {pair: {c: p.to_dict() for c, p in cols.items()} for pair, cols in sorted(self.pairs.items())}
+        body["report"] = self.report()
+        return body
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Scaler":
+        def cols(m: Mapping[str, Any]) -> dict[str, ColumnScale]:
+            return {c: ColumnScale(**v) for c, v in m.items()}
+
+        return cls(scope=d["scope"], kinds=tuple(d.get("kinds", SCALED_KINDS)), columns=cols(d.get("columns", {})),
+                   pairs={p: cols(v) for p, v in d.get("pairs", {}).items()})
+
+
+class ScalerFit:
+    """Accumulates training blocks, globally or per pair, and yields the Scaler."""
+
+    def __init__(self, columns: Sequence[str], scope: str = GLOBAL, kinds: Sequence[str] = SCALED_KINDS):
+        if scope not in (GLOBAL, PER_PAIR):
+            raise ValueError(f"scaler scope must be {GLOBAL!r} or {PER_PAIR!r}, got {scope!r}")
+        self.columns = tuple(columns)
+        self.scope = scope
+        self.kinds = tuple(kinds)
+        self.moments: dict[str, Moments] = {}
+
+    def update(self, pair: str, frame: pl.DataFrame) -> None:
+        key = pair if self.scope == PER_PAIR else GLOBAL
+        if key not in self.moments:
+            self.moments[key] = Moments(self.columns)
+        self.moments[key].update(frame)
+
+    def result(self, pairs: Sequence[str] = ()) -> Scaler:
+        if self.scope == GLOBAL:
+            return Scaler(GLOBAL, self.kinds, columns=column_scales(self.moments.get(GLOBAL, Moments(self.columns))))
+        return Scaler(PER_PAIR, self.kinds, pairs={
+            p: column_scales(self.moments.get(p, Moments(self.columns))) for p in sorted(set(pairs) | set(self.moments))
+        })

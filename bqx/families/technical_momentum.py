@@ -1,0 +1,116 @@
+"""technical, momentum part (15 columns): TA-Lib oscillators with FEATURES.md's NULL rules, Chande CMO, MFI.
+
+Zero denominators follow FEATURES.md Numerics: a range, sum or Wilder average d of rate-index
+quantities is zero when |d| <= 1e-12 · x_t (x ≈ 100, the magnitude of the prices it comes from).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import talib
+
+from bqx.families.base import Column
+from bqx.families.kernels import rolling_sum, scale_is_zero, shift
+from bqx.families.recursions import rolling_mean_abs_dev, wilder_mean, window_any
+
+ZERO = "≤ 1e-12 · x_t"
+RSI_NULL = f"average gain + average loss (TA-Lib's Wilder averages of |Δx|) {ZERO}: TA-Lib returns 0 there"
+RANGE14 = f"the window's high − low {ZERO}"
+
+
+def columns() -> list[Column]:
+    return [
+        Column("ti_rsi_14", "continuous", 14, "TA-Lib RSI(14) of x", RSI_NULL, bounded=True),
+        Column("ti_rsi_21", "continuous", 21, "TA-Lib RSI(21) of x", RSI_NULL, bounded=True),
+        Column("ti_stoch_k", "continuous", 17, "TA-Lib STOCH(14, 3, SMA, 3, SMA) slowk on xh, xl, x",
+               f"any of the 3 fast-%K windows feeding it has {RANGE14}", bounded=True),
+        Column("ti_stoch_d", "continuous", 17, "TA-Lib STOCH(14, 3, SMA, 3, SMA) slowd on xh, xl, x",
+               f"any of the 5 fast-%K windows feeding it has {RANGE14}", bounded=True),
+        Column("ti_stochrsi_k", "continuous", 20,
+               "TA-Lib STOCHRSI(14, 5, 3, SMA) fastk = 100 · (RSI − min RSI) / (max RSI − min RSI) over 5 bars; "
+               "warm-up 20 because TA-Lib aligns fastk with fastd",
+               "RSI's range over the 5 bars ≤ 1e-9, or any of the 5 RSI values NULL", bounded=True),
+        Column("ti_willr_14", "continuous", 13, "TA-Lib WILLR(14) on xh, xl, x", RANGE14, bounded=True),
+        Column("ti_cci_20", "continuous", 19, "TA-Lib CCI(20) on xh, xl, x",
+               "the mean deviation of the typical price over L_20 ≤ 1e-12 · tp_t (TA-Lib returns 0 or rounding noise)"),
+        Column("ti_roc_12", "continuous", 12, "TA-Lib ROC(12) = 100 · (x_t / x_(t−12) − 1)"),
+        Column("ti_mom_10", "level", 10, "TA-Lib MOM(10) = x_t − x_(t−10), rate-index units"),
+        Column("ti_cmo_14", "continuous", 14,
+               "Chande's original CMO: 100 · (Σ up − Σ down) / (Σ up + Σ down) over the 14 changes of x in L_15 "
+               "(= 100 · (x_t − x_(t−14)) / Σ|Δx|); not TA-Lib's CMO (a rescaled RSI)",
+               f"Σ up + Σ down {ZERO}", bounded=True),
+        Column("ti_mfi_14", "continuous", 14,
+               "MFI(14) as TA-Lib defines it: 100 · positive / (positive + negative) money flow over the 14 flows in L_15, "
+               "money flow = tp · v, tp = (xh + xl + x)/3, positive when tp rises, negative when it falls; computed by bqx "
+               "(TA-Lib returns 0 when the flow sum is below 1.0)",
+               "the pair has no volume, or the money-flow sum ≤ 1e-12 · tp_t · Σ v over the window", bounded=True),
+        Column("ti_ultosc", "continuous", 28, "TA-Lib ULTOSC(7, 14, 28) on xh, xl, x",
+               f"the true-range sum over 7 bars (hence any of its three sums) {ZERO}", bounded=True),
+        Column("ti_trix_15", "continuous", 43, "TA-Lib TRIX(15): 1-bar % change of the triple EMA(15) of x"),
+        Column("ti_ppo", "continuous", 25, "TA-Lib PPO(12, 26, SMA) = 100 · (SMA12 − SMA26) / SMA26 of x"),
+        Column("ti_aroonosc_14", "continuous", 14, "TA-Lib AROONOSC(14) on xh, xl", bounded=True),
+    ]
+
+
+def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, v: np.ndarray, has_volume: bool,
+            hh14: np.ndarray, ll14: np.ndarray, tr: np.ndarray) -> dict[str, np.ndarray]:
+    """The 15 momentum columns; hh14/ll14 = TA-Lib MAX(xh, 14)/MIN(xl, 14), tr = TA-Lib TRANGE."""
+    out: dict[str, np.ndarray] = {}
+    nan = np.nan
+    dx = x - shift(x, 1)
+    absdx = np.abs(dx)
+    rsi_raw = {}
+    for n in (14, 21):
+        rsi_raw[n] = talib.RSI(x, n)
+        den = wilder_mean(absdx, n, 1)  # avg gain + avg loss, seeded like TA-Lib's RSI
+        out[f"ti_rsi_{n}"] = np.where(scale_is_zero(den, x), nan, rsi_raw[n])
+
+    flat14 = scale_is_zero(hh14 - ll14, np.abs(hh14))  # NaN compares False: warm-up stays TA-Lib NaN
+    slowk, slowd = talib.STOCH(xh, xl, x, 14, 3, 0, 3, 0)
+    out["ti_stoch_k"] = np.where(window_any(flat14, 3), nan, slowk)
+    out["ti_stoch_d"] = np.where(window_any(flat14, 5), nan, slowd)
+
+    fastk, _ = talib.STOCHRSI(x, 14, 5, 3, 0)
+    rsi_range = talib.MAX(rsi_raw[14], 5) - talib.MIN(rsi_raw[14], 5)
+    bad = (rsi_range <= 1e-9) | window_any(np.isnan(out["ti_rsi_14"]), 5)
+    out["ti_stochrsi_k"] = np.where(bad, nan, fastk)
+
+    out["ti_willr_14"] = np.where(flat14, nan, talib.WILLR(xh, xl, x, 14))
+
+    tp = (xh + xl + x) / 3.0
+    md = rolling_mean_abs_dev(tp, 20)
+    out["ti_cci_20"] = np.where(scale_is_zero(md, np.abs(tp)), nan, talib.CCI(xh, xl, x, 20))
+
+    out["ti_roc_12"] = talib.ROC(x, 12)
+    out["ti_mom_10"] = talib.MOM(x, 10)
+
+    s14 = rolling_sum(absdx, 14)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cmo = 100.0 * (x - shift(x, 14)) / s14
+    out["ti_cmo_14"] = np.where(scale_is_zero(s14, x), nan, np.clip(cmo, -100.0, 100.0))
+
+    out["ti_mfi_14"] = _mfi(tp, v, 14) if has_volume else np.full(x.shape[0], nan)
+
+    tr7 = rolling_sum(tr, 7)
+    out["ti_ultosc"] = np.where(scale_is_zero(tr7, x), nan, talib.ULTOSC(xh, xl, x, 7, 14, 28))
+    out["ti_trix_15"] = talib.TRIX(x, 15)
+    out["ti_ppo"] = talib.PPO(x, 12, 26, 0)
+    out["ti_aroonosc_14"] = talib.AROONOSC(xh, xl, 14)
+    return out
+
+
+def _mfi(tp: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """100 · Σ positive flow / Σ (positive + negative) flow over the last n flows (flow k needs tp_(k−1))."""
+    dtp = tp - shift(tp, 1)
+    mf = tp * v
+    pos = np.where(dtp > 0, mf, 0.0)
+    neg = np.where(dtp < 0, mf, 0.0)
+    first = np.isnan(dtp)
+    pos[first] = np.nan
+    neg[first] = np.nan
+    vv = np.where(first, np.nan, v)
+    sp, sn, sv = rolling_sum(pos, n), rolling_sum(neg, n), rolling_sum(vv, n)
+    tot = sp + sn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mfi = 100.0 * sp / tot
+    return np.where(tot <= 1e-12 * tp * sv, np.nan, np.clip(mfi, 0.0, 100.0))

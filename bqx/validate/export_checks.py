@@ -1,0 +1,272 @@
+"""The export's "Fitting" and "Splits" checks (PIPELINE.md §6), run on an export as written.
+
+- export.complete: the completion marker is present and belongs to the metadata.
+- export.files: the feature files are exactly those listed, with their digests, rows and schema.
+- rows.counts: rows per split and pair equal the metadata's counts.
+- splits.chronological: every pair's rows respect the one set of boundaries (train < train_end <=
+  validation < validation_end <= test) and sit in their month's directory, in time order.
+- splits.disjoint: each bar appears at most once.
+- splits.purged / splits.embargoed: around each boundary, counted on the pair's bars in the store,
+  at least `purge` bars separate the last kept row before it from the boundary (and purge covers
+  the largest target horizon, so no kept row's target window reaches it), and at least `embargo`
+  bars are dropped after it. Without the store, the recorded exclusions are checked instead.
+- scaler.columns: exactly the columns of the scaled kinds are fitted.
+- scaler.reproducible: mean and std recomputed from the exported training rows alone equal the
+  scaler (or, for a normalized export, the training rows have mean 0 and std 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from bqx.export.exporter import CATALOG_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON
+from bqx.export.scaler import Moments, Scaler
+from bqx.export.splits import SPLITS, SplitPlan, _to_us
+from bqx.export.writer import Destination, S3Options, open_destination
+
+MAX_FAILURES = 5
+
+
+@dataclass
+class CheckResult:
+    """One check: passed True/False, or None when it could not run (skipped, with the reason)."""
+
+    name: str
+    passed: bool | None
+    detail: str
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_export(path_or_url: str, *, store: str | Path | None = None, s3: S3Options | None = None) -> list[CheckResult]:
+    """Every export check on the export at `path_or_url` (the store defaults to the one recorded in the metadata)."""
+    return run_checks(open_destination(path_or_url, s3), store=store, require_complete=True)
+
+
+def run_checks(dest: Destination, *, store: str | Path | None = None, require_complete: bool = True) -> list[CheckResult]:
+    if not dest.exists(EXPORT_JSON):
+        return [CheckResult("export.complete", False, f"{dest.url} has no {EXPORT_JSON}: not a finished bqx export")]
+    meta = json.loads(dest.read_bytes(EXPORT_JSON))
+    files = json.loads(dest.read_bytes(FILES_JSON))
+    catalog = json.loads(dest.read_bytes(CATALOG_JSON))
+    scaler = Scaler.from_dict(json.loads(dest.read_bytes(SCALER_JSON)))
+    plan = SplitPlan.from_dict(meta["split"])
+    out: list[CheckResult] = []
+    if require_complete:
+        out.append(_complete(dest, meta))
+    store_path = Path(store) if store is not None else Path(meta["store"])
+    store_ts = _StoreTs(store_path) if (store_path / "bars").is_dir() else None
+    walk = _Walk(dest, meta, files, plan, scaler)
+    out += walk.run()
+    out += _purge_embargo(meta, plan, walk.kept, store_ts, store_path)
+    out.append(_scaler_columns(meta, catalog, scaler))
+    return out
+
+
+def _complete(dest: Destination, meta: dict[str, Any]) -> CheckResult:
+    if not dest.exists(MARKER):
+        return CheckResult("export.complete", False, f"{MARKER} is missing: the export was interrupted or failed")
+    marker = json.loads(dest.read_bytes(MARKER))
+    ok = marker.get("export_id") == meta.get("export_id")
+    return CheckResult("export.complete", ok, "completion marker present" if ok else
+                       f"the marker belongs to export {marker.get('export_id')}, the metadata to {meta.get('export_id')}")
+
+
+class _Walk:
+    """One pass over every feature file: files, counts, chronology, uniqueness, scaler moments."""
+
+    def __init__(self, dest: Destination, meta: dict[str, Any], files: list[dict[str, Any]], plan: SplitPlan,
+                 scaler: Scaler):
+        self.dest, self.meta, self.files, self.plan, self.scaler = dest, meta, files, plan, scaler
+        self.kept: dict[str, np.ndarray] = {}  # pair -> sorted exported ts (µs)
+
+    def run(self) -> list[CheckResult]:
+        listed = {f["path"]: f for f in self.files}
+        present = set(self.dest.list_files("features/"))
+        file_fail = [f"unlisted file {p}" for p in sorted(present - set(listed))]
+        file_fail += [f"missing file {p}" for p in sorted(set(listed) - present)]
+        counts: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+        chrono_fail: list[str] = []
+        cols = self.meta["columns"]
+        ftype = "float" if self.meta["precision"] == "float32" else "double"
+        fit_cols = sorted({c for p in ([None] if self.scaler.scope == "global" else self.scaler.pairs)
+                           for c, s in self.scaler.for_pair(p).items() if s.mean is not None})
+        moments: dict[str, Moments] = {}
+        maxabs: dict[str, np.ndarray] = {}
+        by_pair: dict[str, list[np.ndarray]] = {}
+        bounds = {"train": (None, self.plan.train_end), "validation": (self.plan.train_end, self.plan.validation_end),
+                  "test": (self.plan.validation_end, None)}
+        for rel in sorted(set(listed) & present):
+            entry = listed[rel]
+            data = self.dest.read_bytes(rel)
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                file_fail.append(f"{rel}: digest differs from {FILES_JSON}")
+            table = pq.read_table(io.BytesIO(data))
+            names = table.schema.names
+            if names != cols:
+                file_fail.append(f"{rel}: columns differ from the metadata (pair/year_month must only be in the path)")
+            bad = [f.name for f in table.schema if f.name != "ts" and str(f.type) != ftype]
+            if bad:
+                file_fail.append(f"{rel}: columns {bad[:3]} are not {ftype}")
+            frame = pl.from_arrow(table)
+            if frame.height != entry["rows"]:
+                file_fail.append(f"{rel}: {frame.height} rows, listed {entry['rows']}")
+            split, pair, month = entry["split"], entry["pair"], entry["month"]
+            counts[split][pair] = counts[split].get(pair, 0) + frame.height
+            ts = frame["ts"].dt.cast_time_unit("us").cast(pl.Int64).to_numpy()
+            by_pair.setdefault(pair, []).append(ts)
+            chrono_fail += self._chronology(rel, frame, ts, bounds[split], month)
+            if split == "train" and fit_cols:
+                key = pair if self.scaler.scope == "per-pair" else "global"
+                m = moments.setdefault(key, Moments(fit_cols))
+                m.update(frame)
+                mx = frame.select([pl.col(c).cast(pl.Float64).abs().max().fill_null(0.0) for c in fit_cols]).row(0)
+                maxabs[key] = np.maximum(maxabs.get(key, np.zeros(len(fit_cols))), np.asarray(mx, dtype=np.float64))
+        out = [_result("export.files", file_fail, f"{len(listed)} files, digests, rows and schema as listed")]
+        expected = {s: {p: n for p, n in v.items() if n} for s, v in self.meta["rows"].items()}
+        count_fail = [f"{s}/{p}: {counts[s].get(p, 0)} rows, metadata says {n}"
+                      for s in SPLITS for p, n in expected.get(s, {}).items() if counts[s].get(p, 0) != n]
+        count_fail += [f"{s}/{p}: {n} rows not in the metadata" for s in SPLITS for p, n in counts[s].items()
+                       if p not in expected.get(s, {})]
+        out.append(_result("rows.counts", count_fail, "rows per split and pair match the metadata"))
+        out.append(_result("splits.chronological", chrono_fail,
+                           f"one boundary for all pairs ({', '.join(f'{k}={v.isoformat()}' for k, v in self.plan.boundaries.items())}); "
+                           "every row in its split's interval and its month, in time order"))
+        dup_fail = []
+        for pair, parts in sorted(by_pair.items()):
+            allts = np.sort(np.concatenate(parts))
+            dups = int((np.diff(allts) == 0).sum())
+            if dups:
+                dup_fail.append(f"{pair}: {dups} bars appear more than once")
+            self.kept[pair] = allts
+        out.append(_result("splits.disjoint", dup_fail, "each bar appears at most once"))
+        out.append(self._reproducible(fit_cols, moments, maxabs))
+        return out
+
+    def _chronology(self, rel: str, frame: pl.DataFrame, ts: np.ndarray, bound: tuple[Any, Any], month: str) -> list[str]:
+        fails = []
+        lo, hi = bound
+        if len(ts) and np.any(np.diff(ts) <= 0):
+            fails.append(f"{rel}: rows not in strictly increasing time order")
+        if lo is not None and len(ts) and ts.min() < _to_us(lo):
+            fails.append(f"{rel}: a row at {frame['ts'].min()} is before the split's start {lo.isoformat()}")
+        if hi is not None and len(ts) and ts.max() >= _to_us(hi):
+            fails.append(f"{rel}: a row at {frame['ts'].max()} is at or after the split's end {hi.isoformat()}")
+        months = frame.select(pl.col("ts").dt.strftime("%Y-%m").unique())["ts"].to_list()
+        if months and months != [month]:
+            fails.append(f"{rel}: rows of months {months} in year_month={month}")
+        return fails
+
+    def _reproducible(self, cols: list[str], moments: dict[str, Moments], maxabs: dict[str, np.ndarray]) -> CheckResult:
+        """Recomputed moments equal the scaler within the rounding of the written precision."""
+        eps = np.finfo(np.float32 if self.meta["precision"] == "float32" else np.float64).eps
+        normalized = bool(self.meta.get("normalize"))
+        fails = []
+        for key, m in sorted(moments.items()):
+            params = self.scaler.for_pair(None if key == "global" else key)
+            std = m.std()
+            for i, c in enumerate(cols):
+                p = params.get(c)
+                if p is None or p.mean is None:
+                    continue
+                tol = 2.0 * eps * maxabs[key][i] + 1e-12 * (abs(p.mean) + (p.std or 0.0))
+                if normalized:
+                    want_mean, want_std = 0.0, (p.std or 0.0) / p.scale
+                    tol += 1e-9 * (1.0 + abs(p.mean) / p.scale)
+                else:
+                    want_mean, want_std = p.mean, p.std or 0.0
+                if int(m.n[i]) != p.n or abs(m.mean[i] - want_mean) > tol or abs(std[i] - want_std) > tol:
+                    fails.append(f"{key} {c}: recomputed n={int(m.n[i])} mean={m.mean[i]:.12g} std={std[i]:.12g}, "
+                                 f"expected n={p.n} mean={want_mean:.12g} std={want_std:.12g} (tolerance {tol:.3g})")
+        missing = [k for k in (self.scaler.pairs if self.scaler.scope == "per-pair" else ["global"])
+                   if k not in moments and any(s.n for s in self.scaler.for_pair(None if k == "global" else k).values())]
+        fails += [f"{k}: scaler fitted on rows, but the export has no training rows" for k in missing]
+        what = "mean 0 and std 1 on training rows" if normalized else "mean and std recomputed from training rows alone"
+        return _result("scaler.reproducible", fails, f"{len(cols)} columns: {what}")
+
+
+def _purge_embargo(meta: dict[str, Any], plan: SplitPlan, kept: dict[str, np.ndarray], store_ts: "_StoreTs | None",
+                   store_path: Path) -> list[CheckResult]:
+    horizon = int(meta["split"].get("target_horizon", 0))
+    purge_fail, emb_fail = [], []
+    if plan.purge < horizon:
+        purge_fail.append(f"purge {plan.purge} bars is shorter than the largest target horizon {horizon}")
+    how = "counted on the store's bars"
+    for pair in meta["pairs"]:
+        ts = kept.get(pair, np.zeros(0, dtype=np.int64))
+        bars = store_ts.get(pair) if store_ts is not None else None
+        for name, b in plan.boundaries.items():
+            bu = _to_us(b)
+            before, after = ts[ts < bu], ts[ts >= bu]
+            if bars is not None:
+                i = int(np.searchsorted(bars, bu, side="left"))
+                last = int(np.searchsorted(bars, before[-1], side="right")) if len(before) else 0
+                first = int(np.searchsorted(bars, after[0], side="left")) if len(after) else len(bars)
+                if len(before) and i - last < plan.purge:
+                    purge_fail.append(f"{pair} {name}: {i - last} bars between the last kept row and the boundary, "
+                                      f"purge is {plan.purge}")
+                if len(after) and first - i < plan.embargo:
+                    emb_fail.append(f"{pair} {name}: {first - i} bars dropped after the boundary, embargo is {plan.embargo}")
+            else:
+                for ex in plan.exclusions.get(pair, ()):
+                    if ex.boundary != name:
+                        continue
+                    if ex.purge_rows and np.any((ts >= _to_us(ex.purge_first)) & (ts <= _to_us(ex.purge_last))):
+                        purge_fail.append(f"{pair} {name}: a kept row lies in the purged interval")
+                    if ex.embargo_rows and np.any((ts >= _to_us(ex.embargo_first)) & (ts <= _to_us(ex.embargo_last))):
+                        emb_fail.append(f"{pair} {name}: a kept row lies in the embargoed interval")
+        if store_ts is None:
+            how = f"store {store_path} not available: checked against the recorded exclusions"
+    return [
+        _result("splits.purged", purge_fail, f"at least {plan.purge} bars (>= target horizon {horizon}) before each "
+                                             f"boundary are in no split ({how})"),
+        _result("splits.embargoed", emb_fail, f"at least {plan.embargo} bars after each boundary are in no split ({how})"),
+    ]
+
+
+def _scaler_columns(meta: dict[str, Any], catalog: list[dict[str, Any]], scaler: Scaler) -> CheckResult:
+    targets = set(meta["targets"])
+    scale_targets = bool(meta["scaler"].get("scale_targets"))
+    want = {r["name"] for r in catalog if r["kind"] in scaler.kinds and (scale_targets or r["name"] not in targets)}
+    groups = {"global": scaler.columns} if scaler.scope == "global" else scaler.pairs
+    fails = []
+    for g, cols in groups.items():
+        have = set(cols)
+        if have != want:
+            fails.append(f"{g}: fitted {sorted(have - want)[:5]} not of kinds {list(scaler.kinds)}; "
+                         f"missing {sorted(want - have)[:5]}")
+    return _result("scaler.columns", fails, f"{len(want)} columns of kinds {', '.join(scaler.kinds)} fitted"
+                                            + ("" if scale_targets else "; targets unscaled"))
+
+
+class _StoreTs:
+    """Each pair's bar timestamps from the store's bars dataset, read on demand."""
+
+    def __init__(self, root: Path):
+        from bqx.engine.store import bars_partitions
+
+        self.files = bars_partitions(root)
+
+    def get(self, pair: str) -> np.ndarray | None:
+        paths = [f for (p, _), f in sorted(self.files.items()) if p == pair]
+        if not paths:
+            return None
+        ts = pl.concat([pl.read_parquet(f, columns=["ts"]) for f in paths])["ts"].sort()
+        return ts.dt.cast_time_unit("us").cast(pl.Int64).to_numpy()
+
+
+def _result(name: str, fails: list[str], ok_detail: str) -> CheckResult:
+    if fails:
+        return CheckResult(name, False, f"{len(fails)} problems, first: {fails[0]}", fails[:MAX_FAILURES])
+    return CheckResult(name, True, ok_detail)

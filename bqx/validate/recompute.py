@@ -1,0 +1,107 @@
+"""A checked partition as its task saw it, and one family recomputed on a cut of it.
+
+A `Window` holds, per pair, the rows the partition's task read (its month plus the task's
+context rows before it, trimmed as the engine's worker trims them: per pair by rows, and for
+month tasks by one time range over all pairs) with the bars and the stored columns of the
+family's inputs. Checks cut or alter the rows after a timestamp and recompute the family alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Mapping
+
+import numpy as np
+import polars as pl
+
+from bqx.families.base import Column, Family
+from bqx.families.runner import run_cross_family, run_pair_family
+from bqx.numerics import mismatches
+from bqx.validate.storeview import StoreView
+
+
+@dataclass
+class Window:
+    fam: Family
+    pair: str | None  # None for a month task over all pairs
+    month: str
+    frames: dict[str, pl.DataFrame]  # pair -> rows the task read (context rows first)
+    start: datetime  # the month's first instant
+    end: datetime  # the next month's first instant
+    context: int
+    columns: tuple[Column, ...] = ()
+
+    def month_ts(self) -> pl.Series:
+        """The timestamps of the partition's own bars (the union over pairs for a month task)."""
+        parts = [f["ts"].filter((f["ts"] >= self.start) & (f["ts"] < self.end)) for f in self.frames.values()]
+        return pl.concat(parts).unique().sort() if parts else pl.Series("ts", [], pl.Datetime("us", "UTC"))
+
+    def upto(self, t: datetime, after: int = 0) -> dict[str, pl.DataFrame]:
+        """Each pair's rows up to `t`, plus its next `after` rows."""
+        out = {}
+        for pair, frame in self.frames.items():
+            hi = int(frame["ts"].search_sorted(t, side="right")) + after
+            if hi > 0:
+                out[pair] = frame.slice(0, hi)
+        return out
+
+
+def open_window(view: StoreView, fam: Family, pair: str | None, month: str, context: int | None = None) -> Window:
+    """The rows the task of (family, pair or month) read, with `context` rows (default: the task's)."""
+    ctx_rows = view.task_context(fam) if context is None else context
+    start, end = view.month_bounds(month)
+    pairs = [pair] if pair is not None else view.pairs_in(month)
+    frames: dict[str, pl.DataFrame] = {}
+    bounds: dict[str, tuple[int, int]] = {}
+    for p in pairs:
+        frame = view.input_frame(fam, p, view.months_before(p, month, ctx_rows))
+        i0 = int(frame["ts"].search_sorted(start, side="left"))
+        i1 = int(frame["ts"].search_sorted(end, side="left"))
+        frames[p] = frame
+        bounds[p] = (max(0, i0 - ctx_rows), i1)
+    if pair is not None:
+        lo, hi = bounds[pair]
+        frames = {pair: frames[pair].slice(lo, hi - lo)}
+    else:
+        nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
+        if nonempty:
+            t0 = min(frames[p]["ts"][lo] for p, (lo, _) in nonempty.items())
+            frames = {p: f.filter((pl.col("ts") >= t0) & (pl.col("ts") < end)) for p, f in frames.items()}
+            frames = {p: f for p, f in frames.items() if f.height}
+    return Window(fam, pair, month, frames, start, end, ctx_rows, tuple(fam.columns(view.fam_params(fam))))
+
+
+def compute(view: StoreView, fam: Family, frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The family alone on `frames` (its inputs already in them): per pair, ts + its columns."""
+    names = list(fam.column_names(view.fam_params(fam)))
+    if not fam.cross_pair:
+        out = {}
+        for pair, frame in frames.items():
+            cols = run_pair_family(fam, frame, view.ctx(fam, pair))
+            out[pair] = pl.concat([frame.select("ts"), cols.select(names)], how="horizontal")
+        return out
+    ordered = {p: frames[p] for p in sorted(frames) if frames[p].height}
+    if not ordered:
+        return {}
+    long = pl.concat([f.select(pl.lit(p).alias("pair"), pl.all()) for p, f in ordered.items()], how="vertical_relaxed")
+    cols, _ = run_cross_family(fam, long, view.ctx(fam, None))
+    merged = pl.concat([long.select("pair", "ts"), cols.select(names)], how="horizontal")
+    return {p: part.drop("pair") for (p,), part in merged.partition_by("pair", as_dict=True, maintain_order=True).items()}
+
+
+def differ(column: Column, expected: np.ndarray, actual: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """bqx.numerics.mismatches, with the median part of the tolerance taken over `reference` when given
+    (a whole stored column), so that a few compared values get the tolerance the column has."""
+    e = np.asarray(expected, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    if reference is None or reference.size == 0:
+        return mismatches(column, e, a)
+    ref = np.asarray(reference, dtype=np.float64)
+    ref = ref[np.isfinite(ref)]
+    return mismatches(column, np.concatenate([e, ref]), np.concatenate([a, ref]))[: e.size]
+
+
+def value(x: float) -> float | None:
+    """A JSON-friendly value: NULL/NaN as None."""
+    return None if x is None or not np.isfinite(x) else float(x)

@@ -1,0 +1,226 @@
+"""A read-only view of a store for the validator: bars, stored columns, anchors, baseline, parameters.
+
+Everything is read the way the engine's worker reads it (bqx.engine.worker): the same stage
+specs, the same anchors and baseline from the manifest, the same pair infos, so a family
+recomputed here sees exactly the inputs its task saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+import polars as pl
+
+from bqx.engine.fingerprint import digest
+from bqx.engine.manifest import open_reader
+from bqx.engine.partitions import add_months, month_start
+from bqx.engine.plan import StageSpec, stage_specs
+from bqx.engine.store import BARS, bars_partitions, partition_path, read_pairs_json
+from bqx.errors import UsageError
+from bqx.families.base import Ctx, Family, PairInfo
+from bqx.families.registry import REGISTRY
+from bqx.families.runner import baseline_time, pair_info, params_for
+
+
+class StoreView:
+    """The parts of a store that validation reads, cached per pair."""
+
+    def __init__(self, root: str | os.PathLike[str], params: Mapping[str, Mapping[str, Any]] | None = None):
+        self.root = Path(root)
+        man = open_reader(self.root)
+        if man is None or not (self.root / BARS).is_dir():
+            raise UsageError(f"{self.root} is not a bqx store (no manifest.sqlite or bars/)",
+                             hint="Run `bqx run --store DIR` first, or pass the right --store.")
+        with man:
+            self.tasks = man.tasks()
+            self.anchor_rows = man.anchors()
+            self.bars_rows = man.bars()
+            raw_params = man.get_meta("params")
+            raw_baseline = man.get_meta("baseline_time")
+        self.params = dict(params) if params is not None else stored_params(raw_params)
+        self.specs: dict[str, StageSpec] = stage_specs(self.params)
+        self.bar_files = bars_partitions(self.root)
+        self.months_by_pair: dict[str, list[str]] = {}
+        for pair, month in self.bar_files:
+            self.months_by_pair.setdefault(pair, []).append(month)
+        if not self.bar_files:
+            raise UsageError(f"store {self.root} has no bars", hint="Run `bqx run` first.")
+        if raw_baseline:
+            self.baseline = datetime.fromisoformat(raw_baseline)
+        else:
+            self.baseline = month_start(min(m for _, m in self.bar_files))
+        infos = read_pairs_json(self.root)
+        self.infos: dict[str, PairInfo] = {}
+        for pair in self.months_by_pair:
+            i = infos.get(pair)
+            if i is None:
+                self.infos[pair] = pair_info(pair, pl.read_parquet(self.bar_files[(pair, self.months_by_pair[pair][0])]))
+            else:
+                self.infos[pair] = PairInfo(pair=pair, **{k: i[k] for k in ("basis", "has_volume", "has_bidask") if k in i})
+        self._bars: dict[tuple[str, str], pl.DataFrame] = {}
+        self._stored: dict[tuple[str, str, str], pl.DataFrame] = {}
+
+    # -- declarations ---------------------------------------------------------------------
+    def fam_params(self, fam: Family) -> Mapping[str, Any]:
+        return params_for(fam, self.params)
+
+    def spec_of(self, fam: Family) -> StageSpec | None:
+        spec = self.specs.get(fam.stage)
+        return spec if spec is not None and fam.name in {f.name for f in spec.families} else None
+
+    def task_context(self, fam: Family) -> int:
+        """The context rows the family's task was computed with (its stage's composed context)."""
+        spec = self.spec_of(fam)
+        return spec.context if spec is not None else fam.context(self.fam_params(fam))
+
+    # -- partitions ------------------------------------------------------------------------
+    def pairs(self) -> list[str]:
+        return sorted(self.months_by_pair)
+
+    def months(self) -> list[str]:
+        return sorted({m for _, m in self.bar_files})
+
+    def pairs_in(self, month: str) -> list[str]:
+        return sorted(p for p, ms in self.months_by_pair.items() if month in ms)
+
+    def done(self, fam: Family) -> list[tuple[str | None, str]]:
+        """(pair or None, month) of the family's stored partitions whose task is done."""
+        if fam.view:  # views are not stored: every partition of their stored inputs
+            ups = [REGISTRY.get(i) for i in fam.inputs if i != "bars"]
+            keys = sorted(self.bar_files)
+            return [k for k in keys if all(partition_path(self.root, u.stage, *k).is_file() for u in ups)]
+        rows = [(k[1], k[2]) for k, t in self.tasks.items() if k[0] == fam.stage and t.status == "done"]
+        if fam.cross_pair:
+            return sorted({(None, m) for _, m in rows}, key=lambda k: k[1])
+        return sorted((p, m) for p, m in rows if p is not None and (p, m) in self.bar_files)
+
+    # -- data ------------------------------------------------------------------------------
+    def bars(self, pair: str, months: list[str] | None = None) -> pl.DataFrame:
+        """The pair's bars of `months` (default all), in time order."""
+        use = sorted(self.months_by_pair[pair]) if months is None else sorted(months)
+        parts = []
+        for m in use:
+            key = (pair, m)
+            if key not in self._bars:
+                self._bars[key] = pl.read_parquet(self.bar_files[key]).sort("ts")
+            parts.append(self._bars[key])
+        return pl.concat(parts) if len(parts) != 1 else parts[0]
+
+    def stored_family(self, fam: Family, pair: str, months: list[str] | None = None) -> pl.DataFrame:
+        """The family's stored columns (ts + columns) of the pair over `months` (default all)."""
+        use = sorted(self.months_by_pair[pair]) if months is None else sorted(months)
+        cols = ["ts", *fam.column_names(self.fam_params(fam))]
+        parts = []
+        for m in use:
+            key = (fam.name, pair, m)
+            if key not in self._stored:
+                path = partition_path(self.root, fam.stage, pair, m)
+                if not path.is_file():
+                    raise FileNotFoundError(f"stage {fam.stage} has no stored partition {pair} {m} ({path}); "
+                                            "rerun `bqx run`")
+                self._stored[key] = pl.read_parquet(path, columns=cols).sort("ts")
+            parts.append(self._stored[key])
+        return pl.concat(parts) if len(parts) != 1 else parts[0]
+
+    def input_frame(self, fam: Family, pair: str, months: list[str] | None = None) -> pl.DataFrame:
+        """The pair's bars with the stored columns of the family's direct inputs, as its task read them."""
+        frame = self.bars(pair, months)
+        for name in fam.inputs:
+            if name == "bars":
+                continue
+            dep = REGISTRY.get(name)
+            up = self.stored_family(dep, pair, months)
+            if up.height != frame.height or not up["ts"].equals(frame["ts"]):
+                raise ValueError(f"stored {dep.stage} {pair} has {up.height} rows not aligned with its "
+                                 f"{frame.height} bars; rerun `bqx run`")
+            frame = frame.hstack(up.drop("ts"))
+        return frame
+
+    def months_before(self, pair: str, month: str, rows: int) -> list[str]:
+        """The months of the pair up to `month` that hold its `rows` previous bars, and `month` itself."""
+        months = sorted(self.months_by_pair[pair])
+        if month not in months:
+            return []
+        i = lo = months.index(month)
+        n = 0
+        while n < rows and lo > 0:
+            lo -= 1
+            n += self.rows_of(pair, months[lo])
+        return months[lo: i + 1]
+
+    def rows_of(self, pair: str, month: str) -> int:
+        row = self.bars_rows.get((pair, month))
+        if row is not None:
+            return int(row[1])
+        return self.bars(pair, [month]).height
+
+    def anchor(self, fam: Family, pair: str | None) -> Mapping[str, Any] | None:
+        if fam.anchor is None:
+            return None
+        value = self.anchor_rows.get((fam.name, pair or ""))
+        if value is None:
+            raise ValueError(f"family {fam.name}: the manifest has no anchor for {pair or 'the store'}; rerun `bqx run`")
+        return value
+
+    def anchors_for_chain(self) -> dict[str, Any]:
+        """Anchors in runner.compute_frames form: family -> anchor (cross-pair) or {pair: anchor}."""
+        out: dict[str, Any] = {}
+        for (fam, pair), value in self.anchor_rows.items():
+            if pair == "":
+                out[fam] = dict(value)
+            else:
+                out.setdefault(fam, {})[pair] = dict(value)
+        return out
+
+    def ctx(self, fam: Family, pair: str | None) -> Ctx:
+        return Ctx(params=self.fam_params(fam), baseline_time=self.baseline,
+                   pair=self.infos[pair] if pair else None, pairs=self.infos, anchor=self.anchor(fam, pair))
+
+    def month_bounds(self, month: str) -> tuple[datetime, datetime]:
+        return month_start(month), month_start(add_months(month, 1))
+
+    def fingerprint(self) -> str:
+        """What the store holds now: every task's status and fingerprint, and every bars file's digest."""
+        return store_fingerprint(self.tasks, self.bars_rows)
+
+
+def store_fingerprint(tasks: Mapping[Any, Any], bars_rows: Mapping[Any, Any]) -> str:
+    return digest({
+        "tasks": sorted([k[0], k[1] or "", k[2], t.status, t.fingerprint or ""] for k, t in tasks.items()),
+        "bars": sorted([k[0], k[1], v[0]] for k, v in bars_rows.items()),
+    })
+
+
+def current_fingerprint(root: str | os.PathLike[str]) -> str | None:
+    man = open_reader(root)
+    if man is None:
+        return None
+    with man:
+        return store_fingerprint(man.tasks(), man.bars())
+
+
+def stored_params(raw: str | None) -> dict[str, Any] | None:
+    """Parameters recorded by the run: `{stage: {family: params}}` (or `{family: params}`), as family overrides."""
+    if not raw:
+        return None
+    data = json.loads(raw)
+    known = set(REGISTRY.names())
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        nested = isinstance(value, dict) and value and all(k in known and isinstance(v, dict) for k, v in value.items())
+        if nested:
+            out.update({k: v for k, v in value.items()})
+        elif key in known and isinstance(value, dict):
+            out[key] = value
+    cleaned = {}
+    for name, values in out.items():
+        fam = REGISTRY.get(name)
+        cleaned[name] = {k: v for k, v in values.items() if k in fam.params}
+    return cleaned or None
+
+
+__all__ = ["StoreView", "current_fingerprint", "stored_params", "baseline_time"]

@@ -1,0 +1,228 @@
+"""technical (FEATURES.md stage S2.2): oracles from the `ta` package, pandas and hand cases; NULL rules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+import ta
+import talib
+
+from bqx.families.runner import compute
+from tests.conftest import sample_bars
+
+PAIRS = ("EURUSD", "USDJPY", "GBPNZD")
+ROWS = 6000
+CONVERGED = 2000  # compare recursive indicators with differently seeded oracles after this many rows
+
+
+def _frames(bars: pl.DataFrame) -> dict[str, pd.DataFrame]:
+    out = compute(bars, ["rate_index", "technical"])
+    return {p: f.drop("pair").to_pandas() for (p,), f in out.partition_by("pair", as_dict=True).items()}
+
+
+@pytest.fixture(scope="module")
+def market() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """(bars, rate index + technical) per pair: the first ROWS bars of July 2024."""
+    bars = sample_bars(PAIRS, "2024-07", 1).group_by("pair", maintain_order=True).head(ROWS)
+    res = _frames(bars)
+    return {p: (bars.filter(pl.col("pair") == p).to_pandas(), res[p]) for p in PAIRS}
+
+
+def _close(a, b, atol, rows=slice(CONVERGED, None)):
+    a = np.asarray(a, dtype=float)[rows]
+    b = np.asarray(b, dtype=float)[rows]
+    assert np.isnan(a).sum() == 0 and np.isnan(b).sum() == 0
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=atol)
+
+
+def _ohlc(f: pd.DataFrame):
+    return f["rate_index_high"], f["rate_index_low"], f["rate_index"]
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_momentum_against_ta(market, pair):
+    bars, f = market[pair]
+    h, l, c = _ohlc(f)
+    _close(f["ti_rsi_14"], ta.momentum.RSIIndicator(c, 14).rsi(), 1e-6)
+    _close(f["ti_rsi_21"], ta.momentum.RSIIndicator(c, 21).rsi(), 1e-6)
+    fast = ta.momentum.StochasticOscillator(h, l, c, 14, 3)
+    _close(f["ti_stoch_k"], fast.stoch_signal(), 1e-8)  # slowk = SMA3 of fast %K
+    _close(f["ti_stoch_d"], fast.stoch_signal().rolling(3).mean(), 1e-8)  # slowd = SMA3 of slowk
+    rsi = ta.momentum.RSIIndicator(c, 14).rsi()  # ta's StochRSI uses one window for both: build fastk by hand
+    lo, hi = rsi.rolling(5).min(), rsi.rolling(5).max()
+    _close(f["ti_stochrsi_k"], 100 * (rsi - lo) / (hi - lo), 1e-5)
+    _close(f["ti_willr_14"], ta.momentum.WilliamsRIndicator(h, l, c, 14).williams_r(), 1e-8)
+    _close(f["ti_cci_20"], ta.trend.CCIIndicator(h, l, c, 20).cci(), 1e-7)
+    _close(f["ti_roc_12"], ta.momentum.ROCIndicator(c, 12).roc(), 1e-9)
+    _close(f["ti_trix_15"], ta.trend.TRIXIndicator(c, 15).trix(), 1e-9)
+    _close(f["ti_ultosc"], ta.momentum.UltimateOscillator(h, l, c, 7, 14, 28).ultimate_oscillator(), 1e-7)
+    v = bars["volume"]
+    _close(f["ti_mfi_14"], ta.volume.MFIIndicator(h, l, c, v, 14).money_flow_index(), 1e-7)
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_trend_and_volatility_against_ta(market, pair):
+    _, f = market[pair]
+    h, l, c = _ohlc(f)
+    macd = ta.trend.MACD(c, 26, 12, 9)
+    _close(f["ti_macd"], macd.macd(), 1e-10)
+    _close(f["ti_macd_signal"], macd.macd_signal(), 1e-10)
+    _close(f["ti_macd_hist"], macd.macd_diff(), 1e-10)
+    _close(f["ti_atr_14"], ta.volatility.AverageTrueRange(h, l, c, 14).average_true_range(), 1e-10)
+    _close(f["ti_ulcer_14"], ta.volatility.UlcerIndex(c, 14).ulcer_index(), 1e-9)
+    _close(f["ti_mass_25"], ta.trend.MassIndex(h, l, 9, 25).mass_index(), 1e-7)
+    hband = ta.volatility.DonchianChannel(h, l, c, 20).donchian_channel_hband()
+    _close(f["ti_dc_high_dist"], (hband - c) / c, 1e-12)
+    _close(f["ti_ema20_dist"], (c - ta.trend.EMAIndicator(c, 20).ema_indicator()) / c, 1e-12)
+
+
+def _wilder(x: pd.Series, n: int) -> pd.Series:
+    return x.ewm(alpha=1 / n, adjust=False).mean()
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_adx_and_di_against_a_pandas_wilder(market, pair):
+    """ta's ADX is off by one bar, so the oracle is Wilder's definition written in pandas."""
+    _, f = market[pair]
+    h, l, c = _ohlc(f)
+    up, down = h.diff(), -l.diff()
+    pdm = np.where((up > down) & (up > 0), up, 0.0)
+    mdm = np.where((down > up) & (down > 0), down, 0.0)
+    tr = pd.concat([h - l, (h - c.shift()).abs(), (l - c.shift()).abs()], axis=1).max(axis=1)
+    atr = _wilder(tr.iloc[1:], 14)
+    pdi = 100 * _wilder(pd.Series(pdm[1:], atr.index), 14) / atr
+    mdi = 100 * _wilder(pd.Series(mdm[1:], atr.index), 14) / atr
+    adx = _wilder(100 * (pdi - mdi).abs() / (pdi + mdi), 14)
+    rows = slice(CONVERGED - 1, None)
+    _close(f["ti_plus_di_14"].iloc[1:], pdi, 1e-7, rows)
+    _close(f["ti_minus_di_14"].iloc[1:], mdi, 1e-7, rows)
+    _close(f["ti_adx_14"].iloc[1:], adx, 1e-7, rows)
+    _close(f["ti_adxr_14"].iloc[1:], (adx + adx.shift(13)) / 2, 1e-7, rows)
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_own_definitions_against_pandas(market, pair):
+    _, f = market[pair]
+    h, l, c = _ohlc(f)
+    o = f["rate_index_open"]
+    every = slice(200, None)
+    d = c.diff()
+    cmo = 100 * (d.clip(lower=0).rolling(14).sum() - (-d).clip(lower=0).rolling(14).sum()) / d.abs().rolling(14).sum()
+    _close(f["ti_cmo_14"], cmo, 1e-8, every)
+    hl2 = np.log(h / l) ** 2
+    _close(f["ti_parkinson_20"], np.sqrt(hl2.rolling(20).mean() / (4 * np.log(2))), 1e-12, every)
+    gk = (0.5 * hl2 - (2 * np.log(2) - 1) * np.log(c / o) ** 2).rolling(20).mean()
+    _close(f["ti_gk_20"], np.sqrt(gk), 1e-12, every)
+    ema20 = c.ewm(span=20, adjust=False).mean()
+    atr10 = _wilder(pd.concat([h - l, (h - c.shift()).abs(), (l - c.shift()).abs()], axis=1).max(axis=1).iloc[1:], 10)
+    upper, lower = ema20 + 2 * atr10, ema20 - 2 * atr10
+    _close(f["ti_kc_upper_dist"], (upper - c) / c, 1e-11)
+    _close(f["ti_kc_pos"], (c - lower) / (upper - lower), 1e-8)
+    hh, ll = h.rolling(20).max(), l.rolling(20).min()
+    _close(f["ti_dc_low_dist"], (c - ll) / c, 1e-12, every)
+    _close(f["ti_dc_pos"], (c - ll) / (hh - ll), 1e-10, every)
+    e = (h - l).ewm(span=10, adjust=False).mean()
+    _close(f["ti_chaikin_vol_10"], 100 * (e / e.shift(10) - 1), 1e-6)
+    sma20 = c.rolling(20).mean()
+    _close(f["ti_sma20_slope"], sma20.diff() / c, 1e-12, every)
+    _close(f["ti_sma50_slope"], c.rolling(50).mean().diff() / c, 1e-12, every)
+    _close(f["ti_ppo"], 100 * (c.rolling(12).mean() - c.rolling(26).mean()) / c.rolling(26).mean(), 1e-8, every)
+    _close(f["ti_tenkan_dist"], (c - (h.rolling(9).max() + l.rolling(9).min()) / 2) / c, 1e-12, every)
+    _close(f["ti_atr_ratio"], f["ti_atr_14"] / talib.ATR(h.to_numpy(), l.to_numpy(), c.to_numpy(), 100), 1e-12)
+    # Aroon with TA-Lib's tie rule: the most recent extreme of the 15 bars counts
+    up = h.rolling(15).apply(lambda w: 14 - np.argmax(w[::-1]), raw=True) / 14 * 100
+    dn = l.rolling(15).apply(lambda w: 14 - np.argmin(w[::-1]), raw=True) / 14 * 100
+    _close(f["ti_aroonosc_14"], up - dn, 1e-9, every)
+
+
+def test_cmo_and_donchian_by_hand():
+    # x_0 = 100 and 20 changes; CMO over the last 14 changes = 100 · (Σ up − Σ down) / (Σ up + Σ down)
+    deltas = np.array([0.5, 0.5, -1, 0.25, 0.25, 0.5, 1, -0.5, 1.5, -1, 2, 0.5, -0.25, 0.75, -1.5, 1, 0.25, -0.5, 1, 0.5])
+    x = 100 + np.r_[0, np.cumsum(deltas)]
+    out = _technical_on_closes(x)
+    last14 = deltas[-14:]
+    up, down = last14[last14 > 0].sum(), -last14[last14 < 0].sum()
+    assert (up, down) == (1 + 1.5 + 2 + 0.5 + 0.75 + 1 + 0.25 + 1 + 0.5, 0.5 + 1 + 0.25 + 1.5 + 0.5)  # 8.5, 3.75
+    assert out["ti_cmo_14"][20] == pytest.approx(100 * (8.5 - 3.75) / (8.5 + 3.75))
+    assert np.isnan(out["ti_cmo_14"][13]) and not np.isnan(out["ti_cmo_14"][14])
+    # bars have high = close + 0.1, low = close − 0.1 (rate index = 100 · c / c_0 = c here)
+    hh, ll = (x[-20:] + 0.1).max(), (x[-20:] - 0.1).min()  # rows 1 .. 20
+    assert out["ti_dc_pos"][20] == pytest.approx((x[20] - ll) / (hh - ll))
+    assert out["ti_dc_high_dist"][20] == pytest.approx((hh - x[20]) / x[20])
+
+
+def _technical_on_closes(closes, highs=None, lows=None, start=datetime(2024, 7, 1, tzinfo=timezone.utc), step=None):
+    c = np.asarray(closes, dtype=float)
+    n = len(c)
+    ts = [start + (step[i] if step is not None else timedelta(minutes=i)) for i in range(n)]
+    bars = pl.DataFrame({
+        "pair": ["EURUSD"] * n, "ts": ts, "open": np.r_[c[0], c[:-1]],
+        "high": c + 0.1 if highs is None else highs, "low": c - 0.1 if lows is None else lows,
+        "close": c, "volume": np.full(n, 3.0),
+    })
+    out = compute(bars, ["technical"])
+    return {k: out[k].to_numpy().astype(float) for k in out.columns if k.startswith("ti_")}
+
+
+def _rough_series(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.round(1.10 * np.exp(np.cumsum(rng.normal(0, 1e-4, n))), 5)
+
+
+def test_flat_start_is_null_where_talib_returns_zero():
+    """100 flat bars, then a quantised walk: TA-Lib's 0 for 0/0 becomes NULL (FEATURES.md technical)."""
+    walk = _rough_series(900, 1)
+    c = np.r_[np.full(100, 1.1), walk]
+    out = _technical_on_closes(c, highs=np.r_[np.full(100, 1.1), walk + 2e-5], lows=np.r_[np.full(100, 1.1), walk - 2e-5])
+    x = 100 * c / c[0]
+    assert (talib.RSI(x, 14)[14:100] == 0).all()  # TA-Lib's placeholder on the flat start
+    for col in ("ti_rsi_14", "ti_rsi_21", "ti_stoch_k", "ti_stoch_d", "ti_stochrsi_k", "ti_willr_14", "ti_cci_20",
+                "ti_cmo_14", "ti_mfi_14", "ti_ultosc", "ti_plus_di_14", "ti_minus_di_14", "ti_adx_14", "ti_adxr_14",
+                "ti_kc_pos", "ti_dc_pos", "ti_chaikin_vol_10", "ti_mass_25"):
+        assert np.isnan(out[col][:100]).all(), col
+        assert not np.isnan(out[col][400:]).any(), col
+    # ADX takes TA-Lib's values from the first bar whose smoothed true range is positive (bar 100)
+    adx = talib.ADX(100 * np.r_[np.full(100, 1.1), walk + 2e-5] / 1.1, 100 * np.r_[np.full(100, 1.1), walk - 2e-5] / 1.1, x, 14)
+    assert np.isnan(out["ti_adx_14"][99]) and out["ti_adx_14"][100] == pytest.approx(adx[100], abs=1e-9)
+    assert out["ti_atr_14"][50] == 0.0 and out["ti_sma20_slope"][50] == 0.0  # defined zeros stay zeros
+
+
+def test_flat_stretch_gaps_and_spike():
+    """A 500-bar flat stretch, week-end gaps in ts and a 2 % spike: never NaN/inf, NULL only where undefined."""
+    c = _rough_series(4000, 2)
+    c[1500:2000] = c[1499]
+    c[3000] *= 1.02
+    step = [timedelta(minutes=i + (2880 if i >= 1000 else 0) + (2880 if i >= 2500 else 0)) for i in range(4000)]
+    out = _technical_on_closes(c, highs=c + 2e-5, lows=c - 2e-5, step=step)
+    for col, v in out.items():
+        assert np.isfinite(v[~np.isnan(v)]).all(), col
+    # inside the flat stretch: the 14-bar range is 2e-5 wide (h − l of each bar), stoch stays defined;
+    # the close-to-close changes are 0, so Chande's CMO is NULL once 14 flat changes fill its window
+    assert np.isnan(out["ti_cmo_14"][1513:2000]).all() and not np.isnan(out["ti_cmo_14"][2100:]).any()
+    # RSI's Wilder averages decay geometrically ((13/14)^k) and fall below 1e-12 · x inside the stretch
+    assert np.isnan(out["ti_rsi_14"][1990]) and not np.isnan(out["ti_rsi_14"][1510])
+    assert not np.isnan(out["ti_rsi_14"][2300:]).any()
+    assert out["ti_trange"][3000] > 50 * np.nanmedian(out["ti_trange"])
+    assert not np.isnan(out["ti_stoch_k"][1500:2000]).any()
+
+
+def test_fully_flat_bars_null_the_range_ratios():
+    c = np.r_[_rough_series(300, 3), np.full(600, 1.2)]  # ATR10 decays as 0.9^k after the jump: zero within 600
+    out = _technical_on_closes(c, highs=c, lows=c)
+    for col in ("ti_stoch_k", "ti_willr_14", "ti_dc_pos", "ti_cci_20", "ti_ultosc", "ti_kc_pos"):
+        assert np.isnan(out[col][-50:]).all(), col
+    assert (out["ti_parkinson_20"][-50:] == 0).all() and (out["ti_ulcer_14"][-50:] == 0).all()
+
+
+def test_context_covers_sar_and_seeds():
+    """Starting the series 3,000 bars (the declared context) earlier or later does not change the last rows."""
+    c = _rough_series(9000, 4)
+    whole = _technical_on_closes(c)
+    part = _technical_on_closes(c[4000:], start=datetime(2024, 7, 1, tzinfo=timezone.utc) + timedelta(minutes=4000))
+    # rate index of the part is rebased on its own first bar: compare scale-free columns
+    for col in ("ti_sar_dist", "ti_rsi_14", "ti_adx_14", "ti_atr_ratio", "ti_trix_15", "ti_mass_25", "ti_ema50_dist"):
+        np.testing.assert_allclose(part[col][3000:], whole[col][7000:], rtol=1e-9, atol=1e-12, err_msg=col)
