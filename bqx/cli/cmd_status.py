@@ -1,3 +1,43 @@
-"""placeholder until the engine lands"""
-def register(app):
-    pass
+"""`bqx status`: the stage table from the manifest, during or after a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json, out
+
+_STYLE = {"done": "green", "failed": "red", "running": "yellow", "partial": "yellow", "passed": "green"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status")
+    def status(store: Optional[Path] = StoreOpt, config: Optional[Path] = ConfigOpt, json_: bool = JsonOpt) -> None:
+        """Print the stage table: id, name, status, partitions done/total, features, rows, duration, failures."""
+        from bqx.engine import status as engine_status
+        from bqx.errors import UsageError
+
+        cfg, _ = config_from(config, store=store)
+        if not cfg.store.exists():
+            raise UsageError(f"no store at {cfg.store}", hint="Run `bqx run` first, or pass --store DIR.")
+        rows = engine_status(cfg.store)
+        if json_:
+            emit_json(rows)
+            return
+        table = Table(title=f"store {cfg.store}")
+        for col in ("id", "stage", "status", "parts", "features", "rows", "seconds", "failures"):
+            table.add_column(col, justify="right" if col in ("features", "rows", "seconds") else "left",
+                             no_wrap=col != "failures", overflow="fold")
+        for r in rows:
+            style = _STYLE.get(r["status"], "")
+            status_text = f"[{style}]{r['status']}[/]" if style else r["status"]
+            total = f"{r['done']}/{r['total']}" if r.get("total") else ""
+            fails = r.get("failures") or []
+            fail_text = f"{len(fails)}: {fails[0]['pair'] or ''} {fails[0]['month']}" if fails else ""
+            table.add_row(r["id"], r["name"], status_text, total, str(r["features"] or ""),
+                          f"{r['rows']:,}" if r["rows"] else "", f"{r['seconds']:.1f}" if r["seconds"] else "",
+                          fail_text)
+        out.print(table)

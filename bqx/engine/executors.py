@@ -3,7 +3,7 @@
 An executor has `submit(spec) -> handle`, `wait(handles) -> done handles` (at least one),
 `result(handle) -> TaskResult` and `close()`. A Dask executor fits the same four methods
 (`client.submit(run_task, spec)`, `distributed.wait(..., return_when="FIRST_COMPLETED")`,
-`future.result()`); register it with `register_executor("dask", factory)`.
+`future.result()`): it is `bqx.engine.dask_executor`, imported when "dask" is first asked for.
 """
 
 from __future__ import annotations
@@ -70,18 +70,21 @@ class ProcessExecutor:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-_EXECUTORS: dict[str, Callable[[int | None], Executor]] = {"serial": SerialExecutor, "process": ProcessExecutor}
+_EXECUTORS: dict[str, Callable[..., Executor]] = {"serial": SerialExecutor, "process": ProcessExecutor}
 
 
-def register_executor(name: str, factory: Callable[[int | None], Executor]) -> None:
+def register_executor(name: str, factory: Callable[..., Executor]) -> None:
     _EXECUTORS[name] = factory
 
 
-def make_executor(name: str, workers: int | None = None) -> Executor:
+def make_executor(name: str, workers: int | None = None, **options: Any) -> Executor:
+    """The executor called `name`; `options` go to its factory (the dask executor's `scheduler`)."""
+    if name == "dask" and name not in _EXECUTORS:
+        import bqx.engine.dask_executor  # noqa: F401 - registers "dask"; imports distributed only when asked
     try:
         factory = _EXECUTORS[name]
     except KeyError:
         from bqx.errors import UsageError
 
-        raise UsageError(f"unknown executor {name!r}; executors are: {', '.join(sorted(_EXECUTORS))}") from None
-    return factory(workers)
+        raise UsageError(f"unknown executor {name!r}; executors are: {', '.join(sorted(set(_EXECUTORS) | {'dask'}))}") from None
+    return factory(workers, **options)

@@ -125,6 +125,9 @@ def _view(root: Path, fam: Any, params: Mapping[str, Any], specs: Mapping[str, A
           sel: Sequence[tuple[str, str]], cols: Sequence[str]) -> pl.DataFrame:
     """Compute a view per pair over the selected months plus the previous rows it needs as context."""
     context = fam.context(params)
+    from bqx.engine.source import baseline_of
+
+    baseline = baseline_of(root) or datetime.fromisoformat("1970-01-01T00:00:00+00:00")
     inputs = [REGISTRY.get(i).stage for i in fam.inputs if i != "bars"]
     frames = []
     by_pair: dict[str, list[str]] = {}
@@ -144,8 +147,7 @@ def _view(root: Path, fam: Any, params: Mapping[str, Any], specs: Mapping[str, A
             up = pl.concat([pl.read_parquet(partition_path(root, stage, pair, m)) for m in use
                             if partition_path(root, stage, pair, m).is_file()])
             frame = frame.join(up, on="ts", how="left", maintain_order="left")
-        ctx = Ctx(params=params, baseline_time=datetime.fromisoformat("1970-01-01T00:00:00+00:00"),
-                  pair=PairInfo(pair))
+        ctx = Ctx(params=params, baseline_time=baseline, pair=PairInfo(pair))
         out = run_pair_family(fam, frame, ctx)
         keep = frame.height - sum(pl.scan_parquet(partition_path(root, BARS, pair, m)).select(pl.len()).collect().item()
                                   for m in months)

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import polars as pl
 import pyarrow.parquet as pq
 
 from bqx.engine.events import Event, EventCallback
@@ -26,17 +25,17 @@ from bqx.engine.manifest import Manifest, TaskRow
 from bqx.engine.partitions import add_months, month_span, month_start, parse_month
 from bqx.engine.plan import (EST_ROWS_PER_MONTH, BarsInventory, StageSpec, Task, TaskGraph, TaskKey, choose,
                              describe, select_stages, stage_specs)
-from bqx.engine.store import (BARS, bars_partitions, clean_temp_files, file_digest, file_stamp, partition_path,
-                              read_pairs_json, write_bars)
+from bqx.engine.store import bars_partitions, clean_temp_files, file_digest
+from bqx.engine.source import (SAMPLE_START, baseline_of, check_not_before_baseline, ensure_anchors, fix_baseline,
+                               inventory, pair_infos, select_months, write_source)
 from bqx.engine.worker import TaskResult, TaskSpec
-from bqx.errors import InputError, TaskError, UsageError
-from bqx.families.base import Ctx, PairInfo
-from bqx.families.runner import pair_info
+from bqx.errors import InputError, UsageError
 from bqx.stages import stage as stage_by_key
 from bqx.universe import PAIR_NAMES
 
+__all__ = ["RunResult", "run", "plan", "baseline_of", "check_not_before_baseline"]
+
 KILL_ENV = "BQX_TEST_KILL_AFTER_TASKS"
-SAMPLE_START = "2024-07"
 
 
 @dataclass
@@ -79,6 +78,7 @@ def run(
     stages: Sequence[str] | None = None,
     workers: int | None = None,
     executor: str | Executor = "process",
+    scheduler: str | None = None,
     dry_run: bool = False,
     force: bool = False,
     retry_failed: bool = False,
@@ -92,7 +92,9 @@ def run(
     2024-08), None (the bars already in the store), a polars frame of bars with a `pair` column,
     or a Parquet file/directory of such bars. `start`/`end`: months "YYYY-MM" (or ISO dates),
     both included. `params`: family -> parameter overrides. `executor`: "process" (default,
-    `workers` spawned processes, one per core when None), "serial", or an Executor object.
+    `workers` spawned processes, one per core when None), "serial", "dask" (the Dask scheduler at
+    `scheduler` "tcp://HOST:PORT", or a local cluster of `workers` processes when None), or an
+    Executor object.
     """
     t_start = time.perf_counter()
     root = Path(store)
@@ -105,28 +107,31 @@ def run(
     n_workers = workers or (executor.workers if not isinstance(executor, str) else (os.cpu_count() or 1))
     if executor == "serial":
         n_workers = 1
+    if scheduler and executor != "dask":
+        raise UsageError(f"a scheduler ({scheduler}) needs the dask executor, not {executor!r}")
     specs = stage_specs(params)
     planned, wanted = select_stages(specs, stages)
     if isinstance(source, str) and source == "sample" and start_m is None and end_m is None:
         start_m, end_m = SAMPLE_START, add_months(SAMPLE_START, 1)
 
     if dry_run:
-        return _dry_run(root, source, specs, planned, sel_pairs, start_m, end_m, n_workers, t_start)
+        return _dry_run(root, source, specs, planned, sel_pairs, start_m, end_m, n_workers, t_start,
+                        force_stages=wanted if force else (), retry_failed=retry_failed)
 
     with store_lock(root, "run"):
         with Manifest(root) as man:
             man.interrupt_running()
             clean_temp_files(root)
-            written = _write_source(root, man, source, sel_pairs, start_m, end_m, seed)
+            written = write_source(root, man, source, sel_pairs, start_m, end_m, seed)
             if written:
                 emit(Event("bars_written", stage="bars", stage_id="1.1", rows=written))
-            inv = _inventory(root, man)
+            inv = inventory(root, man)
             if not inv.rows:
                 raise InputError(f"store {root} has no bars", hint="Run with source='sample', or ingest bars first (bqx ingest).")
-            baseline = _baseline(man, inv)
-            infos = _infos(root, inv)
-            anchors = _ensure_anchors(root, man, specs, planned, inv, baseline, infos)
-            months = _months(inv, start_m, end_m)
+            baseline = fix_baseline(man, inv)
+            infos = pair_infos(root, inv)
+            anchors = ensure_anchors(root, man, specs, planned, inv, baseline, infos)
+            months = select_months(inv, start_m, end_m)
             use_pairs = [p for p in (sel_pairs or sorted(inv.months_by_pair)) if p in inv.months_by_pair]
             graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=infos)
             tasks = graph.build(planned, use_pairs, months)
@@ -151,7 +156,10 @@ def run(
                     emit(ev)
 
                 note(Event("run_started", total=len(tasks), to_run=len(to_run)))
-                ex = make_executor(executor, n_workers) if isinstance(executor, str) else executor
+                if executor == "dask":  # a remote cluster's size comes from the scheduler, not this machine
+                    ex = make_executor(executor, workers, scheduler=scheduler)
+                else:
+                    ex = make_executor(executor, n_workers) if isinstance(executor, str) else executor
                 try:
                     _execute(root, man, ex, specs, tasks, to_run, anchors, infos, baseline, run_id, result, note, log)
                 finally:
@@ -171,7 +179,8 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
              to_run: Sequence[TaskKey], anchors: Mapping[tuple[str, str], Any], infos: Mapping[str, Any],
              baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any) -> None:
     kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
-    waiting = {k: {d for d in tasks[k].deps if d in set(to_run)} for k in to_run}
+    run_set = set(to_run)
+    waiting = {k: {d for d in tasks[k].deps if d in run_set} for k in to_run}
     dependants: dict[TaskKey, list[TaskKey]] = {k: [] for k in to_run}
     for k, deps in waiting.items():
         for d in deps:
@@ -294,165 +303,9 @@ def _check_pairs(pairs: Sequence[str] | None) -> list[str] | None:
     return sorted(set(pairs))
 
 
-def baseline_of(store: str | os.PathLike[str]) -> datetime | None:
-    """The store's baseline time, once a run has fixed it (for ingest: bars older than it are refused)."""
-    from bqx.engine.manifest import open_reader
-
-    man = open_reader(store)
-    if man is None:
-        return None
-    with man:
-        value = man.get_meta("baseline_time")
-    return datetime.fromisoformat(value) if value else None
-
-
-def check_not_before_baseline(store: str | os.PathLike[str], first_ts: datetime, what: str = "bars") -> None:
-    """Refuse bars older than the store's baseline time (a level anchored on a later price would leak it)."""
-    base = baseline_of(store)
-    if base is not None and first_ts < base:
-        raise InputError(
-            f"{what} start at {first_ts.isoformat()}, before this store's baseline time {base.isoformat()}; "
-            "bars older than the baseline cannot be added (levels anchored on a later price would leak it)",
-            hint="Build a new store (--store) that starts at the earliest month.",
-        )
-
-
-def _write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None, start: str | None,
-                  end: str | None, seed: int) -> int:
-    if source is None:
-        return 0
-    if isinstance(source, str) and source == "sample":
-        start = start or SAMPLE_START
-        end = end or add_months(start, 1)
-        names = pairs or list(PAIR_NAMES)
-        check_not_before_baseline(root, month_start(start), "sample bars")
-        info = read_pairs_json(root)
-        foreign = [p for p in names if p in info and info[p].get("source") != "sample"]
-        if foreign:
-            raise UsageError(f"pairs {foreign} in store {root} come from {info[foreign[0]].get('source')}, not the "
-                             "sample market", hint="Run without a source (source=None) or use another --store.")
-        have = bars_partitions(root)
-        months = month_span(start, end)
-        if all((p, m) in have for p in names for m in months):
-            return 0
-        from bqx.bars.sample import sample_market
-
-        bars = sample_market(pairs=names, start=start, months=len(months), seed=seed)
-        return len(write_bars(root, bars, source="sample", only_missing=True))
-    if isinstance(source, pl.DataFrame):
-        frame = source
-        label = "frame"
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"source {path} does not exist")
-        if path.suffix == ".parquet" or (path.is_dir() and any(path.rglob("*.parquet"))):
-            frame = pl.read_parquet(path if path.is_file() else str(path / "**" / "*.parquet"), hive_partitioning=True)
-            label = str(path)
-        else:
-            raise UsageError(f"source {path} is not a Parquet bar file or directory",
-                             hint="Ingest CSV sources first (bqx ingest), then run without a source.")
-    if "pair" not in frame.columns:
-        raise InputError("source bars need a `pair` column")
-    if frame.height:
-        first = frame["ts"].min()
-        if isinstance(first, datetime) and first.tzinfo is None:
-            first = first.replace(tzinfo=timezone.utc)
-        check_not_before_baseline(root, first)
-    return len(write_bars(root, frame, source=label))
-
-
-def _inventory(root: Path, man: Manifest) -> BarsInventory:
-    files = bars_partitions(root)
-    known = man.bars()
-    rows: dict[tuple[str, str], int] = {}
-    digests: dict[tuple[str, str], str] = {}
-    for key, path in files.items():
-        stamp = file_stamp(path)
-        cached = known.get(key)
-        if cached and stamp and (cached[2], cached[3]) == stamp:
-            digests[key], rows[key] = cached[0], cached[1]
-            continue
-        digests[key] = file_digest(path)
-        rows[key] = pq.read_metadata(path).num_rows
-        man.set_bars(*key, digests[key], rows[key], *stamp)
-    man.drop_bars([k for k in known if k not in files])
-    return BarsInventory({k: v for k, v in rows.items() if v > 0}, digests)
-
-
-def _baseline(man: Manifest, inv: BarsInventory) -> datetime:
-    earliest = min(m for _, m in inv.rows)
-    stored = man.get_meta("baseline_time")
-    if stored is None:
-        base = month_start(earliest)
-        man.set_meta("baseline_time", base.isoformat())
-        return base
-    base = datetime.fromisoformat(stored)
-    old = sorted(k for k in inv.rows if month_start(k[1]) < base)
-    if old:
-        raise InputError(
-            f"bars of {old[0][0]} {old[0][1]} ({len(old)} partitions) are older than this store's baseline time "
-            f"{base.isoformat()}; bars older than the baseline cannot be added (levels anchored on a later price "
-            "would leak it)",
-            hint="Remove them, or build a new store (--store) that starts at the earliest month.",
-        )
-    return base
-
-
-def _infos(root: Path, inv: BarsInventory) -> dict[str, dict[str, Any]]:
-    info = read_pairs_json(root)
-    out = {}
-    for pair, months in inv.months_by_pair.items():
-        if pair in info:
-            out[pair] = {k: info[pair][k] for k in ("basis", "has_volume", "has_bidask") if k in info[pair]}
-        else:
-            frame = pl.read_parquet(partition_path(root, BARS, pair, months[0]))
-            i = pair_info(pair, frame)
-            out[pair] = {"basis": i.basis, "has_volume": i.has_volume, "has_bidask": i.has_bidask}
-    return out
-
-
-def _ensure_anchors(root: Path, man: Manifest, specs: Mapping[str, StageSpec], planned: Sequence[str],
-                    inv: BarsInventory, baseline: datetime, infos: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
-    """Anchors fixed once per store (per pair for per-pair families) from the bars at/after the baseline."""
-    anchors = man.anchors()
-    pinfo = {p: PairInfo(pair=p, **i) for p, i in infos.items()}
-    for name in planned:
-        spec = specs[name]
-        for fam in spec.families:
-            if fam.anchor is None:
-                continue
-            p = spec.params[fam.name]
-            try:
-                if fam.cross_pair:
-                    if (fam.name, "") not in anchors:
-                        first = min(m for _, m in inv.rows)
-                        pairs = inv.pairs_in(first)
-                        long = pl.concat([pl.read_parquet(partition_path(root, BARS, q, first))
-                                          .select(pl.lit(q).alias("pair"), pl.all()) for q in pairs]).sort("pair", "ts")
-                        ctx = Ctx(params=p, baseline_time=baseline, pairs=pinfo)
-                        anchors[(fam.name, "")] = dict(fam.anchor(long, ctx))
-                        man.set_anchor(fam.name, None, anchors[(fam.name, "")])
-                    continue
-                for pair, months in inv.months_by_pair.items():
-                    if (fam.name, pair) in anchors:
-                        continue
-                    frame = pl.read_parquet(partition_path(root, BARS, pair, months[0])).sort("ts")
-                    ctx = Ctx(params=p, baseline_time=baseline, pair=pinfo[pair], pairs=pinfo)
-                    anchors[(fam.name, pair)] = dict(fam.anchor(frame, ctx))
-                    man.set_anchor(fam.name, pair, anchors[(fam.name, pair)])
-            except Exception as exc:  # noqa: BLE001 - reported with the family, stops the run
-                raise TaskError(f"family {fam.name}: computing its anchor failed: {type(exc).__name__}: {exc}") from exc
-    return anchors
-
-
-def _months(inv: BarsInventory, start: str | None, end: str | None) -> list[str]:
-    months = sorted({m for _, m in inv.rows})
-    return [m for m in months if (start is None or m >= start) and (end is None or m <= end)]
-
-
 def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: list[str], pairs: list[str] | None,
-             start: str | None, end: str | None, workers: int, t0: float) -> RunResult:
+             start: str | None, end: str | None, workers: int, t0: float, *, force_stages: Sequence[str] = (),
+             retry_failed: bool = False) -> RunResult:
     """The plan, without writing anything: from the store's bars, or the bars the source would write."""
     from bqx.engine.manifest import open_reader
 
@@ -477,12 +330,15 @@ def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: l
     if not inv_rows:
         raise InputError(f"store {root} has no bars", hint="Run with source='sample', or ingest bars first (bqx ingest).")
     inv = BarsInventory(inv_rows, digests)
-    base = month_start(min(m for _, m in inv_rows))
-    graph = TaskGraph(specs, inv, baseline=base, anchors=anchors, infos={})
-    months = _months(inv, start, end)
+    stored = baseline_of(root)
+    base = stored or month_start(min(m for _, m in inv_rows))
+    real = BarsInventory({k: v for k, v in inv_rows.items() if k in files}, digests)
+    infos = pair_infos(root, real) if real.rows else {}
+    graph = TaskGraph(specs, inv, baseline=base, anchors=anchors, infos=infos)
+    months = select_months(inv, start, end)
     use_pairs = [p for p in (pairs or sorted(inv.months_by_pair)) if p in inv.months_by_pair]
     tasks = graph.build(planned, use_pairs, months)
-    to_run = [k for k in tasks if not (k in rows_known and rows_known[k].status == "done" and rows_known[k].intact(root))]
+    to_run = choose(tasks, rows_known, root, force_stages=force_stages, retry_failed=retry_failed)
     plan = describe(specs, planned, tasks, to_run, rows_known, workers=workers, pairs=use_pairs, months=months)
     return RunResult(str(root), None, True, len(tasks), len(to_run), len(tasks) - len(to_run),
                      seconds=time.perf_counter() - t0, plan=plan)

@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bqx.bars.schema import BAR_COLUMNS, conform
-from bqx.engine.partitions import month_start, parse_month
 
 BARS = "bars"
 TABLES = "tables"
@@ -199,13 +198,7 @@ def read_bars(root: str | os.PathLike[str], pair: str, months: list[str]) -> pl.
     return pl.concat([pl.read_parquet(f) for f in files]).sort("ts") if files else pl.DataFrame()
 
 
-def month_of_bounds(month: str) -> tuple[Any, Any]:
-    from bqx.engine.partitions import add_months
-
-    return month_start(month), month_start(add_months(month, 1))
-
-
 __all__ = [
     "BARS", "TABLES", "partition_path", "table_path", "write_parquet", "write_bars", "bars_partitions",
-    "read_pairs_json", "file_digest", "file_stamp", "clean_temp_files", "parse_month",
+    "read_pairs_json", "file_digest", "file_stamp", "clean_temp_files",
 ]

@@ -9,6 +9,7 @@ process or Dask workers.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import time
 import traceback
@@ -74,6 +75,9 @@ class TaskResult:
 def run_task(spec: TaskSpec) -> TaskResult:
     """Compute one task; never raises (a failure comes back as `ok=False` with the error text)."""
     t0 = time.perf_counter()
+    # families' coverage warnings (skipped currencies, triangles) are reported once per run by the
+    # caller, not once per task from every worker
+    logging.getLogger("bqx.families").setLevel(logging.ERROR)
     try:
         rows, outputs = _run(spec)
         return TaskResult(spec.stage, spec.pair, spec.month, True, rows, time.perf_counter() - t0, outputs,

@@ -128,6 +128,9 @@ def export(
     sel = source.select(store, pairs, families)
     horizon = max((r["lookahead"] for r in sel.catalog if r["family"] == source.TARGETS), default=0)
     purge = horizon if purge is None else int(purge)
+    if purge < horizon:
+        raise UsageError(f"purge {purge} bars is shorter than the largest target horizon {horizon}: training rows' "
+                         "targets would reach into validation", hint=f"Use --purge {horizon} or more.")
     say(f"reading bar timestamps of {len(sel.pairs)} pairs")
     plan = plan_splits({p: source.pair_ts(sel, p) for p in sel.pairs}, fractions=split, train_end=train_end,
                        validation_end=val_end, purge=purge, embargo=embargo)

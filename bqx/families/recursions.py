@@ -1,33 +1,14 @@
 """Numba kernels for the recursions and order statistics of technical and regimes.
 
 Everything here is a loop that cannot be written as a fixed window of numpy/polars operations:
-TA-Lib's Wilder smoothing (to find its zero denominators), a rolling mean absolute deviation and
-trailing order statistics over a long window (a Fenwick tree over value ranks).
+TA-Lib's RSI and CCI redone operation for operation (so that their zero denominators are seen),
+the Wilder sum behind DI/ADX, short windows summed from scratch and trailing order statistics over a long window (a Fenwick tree over value ranks).
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
-
-
-@nb.njit(cache=True)
-def wilder_mean(v: np.ndarray, n: int, first: int) -> np.ndarray:
-    """TA-Lib's Wilder average: mean of v[first .. first+n−1] at row first+n−1, then (prev·(n−1) + v_t)/n."""
-    size = v.shape[0]
-    out = np.full(size, np.nan)
-    start = first + n - 1
-    if start >= size:
-        return out
-    s = 0.0
-    for i in range(first, start + 1):
-        s += v[i]
-    s /= n
-    out[start] = s
-    for i in range(start + 1, size):
-        s = (s * (n - 1) + v[i]) / n
-        out[i] = s
-    return out
 
 
 @nb.njit(cache=True)
@@ -48,19 +29,59 @@ def wilder_sum(v: np.ndarray, n: int, first: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def rolling_mean_abs_dev(x: np.ndarray, n: int) -> np.ndarray:
-    """Mean of |x − mean| over the last n values, each window computed from scratch (as TA-Lib's CCI does)."""
+def rsi(x: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
+    """TA-Lib's RSI(n), operation for operation, with NaN where avg gain + avg loss <= zero_rel · x_t.
+
+    Seed: the means of the first n gains and losses (row n); then (prev·(n−1) + gain)/n.
+    """
     size = x.shape[0]
+    out = np.full(size, np.nan)
+    if size <= n:
+        return out
+    gain = 0.0
+    loss = 0.0
+    for i in range(1, n + 1):
+        d = x[i] - x[i - 1]
+        if d > 0.0:
+            gain += d
+        else:
+            loss -= d
+    gain /= n
+    loss /= n
+    for i in range(n, size):
+        if i > n:
+            d = x[i] - x[i - 1]
+            gain *= n - 1
+            loss *= n - 1
+            if d > 0.0:
+                gain += d
+            else:
+                loss -= d
+            gain /= n
+            loss /= n
+        den = gain + loss
+        if den > zero_rel * abs(x[i]):
+            out[i] = 100.0 * (gain / den)
+    return out
+
+
+@nb.njit(cache=True)
+def cci(tp: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
+    """TA-Lib's CCI(n) on the typical price, each window from scratch as TA-Lib does, NaN where the mean
+    deviation <= zero_rel · tp_t."""
+    size = tp.shape[0]
     out = np.full(size, np.nan)
     for i in range(n - 1, size):
         m = 0.0
         for j in range(i - n + 1, i + 1):
-            m += x[j]
+            m += tp[j]
         m /= n
         d = 0.0
         for j in range(i - n + 1, i + 1):
-            d += abs(x[j] - m)
-        out[i] = d / n
+            d += abs(tp[j] - m)
+        md = d / n
+        if md > zero_rel * abs(tp[i]):
+            out[i] = (tp[i] - m) / (0.015 * md)
     return out
 
 
@@ -153,13 +174,62 @@ def trailing_order_stats(v: np.ndarray, w: int, q_lo: float, q_hi: float) -> np.
     return _trailing_order_stats(v, slot, sorted_vals, int(w), float(q_lo), float(q_hi))
 
 
+@nb.njit(cache=True)
 def window_any(flag: np.ndarray, k: int) -> np.ndarray:
-    """True where any of the last k flags is true (exact integer counts); NaN-free boolean output."""
-    f = np.asarray(flag, dtype=bool)
-    cs = np.concatenate(([0], np.cumsum(f, dtype=np.int64)))
-    idx = np.arange(f.shape[0])
-    lo = np.maximum(idx + 1 - k, 0)
-    return (cs[idx + 1] - cs[lo]) > 0
+    """True where any of the last k flags (those that exist) is true."""
+    size = flag.shape[0]
+    out = np.zeros(size, dtype=np.bool_)
+    last = -k - 1
+    for i in range(size):
+        if flag[i]:
+            last = i
+        out[i] = i - last < k
+    return out
+
+
+@nb.njit(cache=True)
+def cmo(x: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
+    """Chande's CMO: 100 · (x_t − x_(t−n)) / Σ|Δx| over the n changes up to t (Σ up − Σ down telescopes);
+    each window summed from scratch; NaN where Σ|Δx| <= zero_rel · x_t."""
+    size = x.shape[0]
+    out = np.full(size, np.nan)
+    for i in range(n, size):
+        s = 0.0
+        for j in range(i - n + 1, i + 1):
+            s += abs(x[j] - x[j - 1])
+        if s > zero_rel * abs(x[i]):
+            v = 100.0 * (x[i] - x[i - n]) / s
+            out[i] = min(100.0, max(-100.0, v))
+    return out
+
+
+@nb.njit(cache=True)
+def mfi(tp: np.ndarray, vol: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
+    """MFI(n) as TA-Lib defines it: 100 · Σ positive / Σ (positive + negative) money flow tp·v over the n
+    flows up to t (a flow is positive when tp rises, negative when it falls); NaN where the flow sum
+    <= zero_rel · tp_t · Σ v (no volume, or tp flat over the window)."""
+    size = tp.shape[0]
+    out = np.full(size, np.nan)
+    pf = np.zeros(size)
+    nf = np.zeros(size)
+    for j in range(1, size):
+        mf = tp[j] * vol[j]
+        if tp[j] > tp[j - 1]:
+            pf[j] = mf
+        elif tp[j] < tp[j - 1]:
+            nf[j] = mf
+    for i in range(n, size):
+        pos = 0.0
+        neg = 0.0
+        sv = 0.0
+        for j in range(i - n + 1, i + 1):
+            pos += pf[j]
+            neg += nf[j]
+            sv += vol[j]
+        tot = pos + neg
+        if tot > zero_rel * abs(tp[i]) * sv:
+            out[i] = min(100.0, 100.0 * (pos / tot))
+    return out
 
 
 @nb.njit(cache=True)

@@ -10,7 +10,7 @@ import polars as pl
 from bqx.families.base import Column, Ctx, family, series
 from bqx.families.kernels import EPS_SIGN, rolling_central_moments, rolling_mean, shift
 from bqx.families.window_stats import (
-    _rolling_sorted, divide, rolling_autocorr, rolling_entropy, rolling_min_max, std_zero, window_mean_std,
+    divide, rolling_autocorr, rolling_entropy, rolling_min_max, rolling_quantiles_mad, std_zero, window_mean_std,
 )
 
 DEFAULTS = {"window": 60, "std_windows": (15, 60, 240), "short": 15, "mom": 5, "bins": 10}
@@ -91,10 +91,9 @@ def statistics(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out[f"stat_kurt_{w}"] = divide(mom4[3], m2 * m2, zero) - 3.0
     out[f"stat_min_{w}"], out[f"stat_max_{w}"] = main["min"], main["max"]
 
-    sorted_rows = _rolling_sorted(r, w, np.asarray(QUANTILES), True, False)
-    for q, row in zip(QUANTILES, sorted_rows[: len(QUANTILES)]):
+    quantiles, out[f"stat_mad_{w}"] = rolling_quantiles_mad(r, w, QUANTILES)
+    for q, row in zip(QUANTILES, quantiles):
         out[f"stat_q{round(q * 100)}_{w}"] = row
-    out[f"stat_mad_{w}"] = sorted_rows[len(QUANTILES)]
 
     pair_prod = absr * shift(absr, 1)
     _, hi = rolling_min_max(pair_prod, w - 1)

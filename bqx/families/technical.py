@@ -15,7 +15,7 @@ import polars as pl
 import talib
 
 from bqx.families import technical_momentum, technical_trend, technical_volatility
-from bqx.families.base import Column, Ctx, family, series
+from bqx.families.base import Column, Ctx, family
 
 CONTEXT = 3000
 
@@ -42,4 +42,5 @@ def technical(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out = technical_momentum.compute(x, xh, xl, v, has_volume, hh14, ll14, tr)
     out.update(technical_trend.compute(x, xh, xl, tr))
     out.update(technical_volatility.compute(x, xo, xh, xl, tr))
-    return pl.DataFrame([series(n, out[n]) for n in names])
+    # every division above is guarded, so NaN (warm-up, undefined) is the only non-finite value: NULL it
+    return pl.DataFrame([pl.Series(n, out[n], dtype=pl.Float64) for n in names]).fill_nan(None)

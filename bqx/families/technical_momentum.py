@@ -10,8 +10,10 @@ import numpy as np
 import talib
 
 from bqx.families.base import Column
-from bqx.families.kernels import rolling_sum, scale_is_zero, shift
-from bqx.families.recursions import rolling_mean_abs_dev, wilder_mean, window_any
+from bqx.families.kernels import scale_is_zero
+from bqx.families.recursions import cci, cmo, mfi, rsi, window_any, window_mean
+
+EPS = 1e-12  # FEATURES.md Numerics: a range, mean, sum, ATR or EMA is zero when <= 1e-12 · its inputs' magnitude
 
 ZERO = "≤ 1e-12 · x_t"
 RSI_NULL = f"average gain + average loss (TA-Lib's Wilder averages of |Δx|) {ZERO}: TA-Lib returns 0 there"
@@ -57,13 +59,8 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, v: np.ndarray, has_vo
     """The 15 momentum columns; hh14/ll14 = TA-Lib MAX(xh, 14)/MIN(xl, 14), tr = TA-Lib TRANGE."""
     out: dict[str, np.ndarray] = {}
     nan = np.nan
-    dx = x - shift(x, 1)
-    absdx = np.abs(dx)
-    rsi_raw = {}
     for n in (14, 21):
-        rsi_raw[n] = talib.RSI(x, n)
-        den = wilder_mean(absdx, n, 1)  # avg gain + avg loss, seeded like TA-Lib's RSI
-        out[f"ti_rsi_{n}"] = np.where(scale_is_zero(den, x), nan, rsi_raw[n])
+        out[f"ti_rsi_{n}"] = rsi(x, n, EPS)  # TA-Lib's RSI, NaN where TA-Lib would return 0 for 0/0
 
     flat14 = scale_is_zero(hh14 - ll14, np.abs(hh14))  # NaN compares False: warm-up stays TA-Lib NaN
     slowk, slowd = talib.STOCH(xh, xl, x, 14, 3, 0, 3, 0)
@@ -71,46 +68,25 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, v: np.ndarray, has_vo
     out["ti_stoch_d"] = np.where(window_any(flat14, 5), nan, slowd)
 
     fastk, _ = talib.STOCHRSI(x, 14, 5, 3, 0)
-    rsi_range = talib.MAX(rsi_raw[14], 5) - talib.MIN(rsi_raw[14], 5)
+    rsi14 = np.nan_to_num(out["ti_rsi_14"], nan=0.0)  # TA-Lib's own RSI has 0 where ours is NULL
+    rsi_range = talib.MAX(rsi14, 5) - talib.MIN(rsi14, 5)
     bad = (rsi_range <= 1e-9) | window_any(np.isnan(out["ti_rsi_14"]), 5)
     out["ti_stochrsi_k"] = np.where(bad, nan, fastk)
 
     out["ti_willr_14"] = np.where(flat14, nan, talib.WILLR(xh, xl, x, 14))
 
     tp = (xh + xl + x) / 3.0
-    md = rolling_mean_abs_dev(tp, 20)
-    out["ti_cci_20"] = np.where(scale_is_zero(md, np.abs(tp)), nan, talib.CCI(xh, xl, x, 20))
+    out["ti_cci_20"] = cci(tp, 20, EPS)  # TA-Lib's CCI, NaN where the mean deviation is zero
 
     out["ti_roc_12"] = talib.ROC(x, 12)
     out["ti_mom_10"] = talib.MOM(x, 10)
 
-    s14 = rolling_sum(absdx, 14)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cmo = 100.0 * (x - shift(x, 14)) / s14
-    out["ti_cmo_14"] = np.where(scale_is_zero(s14, x), nan, np.clip(cmo, -100.0, 100.0))
-
-    out["ti_mfi_14"] = _mfi(tp, v, 14) if has_volume else np.full(x.shape[0], nan)
-
-    tr7 = rolling_sum(tr, 7)
+    out["ti_cmo_14"] = cmo(x, 14, EPS)
+    out["ti_mfi_14"] = mfi(tp, v, 14, EPS) if has_volume else np.full(x.shape[0], nan)
+    tr7 = 7.0 * window_mean(tr, 7)
     out["ti_ultosc"] = np.where(scale_is_zero(tr7, x), nan, talib.ULTOSC(xh, xl, x, 7, 14, 28))
     out["ti_trix_15"] = talib.TRIX(x, 15)
     out["ti_ppo"] = talib.PPO(x, 12, 26, 0)
     out["ti_aroonosc_14"] = talib.AROONOSC(xh, xl, 14)
     return out
 
-
-def _mfi(tp: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
-    """100 · Σ positive flow / Σ (positive + negative) flow over the last n flows (flow k needs tp_(k−1))."""
-    dtp = tp - shift(tp, 1)
-    mf = tp * v
-    pos = np.where(dtp > 0, mf, 0.0)
-    neg = np.where(dtp < 0, mf, 0.0)
-    first = np.isnan(dtp)
-    pos[first] = np.nan
-    neg[first] = np.nan
-    vv = np.where(first, np.nan, v)
-    sp, sn, sv = rolling_sum(pos, n), rolling_sum(neg, n), rolling_sum(vv, n)
-    tot = sp + sn
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mfi = 100.0 * sp / tot
-    return np.where(tot <= 1e-12 * tp * sv, np.nan, np.clip(mfi, 0.0, 100.0))

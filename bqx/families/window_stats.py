@@ -154,6 +154,12 @@ def rolling_quantiles(x: np.ndarray, w: int, probs: tuple[float, ...]) -> np.nda
     return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.asarray(probs, dtype=np.float64), False, False)
 
 
+def rolling_quantiles_mad(x: np.ndarray, w: int, probs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles (one row per probability) and the MAD of the last w values, from one sorted window."""
+    rows = _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.asarray(probs, dtype=np.float64), True, False)
+    return rows[:-1], rows[-1]
+
+
 def rolling_mad(x: np.ndarray, w: int) -> np.ndarray:
     """Median absolute deviation from the median over the last w values (unscaled)."""
     return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.empty(0), True, False)[0]

@@ -1,0 +1,196 @@
+"""Causality validation (stage 2.6): no feature uses the future (PIPELINE.md §6).
+
+`validate(store)` runs, per registered family (built-in or user-defined):
+- static: only targets declare a lookahead; no family reads targets (targets are then exempt);
+- truncation: at N sampled bars per checked partition, recomputed on the rows up to t, the value
+  at t equals the stored one;
+- perturbation: altering the values, or removing and inserting rows, after t changes no row <= t;
+- boundary: a month computed with the declared context equals the continuous series from the
+  pair's first bar (a failure here alone is a context error, not a leak).
+
+Default coverage: per per-pair family 3 partitions (a JPY pair first, the first and last month
+among them) x 6 timestamps (first and last bar of the month, the last bar of the data, the bar
+after the longest gap, a bar after a short gap, random bars); per cross-pair family 1 month x 6
+timestamps over every pair; boundary on 1 month (2 pairs, or every pair for cross-pair families)
+over its first 2,000+ bars. The report is written to `<store>/validation/latest.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Sequence
+
+from bqx.errors import TaskError, UsageError
+from bqx.families.registry import REGISTRY
+from bqx.validate.boundary import check_boundary
+from bqx.validate.perturbation import check_perturbation
+from bqx.validate.recompute import open_window
+from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, latest_path, write_latest
+from bqx.validate.sampling import (DEFAULT_BOUNDARY_MONTHS, DEFAULT_BOUNDARY_PAIRS, DEFAULT_MONTH_TASKS,
+                                   DEFAULT_PARTITIONS, DEFAULT_SAMPLES, choose_partitions, choose_timestamps, rng_for)
+from bqx.validate.static import check_static, is_target, target_path
+from bqx.validate.storeview import StoreView, current_fingerprint
+from bqx.validate.truncation import check_truncation, reference
+
+Progress = Callable[[str], None]
+
+
+def validate(
+    store: str | os.PathLike[str],
+    families: Sequence[str] | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    *,
+    partitions: int | None = None,
+    month_tasks: int | None = None,
+    boundary_months: int | None = None,
+    boundary_pairs: int | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    save: bool = True,
+    progress: Progress | None = None,
+) -> ValidationReport:
+    """Validate the causality of the store's families; returns the report (see `report.passed`).
+
+    `families`: names to check (default every registered family). `samples`: timestamps per
+    checked partition (default 6). `partitions`: (pair, month) partitions per per-pair family
+    (default 3); `month_tasks`: months per cross-pair family (default 1). `params`: family
+    parameter overrides (default: those the store's run recorded). `save`: write the report to
+    `<store>/validation/latest.json` (a validation of some families only goes to `partial.json`,
+    so it never replaces the latest complete one).
+    """
+    t_start = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    say = progress or (lambda _: None)
+    n = DEFAULT_SAMPLES if samples is None else int(samples)
+    k = DEFAULT_PARTITIONS if partitions is None else int(partitions)
+    k_month = DEFAULT_MONTH_TASKS if month_tasks is None else int(month_tasks)
+    b_months = DEFAULT_BOUNDARY_MONTHS if boundary_months is None else int(boundary_months)
+    b_pairs = DEFAULT_BOUNDARY_PAIRS if boundary_pairs is None else int(boundary_pairs)
+    if min(n, k, k_month, b_months, b_pairs) < 0:
+        raise UsageError("samples, partitions, month tasks and boundary months/pairs must be >= 0")
+    known = list(REGISTRY.names())
+    selected = list(dict.fromkeys(families)) if families else known
+    for name in selected:
+        try:
+            REGISTRY.get(name)
+        except KeyError as exc:
+            raise UsageError(str(exc)) from None
+    view = StoreView(store, params)
+    results: list[FamilyResult] = []
+    checked = []
+    for name in selected:
+        fam = REGISTRY.get(name)
+        p = view.fam_params(fam)
+        res = FamilyResult(fam.name, fam.stage, fam.cross_pair, fam.context(p))
+        res.checks["static"] = check_static(fam, p) if not is_target(fam) else _static_target(fam, p)
+        results.append(res)
+        if is_target(fam):
+            res.verdict = "exempt"
+            continue
+        if res.checks["static"].status != "pass":
+            continue
+        if not view.done(fam):
+            res.verdict = "not stored"
+            continue
+        checked.append((fam, res))
+
+    boundary: dict[str, CheckResult] = {}
+    data_end = max(view.bars(p)["ts"][-1] for p in view.pairs())
+    for fam, res in checked:
+        say(f"checking {fam.name}")
+        rng = rng_for(seed, fam.name)
+        trunc = res.checks["truncation"] = CheckResult("truncation")
+        pert = res.checks["perturbation"] = CheckResult("perturbation")
+        boundary[fam.name] = res.checks["boundary"] = CheckResult("boundary")
+        parts = choose_partitions(view.done(fam), k_month if fam.cross_pair else k, rng)
+        for pair, month in parts:
+            res.partitions.append(f"{pair}/{month}" if pair else month)
+            t0 = time.perf_counter()
+            try:
+                win = open_window(view, fam, pair, month)
+                refs = reference(view, win)
+            except Exception as exc:  # noqa: BLE001 - a broken store or family is reported, not raised
+                trunc.error(f"reading {pair or 'every pair'} {month} failed: {type(exc).__name__}: {exc}", pair)
+                continue
+            ts = choose_timestamps(win.month_ts(), n, rng, data_end)
+            truncated = check_truncation(view, win, ts, trunc, refs)
+            t1 = time.perf_counter()
+            check_perturbation(view, win, ts, pert, truncated, rng)
+            trunc.seconds += t1 - t0
+            pert.seconds += time.perf_counter() - t1
+    if checked:
+        say("checking month boundaries")
+        rows = max([2000] + [2 * max([r.context] + [c.warmup for c in f.columns(view.fam_params(f))])
+                             for f, r in checked])
+        check_boundary(view, [f for f, _ in checked], boundary, rng_for(seed, "boundary"),
+                       months=b_months, pairs=b_pairs, rows=rows)
+    for res in results:
+        res.decide()
+    report = ValidationReport(
+        store=str(view.root),
+        passed=all(r.ok for r in results),
+        complete=families is None or set(selected) >= set(known),
+        fingerprint=view.fingerprint(),
+        started_at=started,
+        seconds=round(time.perf_counter() - t_start, 3),
+        settings={"samples": n, "partitions": k, "month_tasks": k_month, "boundary_months": b_months,
+                  "boundary_pairs": b_pairs, "seed": seed, "families": selected},
+        coverage=(f"per per-pair family {k} partitions x {n} timestamps; per cross-pair family {k_month} month(s) x "
+                  f"{n} timestamps over every pair; boundary on {b_months} month(s), {b_pairs} pairs "
+                  "(every pair for cross-pair families)"),
+        families=results,
+    )
+    if save:
+        write_latest(view.root, report, partial=not report.complete)
+    return report
+
+
+def _static_target(fam: Any, params: Mapping[str, Any]) -> CheckResult:
+    res = CheckResult("static", samples=1, compared=1, note="targets may look ahead")
+    return res
+
+
+def latest_validation(store: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The store's latest validation report as a dict (None when there is none).
+
+    Adds `current`: True when the store's manifest state (tasks and bars) is still the one validated.
+    Export requires `passed and complete and current`.
+    """
+    import json
+
+    path = latest_path(store)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    data["current"] = data.get("fingerprint") == current_fingerprint(store)
+    return data
+
+
+def require_passed(store: str | os.PathLike[str]) -> dict[str, Any]:
+    """The latest validation, or a TaskError saying why it does not allow an export."""
+    data = latest_validation(store)
+    if data is None:
+        raise TaskError(f"store {store} has not been validated", hint="Run `bqx validate` (or export with --no-validate).")
+    if not data.get("passed"):
+        raise TaskError(f"the latest validation of {store} failed", hint="See `bqx validate`; fix the families, rerun.")
+    if not data.get("complete"):
+        raise TaskError(f"the latest validation of {store} checked only some families", hint="Run `bqx validate`.")
+    if not data.get("current"):
+        raise TaskError(f"store {store} changed since its latest validation", hint="Run `bqx validate` again.")
+    return data
+
+
+def validate_after_run(store: str | os.PathLike[str], **kwargs: Any) -> ValidationReport:
+    """For `bqx run --validate`: validate every family, save the report, raise TaskError (exit 1) if it failed."""
+    report = validate(store, **kwargs)
+    if not report.passed:
+        raise TaskError(report.summary(), hint="Run `bqx validate` for the full report.")
+    return report
+
+
+__all__ = ["validate", "latest_validation", "require_passed", "validate_after_run", "ValidationReport", "target_path"]

@@ -20,6 +20,7 @@ CHECKS = ("static", "truncation", "perturbation", "boundary")
 MAX_FAILURES = 5  # first failures kept per family and check
 VALIDATION_DIR = "validation"
 LATEST = "latest.json"
+PARTIAL = "partial.json"
 
 
 @dataclass
@@ -177,9 +178,10 @@ def latest_path(store: str | os.PathLike[str]) -> Path:
     return Path(store) / VALIDATION_DIR / LATEST
 
 
-def write_latest(store: str | os.PathLike[str], report: ValidationReport) -> Path:
-    """Write the report as `<store>/validation/latest.json` atomically (temp file, fsync, rename)."""
-    path = latest_path(store)
+def write_latest(store: str | os.PathLike[str], report: ValidationReport, partial: bool = False) -> Path:
+    """Write the report as `<store>/validation/latest.json` (`partial.json` when only some families were
+    checked) atomically: temp file, fsync, rename."""
+    path = latest_path(store) if not partial else Path(store) / VALIDATION_DIR / PARTIAL
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".latest.", suffix=".tmp")
     try:

@@ -34,11 +34,19 @@ def compare_rows(win: Window, want: pl.DataFrame, got: pl.DataFrame, pair: str, 
         result.fail(Failure(None, pair, None, float(want.height), float(got.height),
                             f"{detail}: the recompute returned rows at other timestamps".strip(": ")))
         return
-    for col in win.columns:
-        e = want[col.name].to_numpy().astype(np.float64)
-        a = got[col.name].to_numpy().astype(np.float64)
-        bad = differ(col, e, a, ref[col.name].to_numpy().astype(np.float64) if col.name in ref.columns else None)
-        result.compared += e.size
+    cols = [c for c in win.columns]
+    names = [c.name for c in cols]
+    e_all = want.select(names).to_numpy().astype(np.float64, copy=False)
+    a_all = got.select(names).to_numpy().astype(np.float64, copy=False)
+    result.compared += e_all.size
+    if np.array_equal(e_all, a_all, equal_nan=True):
+        return
+    for j, col in enumerate(cols):
+        e, a = e_all[:, j], a_all[:, j]
+        if np.array_equal(e, a, equal_nan=True):
+            continue
+        full = ref[col.name].to_numpy().astype(np.float64) if ref is not want and col.name in ref.columns else None
+        bad = differ(col, e, a, full)
         if bad.any():
             i = int(np.argmax(bad))
             result.fail(Failure(col.name, pair, str(want["ts"][i]), value(e[i]), value(a[i]), detail),

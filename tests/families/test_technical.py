@@ -80,6 +80,19 @@ def test_trend_and_volatility_against_ta(market, pair):
     _close(f["ti_ema20_dist"], (c - ta.trend.EMAIndicator(c, 20).ema_indicator()) / c, 1e-12)
 
 
+@pytest.mark.parametrize("pair", PAIRS)
+def test_talib_columns_are_talib_where_defined(market, pair):
+    """RSI and CCI are redone in numba to see their zero denominators: they must equal TA-Lib's own."""
+    _, f = market[pair]
+    h, l, c = (s.to_numpy() for s in _ohlc(f))
+    for col, want in (("ti_rsi_14", talib.RSI(c, 14)), ("ti_rsi_21", talib.RSI(c, 21)), ("ti_cci_20", talib.CCI(h, l, c, 20)),
+                      ("ti_adx_14", talib.ADX(h, l, c, 14)), ("ti_willr_14", talib.WILLR(h, l, c, 14))):
+        got = f[col].to_numpy(dtype=float)
+        assert np.array_equal(np.isnan(got), np.isnan(want)), col  # no flat windows in the sample: same warm-up
+        # CCI: (tp − mean) cancels ~5 digits and TA-Lib sums its window in another order: 1e-8 absolute of ±100
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-8 if col == "ti_cci_20" else 1e-12, err_msg=col)
+
+
 def _wilder(x: pd.Series, n: int) -> pd.Series:
     return x.ewm(alpha=1 / n, adjust=False).mean()
 

@@ -1,0 +1,93 @@
+"""`bqx export`: the training-ready dataset (train/validation/test Parquet, scaler, metadata)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json, info, out, split_list
+from bqx.errors import UsageError
+
+
+def _fractions(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        parts = tuple(float(x) for x in text.replace(" ", "").split(","))
+    except ValueError:
+        raise UsageError(f"--split {text!r} is not three comma-separated fractions", hint="e.g. --split 0.8,0.1,0.1") from None
+    if len(parts) != 3:
+        raise UsageError(f"--split needs three fractions (train, validation, test), got {len(parts)}")
+    return parts  # type: ignore[return-value]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export_cmd(
+        to: str = typer.Option(..., "--to", help="Destination: a local directory or s3://BUCKET/PREFIX."),
+        store: Optional[Path] = StoreOpt,
+        config: Optional[Path] = ConfigOpt,
+        split: Optional[str] = typer.Option(None, "--split", help="Train,validation,test fractions of the common date range by time (default 0.8,0.1,0.1)."),
+        train_end: Optional[str] = typer.Option(None, "--train-end", help="First timestamp after training (ISO, UTC); replaces --split."),
+        val_end: Optional[str] = typer.Option(None, "--val-end", help="First timestamp of the test split (ISO, UTC); with --train-end."),
+        purge: Optional[int] = typer.Option(None, "--purge", min=0, help="Bars dropped before each boundary (default: the largest target horizon, 75)."),
+        embargo: Optional[int] = typer.Option(None, "--embargo", min=0, help="Bars dropped after each boundary (default 1440)."),
+        scaler: Optional[str] = typer.Option(None, "--scaler", help="global (default, across pairs) or per-pair."),
+        normalize: bool = typer.Option(False, "--normalize", help="Write values transformed by the scaler instead of raw ones."),
+        precision: Optional[str] = typer.Option(None, "--precision", help="float32 (default) or float64."),
+        scale_targets: bool = typer.Option(False, "--scale-targets", help="Fit (and with --normalize transform) the targets too."),
+        pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (repeat or comma-separate)."),
+        families: Optional[list[str]] = typer.Option(None, "--families", help="Only these feature families (targets are always exported)."),
+        no_validate: bool = typer.Option(False, "--no-validate", help="Export even without a passing validation (recorded in the metadata)."),
+        s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3 endpoint URL (default: AWS_ENDPOINT_URL)."),
+        s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION or us-east-1)."),
+        json_: bool = JsonOpt,
+        report: Optional[Path] = typer.Option(None, "--report", help="Also write the result as JSON to this file."),
+    ) -> None:
+        """Write train/validation/test Parquet (hive partitioned), a scaler fitted on training rows, and metadata."""
+        from bqx.export import S3Options, export
+
+        export_flags = {"split": _fractions(split), "purge": purge, "embargo": embargo, "precision": precision,
+                        "scaler": scaler}
+        flags = {
+            "store": store,
+            "pairs": split_list(pairs),
+            "export": {k: v for k, v in export_flags.items() if v is not None} or None,
+        }
+        cfg, _ = config_from(config, **flags)
+        cfg.family_params()  # imports plugin families so their columns are known
+        ec = cfg.export
+        result = export(
+            cfg.store, to, pairs=list(cfg.pairs) if cfg.pairs else None, families=split_list(families),
+            split=ec.split, train_end=train_end, val_end=val_end, purge=ec.purge, embargo=ec.embargo,
+            scaler=ec.scaler, normalize=normalize, precision=ec.precision, scale_targets=scale_targets,
+            no_validate=no_validate, s3=S3Options(endpoint=s3_endpoint, region=s3_region),
+            progress=None if json_ else info,
+        )
+        data = result.to_dict()
+        if report is not None:
+            report.write_text(json.dumps(data, indent=2, default=str))
+        if json_:
+            emit_json(data)
+            return
+        table = Table(title=f"export {result.export_id} -> {result.destination}")
+        table.add_column("split")
+        table.add_column("pairs", justify="right")
+        table.add_column("rows", justify="right")
+        for name, by_pair in result.rows.items():
+            table.add_row(name, str(len(by_pair)), f"{sum(by_pair.values()):,}")
+        out.print(table)
+        out.print(f"boundaries: {', '.join(f'{k} {v}' for k, v in result.boundaries.items())}; "
+                  f"{result.columns} columns, {result.scaled} scaled; {result.files} files in {result.seconds:.1f} s")
+        constant = {g: c for g, c in result.constant.items() if c}
+        if constant:
+            out.print(f"constant columns on training rows: {constant}")
+        if not result.validated:
+            out.print("[yellow]exported without a passing validation (--no-validate, recorded in metadata)[/]")
+        for c in result.checks:
+            mark = {True: "ok", False: "FAILED", None: "skipped"}[c["passed"]]
+            out.print(f"  {c['name']}: {mark} — {c['detail']}", markup=False)

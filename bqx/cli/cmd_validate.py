@@ -1,0 +1,61 @@
+"""`bqx validate`: the causality validation of a store (stage 2.6)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out, split_list
+from bqx.errors import TaskError, UsageError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate")
+    def validate_cmd(
+        store: Optional[Path] = StoreOpt,
+        config: Optional[Path] = ConfigOpt,
+        families: Optional[list[str]] = typer.Option(None, "--families", "-f",
+                                                     help="Only these families (repeat or comma-separate)."),
+        samples: Optional[int] = typer.Option(None, "--samples", "-n", min=0,
+                                              help="Timestamps per checked partition (default 6)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the sampled partitions, timestamps and perturbations."),
+        partitions: Optional[int] = typer.Option(None, "--partitions", min=0,
+                                                 help="(pair, month) partitions per per-pair family (default 3)."),
+        json_: bool = JsonOpt,
+        report: Optional[Path] = typer.Option(None, "--report", help="Also write the JSON report to FILE."),
+    ) -> None:
+        """Check that no feature uses the future: static declarations, truncation, perturbation, month boundaries.
+
+        Exits 0 when every family passes, 1 when a check fails.
+        """
+        from bqx.validate import validate
+
+        root = _store(config, store)
+        if not STATE.verbose:
+            logging.getLogger("bqx").setLevel(logging.ERROR)
+        say = (lambda s: None) if (json_ or STATE.quiet) else (lambda s: console.print(f"[dim]{s}[/]"))
+        result = validate(root, split_list(families), samples, seed, partitions=partitions, progress=say)
+        if report is not None:
+            from bqx.validate.report import write_report
+
+            write_report(report, result)
+        if json_:
+            emit_json(result.to_dict())
+        else:
+            out.print(result.table())
+            info(f"report saved to {root / 'validation' / 'latest.json'}")
+        if not result.passed:
+            raise TaskError(result.summary())
+        if not json_:
+            out.print(f"[green]{result.summary()}[/]")
+
+
+def _store(config: Path | None, store: Path | None) -> Path:
+    cfg, _ = config_from(config, store=store)
+    root = Path(cfg.store)
+    if not root.exists():
+        raise UsageError(f"store {root} does not exist", hint="Run `bqx run --store DIR` first, or pass --store.")
+    return root

@@ -1,0 +1,107 @@
+"""The Dask distributed executor: the same `run_task`, on the workers of a Dask scheduler.
+
+`DaskExecutor(workers, scheduler="tcp://HOST:PORT")` connects to a running scheduler;
+without an address it starts a `distributed.LocalCluster` of `workers` worker processes
+(one per core by default, one thread each, on 127.0.0.1, no dashboard). Workers read and write
+the store through its path, so that path must be absolute and the same on every worker (a shared
+filesystem); the manifest stays with the driver, which alone records results.
+
+Before the first task of a family module set runs, every connected worker is asked whether it
+sees the store and runs the same code as the driver (a worker with other code would write data
+that does not match the fingerprints the driver records); a mismatch fails the tasks loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import replace
+from typing import Any, Iterable
+
+from bqx.engine.executors import register_executor
+from bqx.engine.fingerprint import code_digest
+from bqx.engine.worker import TaskResult, TaskSpec, run_task
+from bqx.errors import UsageError
+
+
+def _probe(store: str, modules: tuple[str, ...]) -> dict[str, Any]:
+    """What a worker sees: the store's bars directory, and the digest of the family modules' code."""
+    seen = os.path.isdir(os.path.join(store, "bars"))
+    try:
+        code = code_digest(modules)
+    except ImportError as exc:
+        code = f"cannot import: {exc}"
+    return {"store": seen, "code": code, "host": os.uname().nodename}
+
+
+class DaskExecutor:
+    """Runs tasks on a Dask cluster: an existing scheduler, or a local cluster started here."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - the `dask` extra is not installed
+            raise UsageError("the dask executor needs dask distributed",
+                             hint="pip install 'bqx[dask]'") from None
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except OSError as exc:
+                raise UsageError(f"cannot reach the Dask scheduler {scheduler}: {exc}",
+                                 hint="Start it with `dask scheduler` and workers with `dask worker ADDRESS`.") from None
+        else:
+            n = max(1, workers or os.cpu_count() or 1)
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+        threads = sum(self.client.nthreads().values())
+        if threads == 0:
+            self.client.wait_for_workers(1, timeout=60)
+            threads = sum(self.client.nthreads().values())
+        self.workers = max(1, workers or threads)
+        self._checked: dict[tuple[str, tuple[str, ...]], str | None] = {}
+
+    def _check(self, store: str, modules: tuple[str, ...]) -> None:
+        key = (store, modules)
+        if key not in self._checked:
+            want = code_digest(modules)
+            problems = []
+            for addr, seen in sorted(self.client.run(_probe, store, modules).items()):
+                if not seen["store"]:
+                    problems.append(f"worker {addr} on {seen['host']} does not see the store {store}")
+                elif seen["code"] != want:
+                    problems.append(f"worker {addr} on {seen['host']} runs other code for {', '.join(modules)} "
+                                    f"({seen['code'][:12]}, the driver has {want[:12]})")
+            self._checked[key] = "; ".join(problems) or None
+        if self._checked[key]:
+            raise UsageError(self._checked[key],
+                             hint="The store must be a path every worker reaches (a shared filesystem), and every "
+                                  "worker must run the same bqx (and user family modules) as the driver.")
+
+    def submit(self, spec: TaskSpec) -> Any:
+        spec = replace(spec, store=os.path.abspath(spec.store))
+        self._check(spec.store, tuple(sorted({m for _, m in spec.families})))
+        key = f"bqx-{spec.stage}-{spec.pair or 'all'}-{spec.month}-{uuid.uuid4().hex[:8]}"
+        return self.client.submit(run_task, spec, key=key, pure=False, retries=0)
+
+    def wait(self, handles: Iterable[Any]) -> list[Any]:
+        from distributed import wait
+
+        return list(wait(list(handles), return_when="FIRST_COMPLETED").done)
+
+    def result(self, handle: Any) -> TaskResult:
+        try:
+            return handle.result()
+        finally:
+            handle.release()
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+register_executor("dask", DaskExecutor)

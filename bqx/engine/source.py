@@ -1,0 +1,180 @@
+"""Bars into the store, the store's baseline time, pair infos and the anchors fixed once per store."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from bqx.engine.manifest import Manifest
+from bqx.engine.partitions import add_months, month_span, month_start
+from bqx.engine.plan import BarsInventory, StageSpec
+from bqx.engine.store import (BARS, bars_partitions, file_digest, file_stamp, partition_path, read_pairs_json,
+                              write_bars)
+from bqx.errors import InputError, TaskError, UsageError
+from bqx.families.base import Ctx, PairInfo
+from bqx.families.runner import pair_info
+from bqx.universe import PAIR_NAMES
+
+SAMPLE_START = "2024-07"
+
+
+def baseline_of(store: str | os.PathLike[str]) -> datetime | None:
+    """The store's baseline time, once a run has fixed it (for ingest: bars older than it are refused)."""
+    from bqx.engine.manifest import open_reader
+
+    man = open_reader(store)
+    if man is None:
+        return None
+    with man:
+        value = man.get_meta("baseline_time")
+    return datetime.fromisoformat(value) if value else None
+
+
+def check_not_before_baseline(store: str | os.PathLike[str], first_ts: datetime, what: str = "bars") -> None:
+    """Refuse bars older than the store's baseline time (a level anchored on a later price would leak it)."""
+    base = baseline_of(store)
+    if base is not None and first_ts < base:
+        raise InputError(
+            f"{what} start at {first_ts.isoformat()}, before this store's baseline time {base.isoformat()}; "
+            "bars older than the baseline cannot be added (levels anchored on a later price would leak it)",
+            hint="Build a new store (--store) that starts at the earliest month.",
+        )
+
+
+def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None, start: str | None,
+                  end: str | None, seed: int) -> int:
+    if source is None:
+        return 0
+    if isinstance(source, str) and source == "sample":
+        start = start or SAMPLE_START
+        end = end or add_months(start, 1)
+        names = pairs or list(PAIR_NAMES)
+        check_not_before_baseline(root, month_start(start), "sample bars")
+        info = read_pairs_json(root)
+        foreign = [p for p in names if p in info and info[p].get("source") != "sample"]
+        if foreign:
+            raise UsageError(f"pairs {foreign} in store {root} come from {info[foreign[0]].get('source')}, not the "
+                             "sample market", hint="Run without a source (source=None) or use another --store.")
+        have = bars_partitions(root)
+        months = month_span(start, end)
+        if all((p, m) in have for p in names for m in months):
+            return 0
+        from bqx.bars.sample import sample_market
+
+        bars = sample_market(pairs=names, start=start, months=len(months), seed=seed)
+        return len(write_bars(root, bars, source="sample", only_missing=True))
+    if isinstance(source, pl.DataFrame):
+        frame = source
+        label = "frame"
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"source {path} does not exist")
+        if path.suffix == ".parquet" or (path.is_dir() and any(path.rglob("*.parquet"))):
+            frame = pl.read_parquet(path if path.is_file() else str(path / "**" / "*.parquet"), hive_partitioning=True)
+            label = str(path)
+        else:
+            raise UsageError(f"source {path} is not a Parquet bar file or directory",
+                             hint="Ingest CSV sources first (bqx ingest), then run without a source.")
+    if "pair" not in frame.columns:
+        raise InputError("source bars need a `pair` column")
+    if frame.height:
+        first = frame["ts"].min()
+        if isinstance(first, datetime) and first.tzinfo is None:
+            first = first.replace(tzinfo=timezone.utc)
+        check_not_before_baseline(root, first)
+    return len(write_bars(root, frame, source=label))
+
+
+def inventory(root: Path, man: Manifest) -> BarsInventory:
+    files = bars_partitions(root)
+    known = man.bars()
+    rows: dict[tuple[str, str], int] = {}
+    digests: dict[tuple[str, str], str] = {}
+    for key, path in files.items():
+        stamp = file_stamp(path)
+        cached = known.get(key)
+        if cached and stamp and (cached[2], cached[3]) == stamp:
+            digests[key], rows[key] = cached[0], cached[1]
+            continue
+        digests[key] = file_digest(path)
+        rows[key] = pq.read_metadata(path).num_rows
+        man.set_bars(*key, digests[key], rows[key], *stamp)
+    man.drop_bars([k for k in known if k not in files])
+    return BarsInventory({k: v for k, v in rows.items() if v > 0}, digests)
+
+
+def fix_baseline(man: Manifest, inv: BarsInventory) -> datetime:
+    earliest = min(m for _, m in inv.rows)
+    stored = man.get_meta("baseline_time")
+    if stored is None:
+        base = month_start(earliest)
+        man.set_meta("baseline_time", base.isoformat())
+        return base
+    base = datetime.fromisoformat(stored)
+    old = sorted(k for k in inv.rows if month_start(k[1]) < base)
+    if old:
+        raise InputError(
+            f"bars of {old[0][0]} {old[0][1]} ({len(old)} partitions) are older than this store's baseline time "
+            f"{base.isoformat()}; bars older than the baseline cannot be added (levels anchored on a later price "
+            "would leak it)",
+            hint="Remove them, or build a new store (--store) that starts at the earliest month.",
+        )
+    return base
+
+
+def pair_infos(root: Path, inv: BarsInventory) -> dict[str, dict[str, Any]]:
+    info = read_pairs_json(root)
+    out = {}
+    for pair, months in inv.months_by_pair.items():
+        if pair in info:
+            out[pair] = {k: info[pair][k] for k in ("basis", "has_volume", "has_bidask") if k in info[pair]}
+        else:
+            frame = pl.read_parquet(partition_path(root, BARS, pair, months[0]))
+            i = pair_info(pair, frame)
+            out[pair] = {"basis": i.basis, "has_volume": i.has_volume, "has_bidask": i.has_bidask}
+    return out
+
+
+def ensure_anchors(root: Path, man: Manifest, specs: Mapping[str, StageSpec], planned: Sequence[str],
+                    inv: BarsInventory, baseline: datetime, infos: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    """Anchors fixed once per store (per pair for per-pair families) from the bars at/after the baseline."""
+    anchors = man.anchors()
+    pinfo = {p: PairInfo(pair=p, **i) for p, i in infos.items()}
+    for name in planned:
+        spec = specs[name]
+        for fam in spec.families:
+            if fam.anchor is None:
+                continue
+            p = spec.params[fam.name]
+            try:
+                if fam.cross_pair:
+                    if (fam.name, "") not in anchors:
+                        first = min(m for _, m in inv.rows)
+                        pairs = inv.pairs_in(first)
+                        long = pl.concat([pl.read_parquet(partition_path(root, BARS, q, first))
+                                          .select(pl.lit(q).alias("pair"), pl.all()) for q in pairs]).sort("pair", "ts")
+                        ctx = Ctx(params=p, baseline_time=baseline, pairs=pinfo)
+                        anchors[(fam.name, "")] = dict(fam.anchor(long, ctx))
+                        man.set_anchor(fam.name, None, anchors[(fam.name, "")])
+                    continue
+                for pair, months in inv.months_by_pair.items():
+                    if (fam.name, pair) in anchors:
+                        continue
+                    frame = pl.read_parquet(partition_path(root, BARS, pair, months[0])).sort("ts")
+                    ctx = Ctx(params=p, baseline_time=baseline, pair=pinfo[pair], pairs=pinfo)
+                    anchors[(fam.name, pair)] = dict(fam.anchor(frame, ctx))
+                    man.set_anchor(fam.name, pair, anchors[(fam.name, pair)])
+            except Exception as exc:  # noqa: BLE001 - reported with the family, stops the run
+                raise TaskError(f"family {fam.name}: computing its anchor failed: {type(exc).__name__}: {exc}") from exc
+    return anchors
+
+
+def select_months(inv: BarsInventory, start: str | None, end: str | None) -> list[str]:
+    months = sorted({m for _, m in inv.rows})
+    return [m for m in months if (start is None or m >= start) and (end is None or m <= end)]

@@ -1,0 +1,128 @@
+"""The boundary check: a month computed with the family's declared context equals the continuous series.
+
+For sampled months that have a previous month, the whole chain of the checked families is
+computed afresh from bars, continuously from the pair's first bar (runner.compute_frames with the
+store's anchors, baseline and parameters; nothing is read from the store). Each family is then
+recomputed alone on the month's rows plus its own declared context (inputs taken from the
+continuous chain, rows trimmed as the engine trims them) and compared with the continuous values
+over the month's first `rows` bars, where a too-short context shows. A family that passes
+truncation and perturbation but fails here has a context error, not a leak.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Mapping
+
+import numpy as np
+import polars as pl
+
+from bqx.bars.schema import BAR_COLUMNS
+from bqx.families.base import Family
+from bqx.families.registry import REGISTRY
+from bqx.families.runner import compute_frames, resolve
+from bqx.validate.recompute import compute
+from bqx.validate.report import CheckResult
+from bqx.validate.sampling import order_pairs
+from bqx.validate.storeview import StoreView
+from bqx.validate.truncation import compare_rows
+
+
+def boundary_months(view: StoreView, k: int, rng: np.random.Generator) -> list[str]:
+    """Up to k months that some pair entered from a previous month: the earliest (cheapest) first, then random."""
+    months = view.months()
+    candidates = [m for m in months[1:] if any(m in ms and ms.index(m) > 0 for ms in view.months_by_pair.values())]
+    if not candidates or k <= 0:
+        return []
+    order = [candidates[0]] + [candidates[i] for i in rng.permutation(len(candidates))]
+    return list(dict.fromkeys(order))[:k]
+
+
+def compare_rows_after(view: StoreView, fam: Family, pair: str, month_start: datetime, cont: pl.DataFrame,
+                       got: pl.DataFrame, result: CheckResult, detail: str) -> None:
+    names = list(fam.column_names(view.fam_params(fam)))
+    want = cont.filter(pl.col("ts") >= month_start).select("ts", *names)
+    got = got.filter(pl.col("ts") >= month_start).select("ts", *names)
+
+    class _W:  # compare_rows needs the columns only
+        columns = tuple(fam.columns(view.fam_params(fam)))
+
+    compare_rows(_W, want, got, pair, result, want, detail)  # type: ignore[arg-type]
+
+
+def _keep(fam: Family, frame: pl.DataFrame, view: StoreView) -> pl.DataFrame:
+    """Bars and the columns of the family's direct inputs, as its task would read them."""
+    cols = [c for c in BAR_COLUMNS if c in frame.columns]
+    for name in fam.inputs:
+        if name != "bars":
+            cols += [c for c in REGISTRY.get(name).column_names(view.fam_params(REGISTRY.get(name))) if c not in cols]
+    return frame.select(cols)
+
+
+def check_boundary(view: StoreView, fams: list[Family], results: Mapping[str, CheckResult], rng: np.random.Generator,
+                   *, months: int, pairs: int, rows: int) -> None:
+    """Fill each family's boundary CheckResult (per-pair families on `pairs` pairs, cross-pair ones on every pair)."""
+    chosen = boundary_months(view, months, rng)
+    if not chosen:
+        for f in fams:
+            results[f.name].status = "skip"
+            results[f.name].note = "one month only"
+        return
+    anchors = view.anchors_for_chain()
+    per_pair = [f for f in fams if not f.cross_pair]
+    cross = [f for f in fams if f.cross_pair]
+    for month in chosen:
+        start, _ = view.month_bounds(month)
+        if per_pair:
+            entered = [p for p in view.pairs() if month in view.months_by_pair[p] and view.months_by_pair[p].index(month) > 0]
+            chain = resolve([f.name for f in per_pair])
+            for pair in order_pairs(entered, rng)[:pairs]:
+                _run_chain(view, per_pair, chain, month, start, [pair], rows, anchors, results)
+        if cross:
+            chain = resolve([f.name for f in cross])
+            _run_chain(view, cross, chain, month, start, view.pairs_in(month), rows, anchors, results)
+
+
+def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: str, start: datetime,
+               pairs: list[str], rows: int, anchors: Mapping[str, object], results: Mapping[str, CheckResult]) -> None:
+    t0 = time.perf_counter()
+    bars, firsts = {}, {}
+    for p in pairs:
+        b = view.bars(p, [m for m in view.months_by_pair[p] if m <= month])
+        firsts[p] = int(b["ts"].search_sorted(start, side="left"))
+        bars[p] = b
+    ends = [bars[p]["ts"][min(firsts[p] + rows, bars[p].height) - 1] for p in pairs if bars[p].height > firsts[p]]
+    if not ends:
+        return
+    end = min(ends)
+    bars = {p: b.filter(pl.col("ts") <= end) for p, b in bars.items()}
+    try:
+        cont, _ = compute_frames(bars, chain, params=view.params, infos=view.infos, baseline=view.baseline,
+                                 anchors={k: (dict(v) if isinstance(v, dict) else v) for k, v in anchors.items()})
+    except Exception as exc:  # noqa: BLE001
+        for f in fams:
+            results[f.name].error(f"continuous chain of {month} raised {type(exc).__name__}: {exc}")
+        return
+    spent = time.perf_counter() - t0
+    for fam in fams:
+        res = results[fam.name]
+        t1 = time.perf_counter()
+        ctx = fam.context(view.fam_params(fam))
+        where = "all pairs" if fam.cross_pair else pairs[0]
+        detail = f"{month} from {where}: computed with its declared context {ctx} vs continuously from the first bar"
+        lows = {p: max(0, int(f["ts"].search_sorted(start, side="left")) - ctx) for p, f in cont.items()}
+        if fam.cross_pair:
+            t_lo = min(cont[p]["ts"][lo] for p, lo in lows.items() if cont[p].height > lo)
+            sub = {p: _keep(fam, f.filter(pl.col("ts") >= t_lo), view) for p, f in cont.items()}
+        else:
+            sub = {p: _keep(fam, f.slice(lows[p]), view) for p, f in cont.items()}
+        try:
+            got = compute(view, fam, {p: f for p, f in sub.items() if f.height})
+        except Exception as exc:  # noqa: BLE001
+            res.error(f"{detail}: recompute raised {type(exc).__name__}: {exc}")
+            continue
+        res.samples += 1
+        for p, frame in got.items():
+            compare_rows_after(view, fam, p, start, cont[p], frame, res, detail)
+        res.seconds += time.perf_counter() - t1 + spent / len(fams)
