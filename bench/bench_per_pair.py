@@ -40,17 +40,17 @@ FAMILIES: list[str] = [
 FULL_PAIRS, FULL_MONTHS = 28, 12
 
 
-def time_family(name: str, frames: dict[str, pl.DataFrame], baseline: datetime) -> tuple[float, int]:
-    """Seconds to compute family `name` on every pair's frame (inputs already present), and rows."""
+def time_family(name: str, frames: dict[str, pl.DataFrame], baseline: datetime) -> tuple[float, float, int]:
+    """Wall and CPU seconds to compute family `name` on every pair's frame (inputs already present), and rows."""
     fam = REGISTRY.get(name)
     params = params_for(fam, None)
     ctxs = {p: Ctx(params=params, baseline_time=baseline, pair=pair_info(p, f)) for p, f in frames.items()}
     first = next(iter(frames))
     run_pair_family(fam, frames[first].head(5_000), ctxs[first])  # warm-up: compile / load kernels
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for pair, frame in frames.items():
         run_pair_family(fam, frame, ctxs[pair])
-    return time.perf_counter() - start, sum(f.height for f in frames.values())
+    return time.perf_counter() - start, time.process_time() - cpu, sum(f.height for f in frames.values())
 
 
 def lstsq_metrics(y: np.ndarray, w: int, t: int) -> list[float]:
@@ -82,9 +82,9 @@ def bench_regression_vs_lstsq(frame: pl.DataFrame, baseline: datetime, sample_ro
     params = params_for(fam, None)
     ctx = Ctx(params=params, baseline_time=baseline, pair=pair_info("bench", frame))
     run_pair_family(fam, frame, ctx)  # warm
-    start = time.perf_counter()
+    start = time.process_time()
     run_pair_family(fam, frame, ctx)
-    fam_s = time.perf_counter() - start
+    fam_s = time.process_time() - start
     rng = np.random.default_rng(0)
     loop_s = 0.0
     fits = 0
@@ -92,15 +92,15 @@ def bench_regression_vs_lstsq(frame: pl.DataFrame, baseline: datetime, sample_ro
         y = frame[src].fill_null(np.nan).to_numpy()
         for w in params["windows"]:
             rows = rng.integers(max(w + 15, 100), frame.height, sample_rows)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             with np.errstate(all="ignore"):
                 for t in rows:
                     lstsq_metrics(y, w, int(t))
-            loop_s += (time.perf_counter() - t0) / sample_rows * frame.height
+            loop_s += (time.process_time() - t0) / sample_rows * frame.height
             fits += frame.height
     print(f"\nregression vs per-window lstsq loop, one pair-month ({frame.height:,} rows, {fits:,} window fits):")
-    print(f"  lstsq loop (extrapolated from {sample_rows} sampled rows per window and domain): {loop_s:8.1f} s")
-    print(f"  regression family (warm, compute only):                                {fam_s:8.3f} s")
+    print(f"  lstsq loop (extrapolated from {sample_rows} sampled rows per window and domain): {loop_s:8.1f} s CPU")
+    print(f"  regression family (warm, compute only):                                {fam_s:8.3f} s CPU")
     print(f"  speed-up: {loop_s / fam_s:,.0f}x")
 
 
@@ -125,13 +125,14 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     full_rows = rows / (len(pairs) * args.months) * FULL_PAIRS * FULL_MONTHS
     total = 0.0
-    print(f"\n{'family':<16}{'seconds':>10}{'rows/s':>14}{f'{FULL_PAIRS}x{FULL_MONTHS} est. s':>18}")
+    print("\nCPU seconds are the figures to trust on a shared machine; estimates use them (one process).")
+    print(f"\n{'family':<16}{'wall s':>9}{'CPU s':>9}{'rows/s (CPU)':>15}{f'{FULL_PAIRS}x{FULL_MONTHS} est. s':>18}")
     for name in args.families:
-        secs, n = time_family(name, frames, baseline)
-        est = full_rows / (n / secs)
+        wall, cpu, n = time_family(name, frames, baseline)
+        est = full_rows / (n / cpu)
         total += est
-        print(f"{name:<16}{secs:>10.2f}{n / secs:>14,.0f}{est:>18.1f}")
-    print(f"{'total':<16}{'':>10}{'':>14}{total:>18.1f}   ({full_rows:,.0f} rows, one process)")
+        print(f"{name:<16}{wall:>9.2f}{cpu:>9.2f}{n / cpu:>15,.0f}{est:>18.1f}")
+    print(f"{'total':<16}{'':>9}{'':>9}{'':>15}{total:>18.1f}   ({full_rows:,.0f} rows)")
 
     if not args.no_lstsq and "regression" in args.families:
         frame = frames[next(iter(frames))]

@@ -1,7 +1,7 @@
 """Ingest a source into a store's `bars/` dataset: validated, partitioned by pair and month, written atomically.
 
 Layout: `<store>/bars/pair=<PAIR>/year_month=<YYYY-MM>/data.parquet` (ts + bar columns; zstd, no
-dictionary, ~100k-row groups) and `<store>/bars/_pairs.json` ({pair: {basis, has_volume, has_bidask,
+dictionary, ~100k-row groups) and `<store>/pairs.json` ({pair: {basis, has_volume, has_bidask,
 source, ...}}). Rejected rows go to `<store>/quarantine/<run>.parquet`. The store is locked while written.
 
 Ingesting a pair again from the same source replaces it. A pair from another source is added when its
@@ -25,11 +25,11 @@ import pyarrow.parquet as pq
 from bqx.bars import rules
 from bqx.bars.readers import read_source
 from bqx.bars.schema import BAR_COLUMNS
+from bqx.engine.store import read_pairs_json, write_pairs_json
+from bqx.io import write_parquet
 from bqx.engine.lock import store_lock
 from bqx.errors import InputError
 
-ROW_GROUP_SIZE = 100_000
-PAIRS_FILE = "_pairs.json"
 
 
 @dataclass
@@ -180,41 +180,16 @@ def _write_pair(pair_dir: Path, frame: pl.DataFrame, replace: bool) -> list[str]
 
 
 def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write Parquet (zstd, no dictionary, ~100k-row groups) to a temp file, fsync it, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(frame.to_arrow(), fh, compression="zstd", use_dictionary=False, row_group_size=ROW_GROUP_SIZE)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Write Parquet with the store's pinned settings, atomically."""
+    write_parquet(frame, path)
 
 
 def read_pairs(store: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """The store's per-pair source catalog (`bars/_pairs.json`), empty when there is none."""
-    path = Path(store) / "bars" / PAIRS_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The store's per-pair source catalog (`pairs.json` at the store root), empty when there is none."""
+    return read_pairs_json(store)
 
 
 def write_pairs(store: Path, catalog: dict[str, dict[str, Any]]) -> None:
-    path = store / "bars" / PAIRS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump(dict(sorted(catalog.items())), fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    write_pairs_json(store, catalog)
+
+

@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         normalize: bool = typer.Option(False, "--normalize", help="Write values transformed by the scaler instead of raw ones."),
         precision: Optional[str] = typer.Option(None, "--precision", help="float32 (default) or float64."),
         scale_targets: bool = typer.Option(False, "--scale-targets", help="Fit (and with --normalize transform) the targets too."),
+        scale_kinds: Optional[str] = typer.Option(None, "--scale-kinds", help="Column kinds to scale (default continuous,level; also binary, categorical, ordinal, count, cyclic)."),
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (repeat or comma-separate)."),
         families: Optional[list[str]] = typer.Option(None, "--families", help="Only these feature families (targets are always exported)."),
         no_validate: bool = typer.Option(False, "--no-validate", help="Export even without a passing validation (recorded in the metadata)."),
@@ -50,6 +51,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write train/validation/test Parquet (hive partitioned), a scaler fitted on training rows, and metadata."""
         from bqx.export import S3Options, export
+        from bqx.export.scaler import SCALED_KINDS
+        from bqx.families.base import KINDS
+
+        kinds = tuple(split_list([scale_kinds]) or SCALED_KINDS) if scale_kinds else SCALED_KINDS
+        bad = [k for k in kinds if k not in KINDS]
+        if bad:
+            raise UsageError(f"--scale-kinds: unknown kinds {bad}; kinds are {', '.join(KINDS)}")
 
         export_flags = {"split": _fractions(split), "purge": purge, "embargo": embargo, "precision": precision,
                         "scaler": scaler}
@@ -65,7 +73,7 @@ def register(app: typer.Typer) -> None:
             cfg.store, to, pairs=list(cfg.pairs) if cfg.pairs else None, families=split_list(families),
             split=ec.split, train_end=train_end, val_end=val_end, purge=ec.purge, embargo=ec.embargo,
             scaler=ec.scaler, normalize=normalize, precision=ec.precision, scale_targets=scale_targets,
-            no_validate=no_validate, s3=S3Options(endpoint=s3_endpoint, region=s3_region),
+            scale_kinds=kinds, no_validate=no_validate, s3=S3Options(endpoint=s3_endpoint, region=s3_region),
             progress=None if json_ else info,
         )
         data = result.to_dict()

@@ -52,8 +52,9 @@ class DaskExecutor:
                                  hint="Start it with `dask scheduler` and workers with `dask worker ADDRESS`.") from None
         else:
             n = max(1, workers or os.cpu_count() or 1)
+            # no dashboard; the scheduler's small HTTP server (health, metrics) on a free loopback port
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address=None)
+                                        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             self.client = Client(self.cluster)
         threads = sum(self.client.nthreads().values())
         if threads == 0:

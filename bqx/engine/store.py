@@ -1,7 +1,7 @@
 """The store on disk: partition paths, the one Parquet writer (atomic), the bars dataset.
 
 Layout: `<store>/<stage>/pair=<P>/year_month=<M>/data.parquet` (ts + the stage's columns),
-`<store>/tables/<name>/year_month=<M>/data.parquet`, `<store>/bars/...` with `bars/_pairs.json`,
+`<store>/tables/<name>/year_month=<M>/data.parquet`, `<store>/bars/...` with `pairs.json`,
 `<store>/manifest.sqlite`, `<store>/logs/`.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -19,12 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bqx.bars.schema import BAR_COLUMNS, conform
+from bqx.io import clean_temp_files, write_parquet, write_parquet_to, atomic_write_text
 
 BARS = "bars"
 TABLES = "tables"
 DATA_FILE = "data.parquet"
-PAIRS_FILE = "_pairs.json"
-ROW_GROUP_ROWS = 100_000
+PAIRS_FILE = "pairs.json"  # at the store root, so the bars directory holds only Parquet
 RESERVED = frozenset({BARS, TABLES, "logs"})
 
 
@@ -34,59 +33,6 @@ def partition_path(root: str | os.PathLike[str], stage: str, pair: str, month: s
 
 def table_path(root: str | os.PathLike[str], name: str, month: str) -> Path:
     return Path(root) / TABLES / name / f"year_month={month}" / DATA_FILE
-
-
-def write_parquet(frame: pl.DataFrame, path: str | os.PathLike[str]) -> tuple[int, int]:
-    """Write `frame` atomically (temp file in the same directory, fsync, rename); returns (size, mtime_ns).
-
-    zstd, no dictionary encoding for float and time columns, row groups of 100,000 rows.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".data.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _write_table(frame, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-def _write_table(frame: pl.DataFrame, sink: Any) -> None:
-    """The single place where Parquet writer options are pinned."""
-    table = frame.to_arrow()
-    dict_cols = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))]
-    pq.write_table(table, sink, compression="zstd", use_dictionary=dict_cols or False,
-                   row_group_size=ROW_GROUP_ROWS, write_statistics=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def clean_temp_files(root: str | os.PathLike[str]) -> int:
-    """Remove temporary files left by a killed writer (call only while holding the store lock)."""
-    n = 0
-    for tmp in Path(root).rglob(".data.*.tmp"):
-        tmp.unlink(missing_ok=True)
-        n += 1
-    return n
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -122,21 +68,16 @@ def bars_partitions(root: str | os.PathLike[str]) -> dict[tuple[str, str], Path]
 
 
 def read_pairs_json(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    path = Path(root) / BARS / PAIRS_FILE
+    """The store's per-pair source catalog: basis, has_volume, has_bidask, source (empty when none)."""
+    path = Path(root) / PAIRS_FILE
     if not path.is_file():
         return {}
     return json.loads(path.read_text())
 
 
 def write_pairs_json(root: str | os.PathLike[str], info: Mapping[str, Mapping[str, Any]]) -> None:
-    path = Path(root) / BARS / PAIRS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pairs.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump({k: dict(v) for k, v in sorted(info.items())}, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    text = json.dumps({k: dict(v) for k, v in sorted(info.items())}, indent=1, sort_keys=True)
+    atomic_write_text(Path(root) / PAIRS_FILE, text)
 
 
 def write_bars(
@@ -150,7 +91,7 @@ def write_bars(
     """Write a bar frame with a `pair` column into the store's bars dataset, one file per pair-month.
 
     A partition whose bytes would not change is left as it is (its mtime too). Updates
-    `bars/_pairs.json` (basis, has_volume, has_bidask, source). Returns the partitions written.
+    `pairs.json` (basis, has_volume, has_bidask, source). Returns the partitions written.
     Call it while holding the store lock.
     """
     from bqx.families.runner import split_pairs
@@ -189,7 +130,7 @@ def _same_bytes(frame: pl.DataFrame, path: Path) -> bool:
     import io
 
     buf = io.BytesIO()
-    _write_table(frame, buf)
+    write_parquet_to(frame, buf)
     return hashlib.sha256(buf.getvalue()).hexdigest() == file_digest(path)
 
 

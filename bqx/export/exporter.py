@@ -81,13 +81,13 @@ def validation_status(store: Any) -> tuple[bool, dict[str, Any] | None, str]:
     report = latest_validation(store)
     if report is None:
         return False, None, "the store has no recorded validation"
-    for key in ("passed", "ok"):
-        if key in report:
-            ok = bool(report[key])
-            return ok, report, "the latest validation passed" if ok else "the latest validation failed"
-    status = str(report.get("status", "")).lower()
-    ok = status in ("passed", "pass", "ok")
-    return ok, report, f"the latest validation has status {status or 'unknown'!r}"
+    if not report.get("passed", report.get("ok", False)):
+        return False, report, "the latest validation failed"
+    if report.get("complete") is False:
+        return False, report, "the latest validation checked only some families"
+    if report.get("current") is False:
+        return False, report, "the store changed since its latest validation"
+    return True, report, "the latest validation passed"
 
 
 def export(
@@ -245,7 +245,6 @@ def _write_marker(dest: Destination, meta: Mapping[str, Any]) -> None:
 def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping[str, int]],
               written: Sequence[Mapping[str, Any]], fitted: Scaler, report: Any, passed: bool, no_validate: bool,
               dest: Destination, *, precision: str, normalize: bool, scale_targets: bool, horizon: int) -> dict[str, Any]:
-    import bqx
     from bqx.engine.fingerprint import code_digest, digest
     from bqx.engine.manifest import open_reader
 
@@ -267,7 +266,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
         "format_version": FORMAT_VERSION,
         "export_id": uuid.uuid4().hex,
         "created_at": _now(),
-        "bqx_version": bqx.__version__,
+        "bqx_version": _version(),
         "store": str(sel.store.absolute()),
         "destination": dest.url,
         "layout": "features/{split}/pair={PAIR}/year_month={YYYY-MM}/data.parquet (hive); pair and month only in the path",
@@ -287,7 +286,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
         "baseline_time": baseline,
         "baselines": anchors,
         "validation": {"no_validate": no_validate, "passed": passed, "path": VALIDATION_JSON,
-                       "validated_at": (report or {}).get("finished_at") or (report or {}).get("created_at")},
+                       "validated_at": (report or {}).get("started_at")},
         "params": sel.params,
         "fingerprints": {
             "store_tasks": digest(tasks),
@@ -325,6 +324,15 @@ def read_export_metadata(path_or_url: str, s3: S3Options | None = None) -> dict[
     meta["checks"] = json.loads(dest.read_bytes(CHECKS_JSON)) if dest.exists(CHECKS_JSON) else []
     meta["completed_at"] = marker.get("completed_at")
     return meta
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bqx")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _json(doc: Any) -> bytes:

@@ -150,7 +150,7 @@ def _quad_ss(y, lo, w, e1, e2, m, mc, c1, c2):  # pragma: no cover - compiled
 @nb.njit(cache=True)
 def _fit(y, w, e1, e1_hi, e1_lo, e2, nu, nq, ubar, g0, g1, dimensionless):  # pragma: no cover - compiled
     n = y.shape[0]
-    out = np.full((15, n), np.nan)
+    out = np.full((n, 15), np.nan)  # row-major: one window's metrics are contiguous
     delta = 1.0 / (w - 1)
     for i in range(w - 1, n):
         lo = i - w + 1
@@ -176,32 +176,32 @@ def _fit(y, w, e1, e1_hi, e1_lo, e2, nu, nq, ubar, g0, g1, dimensionless):  # pr
         rmse = np.sqrt(ssq / w)
         rms_lin = np.sqrt(ssl / w)
         resid = (y[i] - m) - a0c
-        out[0, i] = a2
-        out[1, i] = a1
-        out[2, i] = m + a0c
-        out[4, i] = rmse
-        out[5, i] = resid
-        out[7, i] = b1
-        out[10, i] = m + (a0c + a1 * delta + a2 * delta * delta)
+        out[i, 0] = a2
+        out[i, 1] = a1
+        out[i, 2] = m + a0c
+        out[i, 4] = rmse
+        out[i, 5] = resid
+        out[i, 7] = b1
+        out[i, 10] = m + (a0c + a1 * delta + a2 * delta * delta)
         if not std_zero:
             r2 = 1.0 - ssq / sstot
             lr2 = 1.0 - ssl / sstot
             r2 = min(max(r2, 0.0), 1.0)
             lr2 = min(max(lr2, 0.0), 1.0)
-            out[3, i] = r2
-            out[8, i] = lr2
-            out[9, i] = r2 - lr2
+            out[i, 3] = r2
+            out[i, 8] = lr2
+            out[i, 9] = r2 - lr2
             if rmse > EPS_SCALE * std:
-                out[6, i] = resid / rmse
-                out[14, i] = a1 / rmse
+                out[i, 6] = resid / rmse
+                out[i, 14] = a1 / rmse
             if rms_lin > EPS_SCALE * std:
                 se = np.sqrt(ssl / (w - 2)) / nu
-                out[12, i] = b1 / se
+                out[i, 12] = b1 / se
             if abs(a2) > EPS_SCALE * std:
-                out[11, i] = -a1 / (2.0 * a2)
+                out[i, 11] = -a1 / (2.0 * a2)
         rng = ymax - ymin
         if rng > EPS_RANGE * max(abs(ymax), abs(ymin)):
-            out[13, i] = (y[i] - ymin) / rng
+            out[i, 13] = (y[i] - ymin) / rng
     return out
 
 
@@ -209,4 +209,4 @@ def rolling_fits(y: np.ndarray, w: int, *, dimensionless: bool) -> np.ndarray:
     """(15, n) array of the METRICS over the last w values of y (NaN = NULL: warm-up, NaN inputs, undefined)."""
     b = basis(int(w))
     return _fit(np.ascontiguousarray(y, dtype=np.float64), b.w, b.e1, b.e1_hi, b.e1_lo, b.e2, b.nu, b.nq, b.ubar,
-                b.g0, b.g1, bool(dimensionless))
+                b.g0, b.g1, bool(dimensionless)).T

@@ -2,9 +2,9 @@
 
 Two alterations per sampled t, each on the task's rows up to t plus the next `AFTER` rows (every
 pair for a month task), recomputed and compared row by row with the recompute truncated at t:
-- values: the rows after t are shuffled, then every price column (mid, bid, ask OHLC) and every
-  input column scaled by a common factor with per-row noise (one factor per row for the prices,
-  so bars stay valid), and volumes rescaled;
+- values: the rows after t are shuffled, then every price column (mid, bid, ask OHLC) scaled by a
+  common factor of 0.9 or 1.1 with per-row noise (one factor per row, so bars stay valid), volumes
+  rescaled, and every input column multiplied by that factor and its own noise (signs kept);
 - rows: about a quarter of the rows after t are removed and new rows inserted between the others
   (30 s after a bar, its values with noise); at the end of the data, rows are appended.
 A family that reads the future only through statistics of the whole frame (a full-sample mean, a
@@ -39,8 +39,8 @@ def _scale_rows(part: pl.DataFrame, factors: np.ndarray, rng: np.random.Generato
         elif name == "volume":
             exprs.append((pl.col(name) * pl.Series(rng.uniform(0.2, 3.0, part.height))).round(0).alias(name))
         else:
-            noise = pl.Series(rng.normal(0.0, 1.0, part.height))
-            exprs.append((pl.col(name) * f * 1.5 + noise * (pl.col(name).abs().mean() + 1e-3)).alias(name))
+            noise = pl.Series(np.exp(rng.normal(0.0, 0.2, part.height)))  # keeps signs: levels stay positive
+            exprs.append((pl.col(name) * f * noise).alias(name))
     return part.with_columns(exprs)
 
 

@@ -26,13 +26,13 @@ def test_layout_catalog_and_parquet_settings(tmp_path):
     assert pq.read_schema(f).names == list(BAR_COLUMNS)  # pair and month only in the path
     col = meta.row_group(0).column(1)
     assert col.compression == "ZSTD" and not col.has_dictionary_page
-    cat = json.loads((store / "bars/_pairs.json").read_text())
+    cat = json.loads((store / "pairs.json").read_text())
     assert cat["EURUSD"]["basis"] == "ask" and cat["EURUSD"]["has_volume"] and not cat["EURUSD"]["has_bidask"]
     assert cat["EURUSD"]["source"].endswith("FOREX_EURUSD_1H_ASK.csv")
-    back = pl.read_parquet(store / "bars/**/*.parquet", hive_partitioning=True)
+    back = pl.read_parquet(store / "bars", hive_partitioning=True)  # the directory holds only Parquet
     assert back.height == 6225 and set(back["pair"]) == {"EURUSD"} and back["year_month"].n_unique() == 12
     assert not list(store.rglob(".*tmp*"))
-    import pyarrow.dataset as ds  # pyarrow skips _pairs.json ("_" prefix) and reads the directory as it is
+    import pyarrow.dataset as ds
     assert ds.dataset(store / "bars", format="parquet", partitioning="hive").count_rows() == 6225
 
 
@@ -59,7 +59,7 @@ def test_same_pair_from_two_sources(tmp_path, write):
     q = pl.read_parquet(rep.quarantine_path)
     assert q["line"].to_list() == [2, 3] and set(q["rule"]) == {"pair-overlap"}
     ingest(c, store)
-    back = pl.read_parquet(store / "bars/**/*.parquet", hive_partitioning=True)
+    back = pl.read_parquet(store / "bars", hive_partitioning=True)  # the directory holds only Parquet
     assert back.height == 5 + 3 + 2 and back["ts"].is_sorted() and back["ts"].n_unique() == 10
     assert len(read_pairs(store)["EURUSD"]["sources"]) == 3
 

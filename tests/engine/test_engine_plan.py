@@ -51,7 +51,7 @@ def test_plan_before_and_after_a_sample_run(tmp_path):
     assert res.ok and res.bars_written == 4 and len(res.done) == 12
     bars = pl.read_parquet(root / "bars/pair=GBPUSD/year_month=2024-08/data.parquet")
     assert bars["ts"].dt.month().unique().to_list() == [8]
-    info = json.loads((root / "bars/_pairs.json").read_text())
+    info = json.loads((root / "pairs.json").read_text())
     assert info["EURUSD"] == {"basis": "mid", "has_volume": True, "has_bidask": True, "source": "sample"}
     after = plan(root, stages=["targets"], workers=2)
     assert after["to_run"] == 0 and after["critical_path"]["measured"] is True

@@ -19,8 +19,8 @@ def _bqx(args, capsys):
 def test_export_command(store, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     dest = tmp_path / "cli"
-    code, out, err = _bqx(["export", "--store", str(store), "--to", str(dest), "--families", "rate_index",
-                           "--pairs", "EURUSD", "--split", "0.7,0.15,0.15", "--embargo", "60", "--purge", "80",
+    code, out, err = _bqx(["export", "--store", str(store), "--to", str(dest), "--families", "rate_index,bqx",
+                           "--pairs", "EURUSD", "--scale-kinds", "continuous", "--split", "0.7,0.15,0.15", "--embargo", "60", "--purge", "80",
                            "--scaler", "per-pair", "--precision", "float64", "--no-validate", "--json"], capsys)
     assert code == 0, err
     data = json.loads(out)
@@ -30,6 +30,8 @@ def test_export_command(store, tmp_path, capsys, monkeypatch):
     assert (meta["split"]["purge_bars"], meta["split"]["embargo_bars"]) == (80, 60)
     assert meta["precision"] == "float64" and meta["scaler"]["scope"] == "per-pair"
     assert meta["validation"]["no_validate"] is True
+    fitted = json.loads((dest / "scalers" / "scaler.json").read_text())["pairs"]["EURUSD"]
+    assert "bqx_w15_return" in fitted and "rate_index" not in fitted  # rate_index is of kind level
 
 
 def test_export_command_refuses_and_reports_usage_errors(store, tmp_path, capsys, monkeypatch):

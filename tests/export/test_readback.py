@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from tests.export.conftest import PAIRS
+PAIRS = ("EURUSD", "USDJPY")
 
 
 @pytest.fixture(scope="session")

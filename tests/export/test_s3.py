@@ -42,6 +42,13 @@ def test_s3_export_equals_local_export(store, s3_env, tmp_path):
     frame = pl.scan_parquet(f"{url}/features/test/**/*.parquet", hive_partitioning=True, storage_options=opts).collect()
     assert frame.height == sum(local.rows["test"].values())
 
+    # re-export to the same prefix with one pair: the other pair's objects are gone
+    again = export(store, url, **args | {"pairs": ["USDJPY"]})
+    assert [f for f in s3.list_files() if "EURUSD" in f] == []
+    assert read_export_metadata(url)["export_id"] == again.export_id
+    table = ds.dataset(f"{root}/features", filesystem=fs, format="parquet", partitioning="hive").to_table()
+    assert set(table.column("pair").to_pylist()) == {"USDJPY"}
+
 
 def test_s3_endpoint_flag_and_missing_bucket(store, s3_server, monkeypatch):
     from bqx.errors import UsageError

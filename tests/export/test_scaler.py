@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from bqx.export.scaler import Moments, ScalerFit, column_scales
+from bqx.export.scaler import Moments, ScalerFit
 
 
 def test_moments_equal_numpy_whatever_the_blocks():

@@ -224,6 +224,16 @@ def test_nearly_exact_and_flat_windows_match_least_squares():
     assert not np.isnan(fits[METRICS.index("lin_tstat"), parabola]).any()
     noisy = np.arange(1220, 1400)  # above the 1e-9 threshold: ratios are defined (and matched the oracle)
     assert not np.isnan(fits[METRICS.index("resid_z"), noisy]).any()
+    # the same shapes as bqx values (dimensionless, around 0, flat = exactly 0)
+    check_against_oracle(np.where(np.arange(y.size) // 100 == 14, 0.0, (y - 101.37) * 1e-3), np.arange(89, y.size), "bqx")
+
+
+def test_null_inputs_make_their_windows_null():
+    y = 100 + np.arange(60.0) * 0.01
+    y[30] = np.nan
+    fits = rolling_fits(y, 15, dimensionless=False)
+    assert np.isnan(fits[:, 30:45]).all()  # every window holding row 30
+    assert not np.isnan(fits[METRICS.index("a0"), [29, 45]]).any()
 
 
 def test_year_of_bars_does_not_drift():

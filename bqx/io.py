@@ -1,0 +1,80 @@
+"""Atomic file writes and the one pinned Parquet writer (zstd, no dictionary for floats, 100k-row groups)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW_GROUP_ROWS = 100_000
+TEMP_SUFFIX = ".tmp"
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make a rename in `directory` durable (best effort where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> tuple[int, int]:
+    """Write through `write(fh)` into a temp file beside `path`, fsync, rename; returns (size, mtime_ns).
+
+    A reader sees the old file or the new one, never a half-written one; a crash leaves at most a
+    `.<name>.*.tmp` file, which `clean_temp_files` removes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> tuple[int, int]:
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
+
+
+def write_parquet_to(frame: pl.DataFrame | pa.Table, sink: Any) -> None:
+    """The single place where bqx's Parquet writer options are pinned."""
+    table = frame.to_arrow() if isinstance(frame, pl.DataFrame) else frame
+    dict_cols = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))]
+    pq.write_table(table, sink, compression="zstd", use_dictionary=dict_cols or False,
+                   row_group_size=ROW_GROUP_ROWS, write_statistics=True)
+
+
+def write_parquet(frame: pl.DataFrame | pa.Table, path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Write `frame` atomically as Parquet with the pinned settings; returns (size, mtime_ns)."""
+    return atomic_write(path, lambda fh: write_parquet_to(frame, fh))
+
+
+def clean_temp_files(root: str | os.PathLike[str]) -> int:
+    """Remove temporary files left by a killed writer (call only while holding the store lock)."""
+    n = 0
+    for tmp in Path(root).rglob(f".*{TEMP_SUFFIX}"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            n += 1
+    return n

@@ -1,0 +1,108 @@
+"""The Dask executor: a real local cluster (scheduler + two worker processes on loopback) writes
+exactly what the serial and process-pool executors write."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from bqx.engine import run  # noqa: E402
+from bqx.engine.executors import make_executor  # noqa: E402
+from bqx.engine.store import write_bars  # noqa: E402
+from bqx.engine.worker import TaskSpec  # noqa: E402
+from bqx.errors import UsageError  # noqa: E402
+from engine_helpers import done_keys, synth_bars  # noqa: E402
+
+PAIRS = ("EURUSD", "USDJPY", "EURJPY")  # one closed triangle, so arbitrage has values
+MONTHS = ("2024-01", "2024-02")
+# targets pulls rate_index and bqx; arbitrage is a month task over all pairs (context 490 rows)
+STAGES = ["targets", "arbitrage"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as c:
+        yield c
+
+
+def _data_files(root: Path) -> dict[str, pl.DataFrame]:
+    """Every Parquet data file of the store but the bars: feature partitions and tables."""
+    return {str(f.relative_to(root)): pl.read_parquet(f) for f in sorted(root.rglob("data.parquet"))
+            if f.relative_to(root).parts[0] != "bars"}
+
+
+def test_dask_cluster_writes_what_serial_and_process_pool_write(tmp_path, cluster):
+    bars = synth_bars(pairs=PAIRS, months={m: 700 for m in MONTHS})
+    stores = {ex: tmp_path / ex for ex in ("serial", "process", "dask")}
+    for root in stores.values():
+        write_bars(root, bars, source="test")
+    results = {
+        "serial": run(stores["serial"], source=None, stages=STAGES, executor="serial"),
+        "process": run(stores["process"], source=None, stages=STAGES, executor="process", workers=2),
+        "dask": run(stores["dask"], source=None, stages=STAGES, executor="dask", scheduler=cluster.scheduler_address),
+    }
+    # 3 per-pair stages x 3 pairs x 2 months + 1 month task x 2 months
+    expected = {(s, p, m) for s in ("rate_index", "bqx", "targets") for p in PAIRS for m in MONTHS}
+    expected |= {("arbitrage", None, m) for m in MONTHS}
+    for name, res in results.items():
+        assert res.ok, (name, res.failed)
+        assert done_keys(res) == expected, name
+    # the cluster's scheduler saw every task of the dask run go to memory on a worker
+    on_cluster = {str(entry[0]) for entry in cluster.scheduler.transition_log if entry[2] == "memory"}
+    assert sum(k.startswith("bqx-") for k in on_cluster) == len(expected)
+    data = {name: _data_files(root) for name, root in stores.items()}
+    # 18 per-pair files + arbitrage's 3 pairs x 2 months + its tables
+    assert len(data["serial"]) >= 18 + 6
+    assert any(k.startswith("tables/") for k in data["serial"])
+    for name in ("process", "dask"):
+        assert data[name].keys() == data["serial"].keys(), name
+        for key, frame in data["serial"].items():
+            other = data[name][key]
+            assert other.columns == frame.columns, (name, key)
+            for col in frame.columns:  # every column, bit for bit (NULLs in the same places)
+                assert other[col].equals(frame[col]), (name, key, col)
+    # a rerun on the cluster finds everything up to date
+    again = run(stores["dask"], source=None, stages=STAGES, executor="dask", scheduler=cluster.scheduler_address)
+    assert again.ok and again.to_run == 0
+
+
+def test_dask_refuses_a_store_its_workers_cannot_see(tmp_path, cluster):
+    ex = make_executor("dask", None, scheduler=cluster.scheduler_address)
+    try:
+        assert ex.workers == 2  # the threads of the cluster's two workers
+        spec = TaskSpec(store=str(tmp_path / "nowhere"), stage="rate_index", pair="EURUSD", month="2024-01",
+                        families=(("rate_index", "bqx.families.rate_index"),), params={}, inputs=(), context=0,
+                        lookahead=0, reads={"EURUSD": ("2024-01",)}, infos={}, anchors={}, baseline="2024-01-01T00:00:00+00:00",
+                        fingerprint="x", columns=())
+        with pytest.raises(UsageError, match=r"does not see the store .*nowhere"):
+            ex.submit(spec)
+        with pytest.raises(UsageError, match="does not see the store"):  # remembered, not probed again
+            ex.submit(replace(spec, month="2024-02"))
+    finally:
+        ex.close()
+
+
+def test_dask_without_scheduler_starts_a_local_cluster(tmp_path):
+    root = tmp_path / "s"
+    bars = synth_bars(pairs=("EURUSD",), months={"2024-01": 300, "2024-02": 300})
+    res = run(root, source=bars, stages=["rate_index"], executor="dask", workers=1)
+    assert res.ok and done_keys(res) == {("rate_index", "EURUSD", m) for m in MONTHS}
+    serial = run(tmp_path / "t", source=bars, stages=["rate_index"], executor="serial")
+    assert serial.ok
+    for m in MONTHS:
+        rel = Path("rate_index") / "pair=EURUSD" / f"year_month={m}" / "data.parquet"
+        assert pl.read_parquet(root / rel).equals(pl.read_parquet(tmp_path / "t" / rel))
+
+
+def test_scheduler_needs_the_dask_executor(tmp_path):
+    with pytest.raises(UsageError, match="needs the dask executor"):
+        run(tmp_path / "s", source=synth_bars(months={"2024-01": 50}), executor="process",
+            scheduler="tcp://127.0.0.1:8786")
+    assert not os.path.exists(tmp_path / "s" / "manifest.sqlite")
