@@ -121,11 +121,11 @@ def export(
     say = progress or (lambda msg: None)
     if precision not in ("float32", "float64"):
         raise UsageError(f"--precision must be float32 or float64, got {precision!r}")
+    sel = source.select(store, pairs, families)
     passed, report, why = validation_status(store)
     if not passed and not no_validate:
         raise ExportRefusedError(f"refusing to export store {store}: {why}.",
                                  hint="Run `bqx validate` first, or pass --no-validate (recorded in the export's metadata).")
-    sel = source.select(store, pairs, families)
     horizon = max((r["lookahead"] for r in sel.catalog if r["family"] == source.TARGETS), default=0)
     purge = horizon if purge is None else int(purge)
     if purge < horizon:
@@ -312,10 +312,11 @@ def read_export_metadata(path_or_url: str, s3: S3Options | None = None) -> dict[
         raise IncompleteExportError(f"export at {dest.url} is incomplete: {MARKER} is missing ({what}).",
                                     hint="Run `bqx export` to that destination again.")
     marker = json.loads(dest.read_bytes(MARKER))
-    meta = json.loads(dest.read_bytes(EXPORT_JSON))
-    if marker.get("export_id") != meta.get("export_id"):
-        raise IncompleteExportError(f"export at {dest.url} is inconsistent: the completion marker belongs to export "
-                                    f"{marker.get('export_id')}, the metadata to {meta.get('export_id')}.",
+    raw = dest.read_bytes(EXPORT_JSON)
+    meta = json.loads(raw)
+    if marker.get("export_id") != meta.get("export_id") or marker.get("metadata_sha256") != hashlib.sha256(raw).hexdigest():
+        raise IncompleteExportError(f"export at {dest.url} is inconsistent: its completion marker (export "
+                                    f"{marker.get('export_id')}) does not match {EXPORT_JSON} (export {meta.get('export_id')}).",
                                     hint="Run `bqx export` to that destination again.")
     meta["catalog"] = json.loads(dest.read_bytes(CATALOG_JSON))
     meta["scaler_params"] = json.loads(dest.read_bytes(SCALER_JSON))

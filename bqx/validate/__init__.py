@@ -25,14 +25,12 @@ from typing import Any, Callable, Mapping, Sequence
 from bqx.errors import TaskError, UsageError
 from bqx.families.registry import REGISTRY
 from bqx.validate.boundary import check_boundary
-from bqx.validate.perturbation import check_perturbation
-from bqx.validate.recompute import open_window
+from bqx.validate.datachecks import check_family, default_workers, poolable, submit_all
 from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, latest_path, write_latest
 from bqx.validate.sampling import (DEFAULT_BOUNDARY_MONTHS, DEFAULT_BOUNDARY_PAIRS, DEFAULT_MONTH_TASKS,
-                                   DEFAULT_PARTITIONS, DEFAULT_SAMPLES, choose_partitions, choose_timestamps, rng_for)
+                                   DEFAULT_PARTITIONS, DEFAULT_SAMPLES, rng_for)
 from bqx.validate.static import check_static, is_target, target_path
 from bqx.validate.storeview import StoreView, current_fingerprint
-from bqx.validate.truncation import check_truncation, reference
 
 Progress = Callable[[str], None]
 
@@ -49,6 +47,7 @@ def validate(
     boundary_pairs: int | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     save: bool = True,
+    workers: int | None = None,
     progress: Progress | None = None,
 ) -> ValidationReport:
     """Validate the causality of the store's families; returns the report (see `report.passed`).
@@ -56,7 +55,9 @@ def validate(
     `families`: names to check (default every registered family). `samples`: timestamps per
     checked partition (default 6). `partitions`: (pair, month) partitions per per-pair family
     (default 3); `month_tasks`: months per cross-pair family (default 1). `params`: family
-    parameter overrides (default: those the store's run recorded). `save`: write the report to
+    parameter overrides (default: those the store's run recorded). `workers`: processes for the
+    built-in families' checks (default: up to 2, one per core; user families always run in this
+    process). `save`: write the report to
     `<store>/validation/latest.json` (a validation of some families only goes to `partial.json`,
     so it never replaces the latest complete one).
     """
@@ -98,34 +99,36 @@ def validate(
 
     boundary: dict[str, CheckResult] = {}
     data_end = max(view.bars(p)["ts"][-1] for p in view.pairs())
-    for fam, res in checked:
-        say(f"checking {fam.name}")
-        rng = rng_for(seed, fam.name)
-        trunc = res.checks["truncation"] = CheckResult("truncation")
-        pert = res.checks["perturbation"] = CheckResult("perturbation")
-        boundary[fam.name] = res.checks["boundary"] = CheckResult("boundary")
-        parts = choose_partitions(view.done(fam), k_month if fam.cross_pair else k, rng)
-        for pair, month in parts:
-            res.partitions.append(f"{pair}/{month}" if pair else month)
-            t0 = time.perf_counter()
-            try:
-                win = open_window(view, fam, pair, month)
-                refs = reference(view, win)
-            except Exception as exc:  # noqa: BLE001 - a broken store or family is reported, not raised
-                trunc.error(f"reading {pair or 'every pair'} {month} failed: {type(exc).__name__}: {exc}", pair)
+    kwargs = dict(samples=n, partitions=k, month_tasks=k_month, seed=seed, data_end=data_end)
+    n_workers = default_workers() if workers is None else max(1, int(workers))
+    pooled = [f for f, _ in checked if poolable(f)]
+    pool, futures = submit_all(view, pooled, n_workers, kwargs)
+    try:
+        for fam, res in checked:
+            boundary[fam.name] = CheckResult("boundary")
+            if fam.name in futures:
                 continue
-            ts = choose_timestamps(win.month_ts(), n, rng, data_end)
-            truncated = check_truncation(view, win, ts, trunc, refs)
-            t1 = time.perf_counter()
-            check_perturbation(view, win, ts, pert, truncated, rng)
-            trunc.seconds += t1 - t0
-            pert.seconds += time.perf_counter() - t1
-    if checked:
-        say("checking month boundaries")
-        rows = max([2000] + [2 * max([r.context] + [c.warmup for c in f.columns(view.fam_params(f))])
-                             for f, r in checked])
-        check_boundary(view, [f for f, _ in checked], boundary, rng_for(seed, "boundary"),
-                       months=b_months, pairs=b_pairs, rows=rows)
+            say(f"checking {fam.name}")
+            trunc, pert, res.partitions = check_family(view, fam, **kwargs)
+            res.checks.update(truncation=trunc, perturbation=pert)
+        if checked:
+            say("checking month boundaries")
+            rows = max([2000] + [2 * max([r.context] + [c.warmup for c in f.columns(view.fam_params(f))])
+                                 for f, r in checked])
+            check_boundary(view, [f for f, _ in checked], boundary, rng_for(seed, "boundary"),
+                           months=b_months, pairs=b_pairs, rows=rows)
+        for fam, res in checked:
+            if fam.name in futures:
+                say(f"waiting for {fam.name}")
+                try:
+                    trunc, pert, res.partitions = futures[fam.name].result()
+                except Exception:  # noqa: BLE001 - a worker that died: check the family here instead
+                    trunc, pert, res.partitions = check_family(view, fam, **kwargs)
+                res.checks.update(truncation=trunc, perturbation=pert)
+            res.checks["boundary"] = boundary[fam.name]
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     for res in results:
         res.decide()
     report = ValidationReport(

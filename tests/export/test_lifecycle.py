@@ -82,6 +82,11 @@ def test_interrupted_export_is_detectable(store, tmp_path, monkeypatch):
     monkeypatch.undo()
     export(store, str(dest), no_validate=True, **SMALL)  # a rerun completes it
     assert read_export_metadata(str(dest))["export_id"]
+    # metadata replaced behind the marker's back is caught too
+    path = dest / "metadata" / "export.json"
+    path.write_text(path.read_text().replace('"purge_bars": 75', '"purge_bars": 76'))
+    with pytest.raises(IncompleteExportError, match="inconsistent"):
+        read_export_metadata(str(dest))
 
 
 def test_checks_catch_a_tampered_export(store, tmp_path):

@@ -1,0 +1,291 @@
+"""Benchmark a full `bqx run` on the sample market: time, throughput, memory and bytes per stage.
+
+    .venv/bin/python bench/full_year.py                       # 28 pairs x 12 months (~10.5 M bars)
+    .venv/bin/python bench/full_year.py --months 3 --store /tmp/bqx-bench
+    .venv/bin/python bench/full_year.py --months 1 --pairs EURUSD,USDJPY --executor serial
+    .venv/bin/python bench/full_year.py --profile regression   # cProfile one task of a stage, in-process
+
+Steps, each in its own process so their peak memories are apart: write the sample bars (month by
+month), `run` every stage (the timed run), rerun with nothing changed, then `bqx validate` and
+`bqx export` on the result. Per stage it prints tasks, rows, the summed task seconds (as the
+workers measured them), rows per task-second, its wall span, and the bytes written, all from the
+manifest. Peak memory: the driver's and the largest worker's peak RSS (getrusage) and, with psutil,
+the largest sum of RSS over the run's process tree. Targets (2 cores): run < 10 min, memory < 8 GB,
+no-change rerun < 5 % of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+START = "2024-01"
+
+RUN_CODE = """
+import json, resource, sys, time
+from bqx.engine import run
+args = json.loads(sys.argv[1])
+t = time.perf_counter()
+r = run(args["store"], source=None, stages=args["stages"], executor=args["executor"], workers=args["workers"],
+        scheduler=args["scheduler"])
+out = {"seconds": time.perf_counter() - t, "ok": r.ok, "done": len(r.done), "total": r.total,
+       "failed": r.failed[:5], "blocked": len(r.blocked),
+       "driver_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+       "worker_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
+print("BENCH " + json.dumps(out))
+"""
+
+BARS_CODE = """
+import json, sys
+from bqx.bars.sample import sample_market
+from bqx.engine.partitions import month_span, add_months
+from bqx.engine.store import write_bars
+args = json.loads(sys.argv[1])
+rows = 0
+for m in month_span(args["start"], add_months(args["start"], args["months"] - 1)):
+    bars = sample_market(pairs=args["pairs"], start=m, months=1, seed=0)
+    rows += bars.height
+    write_bars(args["store"], bars, source="sample", only_missing=True)
+print("BENCH " + json.dumps({"rows": rows}))
+"""
+
+CLI = [sys.executable, "-c", "import sys; from bqx.cli.app import main; sys.argv[0] = 'bqx'; main()"]
+
+
+class TreeMemory:
+    """Samples the summed RSS of a process and its children (psutil) every `every` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.25):
+        self.peak = 0
+        self.procs = 0
+        self._stop = threading.Event()
+        try:
+            import psutil
+        except ImportError:
+            self.available = False
+            return
+        self.available = True
+        self._thread = threading.Thread(target=self._loop, args=(psutil, pid, every), daemon=True)
+        self._thread.start()
+
+    def _loop(self, psutil, pid: int, every: float) -> None:
+        try:
+            root = psutil.Process(pid)
+        except psutil.Error:
+            return
+        while not self._stop.is_set():
+            total, n = 0, 0
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                        n += 1
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                return
+            if total > self.peak:
+                self.peak, self.procs = total, n
+            self._stop.wait(every)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def child(code: str, args: dict, what: str, extra: list[str] | None = None) -> tuple[dict, float, TreeMemory]:
+    """Run `code` (or the CLI with `extra`) in a new process; (its BENCH json, wall seconds, tree memory)."""
+    cmd = [sys.executable, "-c", code, json.dumps(args)] if extra is None else CLI + extra
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    mem = TreeMemory(proc.pid)
+    out, err = proc.communicate()
+    mem.stop()
+    seconds = time.perf_counter() - t
+    data: dict = {"returncode": proc.returncode}
+    for line in out.splitlines():
+        if line.startswith("BENCH "):
+            data.update(json.loads(line[6:]))
+    if proc.returncode != 0 and extra is None:
+        sys.exit(f"{what} failed ({proc.returncode}):\n{err[-3000:]}")
+    data["stdout"], data["stderr"] = out, err
+    return data, seconds, mem
+
+
+def stage_table(store: Path, run_id: int | None = None) -> list[dict]:
+    """Per stage, from the manifest: tasks, rows, task seconds, wall span and bytes of the outputs."""
+    with sqlite3.connect(f"file:{store / 'manifest.sqlite'}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT stage, rows, seconds, outputs, started_at, finished_at FROM tasks "
+                            "WHERE status='done'" + ("" if run_id is None else f" AND run_id={int(run_id)}")).fetchall()
+    agg: dict[str, dict] = defaultdict(lambda: {"tasks": 0, "rows": 0, "seconds": 0.0, "bytes": 0, "files": 0,
+                                                "t0": float("inf"), "t1": 0.0, "max_task": 0.0})
+    for stage, n, sec, outs, t0, t1 in rows:
+        a = agg[stage]
+        a["tasks"] += 1
+        a["rows"] += n or 0
+        a["seconds"] += sec or 0.0
+        a["max_task"] = max(a["max_task"], sec or 0.0)
+        files = json.loads(outs or "[]")
+        a["bytes"] += sum(o[1] for o in files)
+        a["files"] += len(files)
+        a["t0"], a["t1"] = min(a["t0"], t0 or a["t0"]), max(a["t1"], t1 or 0.0)
+    return sorted(({"stage": k, **v} for k, v in agg.items()), key=lambda a: -a["seconds"])
+
+
+def last_run_id(store: Path) -> int:
+    with sqlite3.connect(f"file:{store / 'manifest.sqlite'}?mode=ro", uri=True) as conn:
+        return conn.execute("SELECT max(id) FROM runs").fetchone()[0]
+
+
+def mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def print_stages(table: list[dict], bar_rows: int) -> None:
+    total = sum(a["seconds"] for a in table) or 1.0
+    print(f"\n{'stage':18s} {'tasks':>5s} {'rows':>11s} {'task s':>8s} {'share':>6s} {'max task':>8s} "
+          f"{'rows/task-s':>11s} {'wall span':>9s} {'written':>10s}")
+    for a in table:
+        span = a["t1"] - a["t0"] if a["t1"] else 0.0
+        print(f"{a['stage']:18s} {a['tasks']:5d} {a['rows']:11,d} {a['seconds']:8.1f} {a['seconds'] / total:6.1%} "
+              f"{a['max_task']:8.2f} {a['rows'] / max(a['seconds'], 1e-9):11,.0f} {span:9.1f} {mb(a['bytes']):>10s}")
+    print(f"{'all':18s} {sum(a['tasks'] for a in table):5d} {bar_rows:11,d} {total:8.1f} {'':6s} {'':8s} "
+          f"{'':11s} {'':9s} {mb(sum(a['bytes'] for a in table)):>10s}")
+
+
+def profile_stage(store: Path, stage: str, top: int) -> None:
+    """cProfile one task of `stage` in this process (the first pair-month, or month, of the store)."""
+    from bqx.engine.manifest import Manifest
+    from bqx.engine.plan import TaskGraph, stage_specs
+    from bqx.engine.run import _spec
+    from bqx.engine.source import inventory, pair_infos
+    from bqx.engine.worker import run_task
+
+    with Manifest(store) as man:
+        inv = inventory(store, man)
+        anchors = man.anchors()
+        from datetime import datetime
+
+        baseline = datetime.fromisoformat(man.get_meta("baseline_time"))
+    specs = stage_specs()
+    infos = pair_infos(store, inv)
+    graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=infos)
+    months = sorted({m for _, m in inv.rows})
+    pair = sorted(inv.months_by_pair)[0]
+    month = months[1] if len(months) > 1 else months[0]  # a month with context before it
+    task = graph.add(stage, None if specs[stage].month_task else pair, month)
+    spec = _spec(store, specs[stage], task, anchors, infos, baseline)
+    scratch = Path(tempfile.mkdtemp(prefix="bqx-profile-"))
+    try:  # write into a copy of the inputs it reads, so the benchmarked store stays as it is
+        for sub in ["bars", *specs[stage].inputs]:
+            for p, ms in spec.reads.items():
+                for m in ms:
+                    src = store / sub / f"pair={p}" / f"year_month={m}" / "data.parquet"
+                    dst = scratch / src.relative_to(store)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
+        from dataclasses import replace
+
+        spec = replace(spec, store=str(scratch))
+        run_task(spec)  # warm: imports, numba compilation
+        prof = cProfile.Profile()
+        t = time.perf_counter()
+        prof.enable()
+        res = run_task(spec)
+        prof.disable()
+        print(f"\nprofile of {stage} {task.partition.pair or '(all pairs)'} {month}: {time.perf_counter() - t:.2f} s, "
+              f"{res.rows:,d} rows, ok={res.ok}")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--months", type=int, default=12)
+    ap.add_argument("--start", default=START)
+    ap.add_argument("--pairs", default="all", help="'all' (28), a number (the first N), or a comma list")
+    ap.add_argument("--store", default=None, help="store directory (default: a temp dir, removed at the end)")
+    ap.add_argument("--executor", default="process", choices=("process", "serial", "dask"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scheduler", default=None, help="Dask scheduler address (with --executor dask)")
+    ap.add_argument("--stages", default=None, help="comma list (default: every stage)")
+    ap.add_argument("--keep", action="store_true", help="keep the store (a given --store is always kept)")
+    ap.add_argument("--skip-validate-export", action="store_true")
+    ap.add_argument("--profile", default=None, help="after the run, cProfile one task of this stage")
+    ap.add_argument("--top", type=int, default=25)
+    args = ap.parse_args()
+
+    from bqx.universe import PAIR_NAMES
+
+    if args.pairs == "all":
+        pairs = list(PAIR_NAMES)
+    elif args.pairs.isdigit():
+        pairs = list(PAIR_NAMES)[: int(args.pairs)]
+    else:
+        pairs = [p.strip().upper() for p in args.pairs.split(",") if p.strip()]
+    store = Path(args.store or tempfile.mkdtemp(prefix="bqx-bench-")).resolve()
+    keep = args.keep or args.store is not None
+    stages = args.stages.split(",") if args.stages else None
+    print(f"store {store}; {len(pairs)} pairs x {args.months} months from {args.start}; executor {args.executor} "
+          f"({args.workers} workers); {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+
+    try:
+        bars, t_bars, m_bars = child(BARS_CODE, {"store": str(store), "pairs": pairs, "start": args.start,
+                                                 "months": args.months}, "writing the bars")
+        bar_rows = sum(__import__("pyarrow.parquet", fromlist=["x"]).read_metadata(f).num_rows
+                       for f in (store / "bars").rglob("data.parquet"))
+        print(f"bars: {bar_rows:,d} rows written in {t_bars:.1f} s (sample generation, not part of the run)")
+
+        run_args = {"store": str(store), "stages": stages, "executor": args.executor, "workers": args.workers,
+                    "scheduler": args.scheduler}
+        first, t_run, m_run = child(RUN_CODE, run_args, "the run")
+        if not first["ok"]:
+            print(f"run NOT ok: {first['failed']} (+{first['blocked']} blocked)")
+        table = stage_table(store, last_run_id(store))
+        written = sum(a["bytes"] for a in table)
+        print(f"\nrun: {first['done']} of {first['total']} tasks in {first['seconds']:.1f} s "
+              f"({t_run:.1f} s with interpreter start), {bar_rows / first['seconds']:,.0f} bar rows/s, "
+              f"{mb(written)} written ({written / max(bar_rows, 1):.0f} bytes per bar row)")
+        tree = f", process tree peak {mb(m_run.peak)} over {m_run.procs} processes" if m_run.available else ""
+        print(f"peak memory: driver {mb(first['driver_rss'])}, largest worker {mb(first['worker_rss'])}{tree}")
+        print_stages(table, bar_rows)
+
+        again, t_again, _ = child(RUN_CODE, run_args, "the rerun")
+        print(f"\nno-change rerun: {again['done']} tasks in {again['seconds']:.2f} s "
+              f"({t_again:.1f} s with interpreter start) = {again['seconds'] / first['seconds']:.1%} of the run")
+
+        if not args.skip_validate_export:
+            for name, cmd in (("validate", ["validate", "--store", str(store), "--json"]),
+                              ("export", ["export", "--store", str(store), "--to", str(store.parent / (store.name + "-export")),
+                                          "--no-validate", "--json"])):
+                res, t, mem = child("", {}, name, extra=cmd)
+                if res["returncode"] not in (0, 1) or "No such command" in res["stderr"]:
+                    last = (res["stderr"].strip().splitlines() or ["?"])[-1]
+                    print(f"bqx {name}: not available ({last[:200]})")
+                else:
+                    peak = f", peak {mb(mem.peak)}" if mem.available else ""
+                    print(f"bqx {name}: {t:.1f} s (exit {res['returncode']}{peak})")
+        if args.profile:
+            profile_stage(store, args.profile, args.top)
+        print(f"\nload average at end {os.getloadavg()[0]:.1f} (the machine may be shared: times are noisy)")
+    finally:
+        if not keep:
+            shutil.rmtree(store, ignore_errors=True)
+            shutil.rmtree(store.parent / (store.name + "-export"), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
