@@ -42,6 +42,8 @@ r = run(args["store"], source=None, stages=args["stages"], executor=args["execut
         scheduler=args["scheduler"])
 out = {"seconds": time.perf_counter() - t, "ok": r.ok, "done": len(r.done), "total": r.total,
        "failed": r.failed[:5], "blocked": len(r.blocked),
+       "cpu_driver": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+       "cpu_workers": sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
        "driver_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
        "worker_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
 print("BENCH " + json.dumps(out))
@@ -199,14 +201,16 @@ def profile_stage(store: Path, stage: str, top: int) -> None:
         from dataclasses import replace
 
         spec = replace(spec, store=str(scratch))
-        run_task(spec)  # warm: imports, numba compilation
+        t = time.perf_counter()
+        run_task(spec)  # cold: imports, numba compilation (as in a fresh worker process)
+        cold = time.perf_counter() - t
         prof = cProfile.Profile()
         t = time.perf_counter()
         prof.enable()
         res = run_task(spec)
         prof.disable()
-        print(f"\nprofile of {stage} {task.partition.pair or '(all pairs)'} {month}: {time.perf_counter() - t:.2f} s, "
-              f"{res.rows:,d} rows, ok={res.ok}")
+        print(f"\nprofile of {stage} {task.partition.pair or '(all pairs)'} {month}: {time.perf_counter() - t:.2f} s "
+              f"warm, {cold:.2f} s cold (first call in this process), {res.rows:,d} rows, ok={res.ok}")
         pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -260,6 +264,9 @@ def main() -> None:
               f"({t_run:.1f} s with interpreter start), {bar_rows / first['seconds']:,.0f} bar rows/s, "
               f"{mb(written)} written ({written / max(bar_rows, 1):.0f} bytes per bar row)")
         tree = f", process tree peak {mb(m_run.peak)} over {m_run.procs} processes" if m_run.available else ""
+        cpu = first["cpu_driver"] + first["cpu_workers"]
+        print(f"cpu: {cpu:.1f} s (driver {first['cpu_driver']:.1f} s, workers {first['cpu_workers']:.1f} s): on an idle "
+              f"machine with {args.workers} workers the run would take about {cpu / max(1, args.workers):.0f} s")
         print(f"peak memory: driver {mb(first['driver_rss'])}, largest worker {mb(first['worker_rss'])}{tree}")
         print_stages(table, bar_rows)
 

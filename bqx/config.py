@@ -44,7 +44,7 @@ class ExportConfig(_Frozen):
 class ValidateConfig(_Frozen):
     """Causality validation settings (PIPELINE.md §6)."""
 
-    samples: int = Field(8, ge=1, description="sampled bar timestamps per checked partition")
+    samples: int = Field(6, ge=1, description="sampled bar timestamps per checked partition")
     seed: int = 0
 
 

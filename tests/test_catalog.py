@@ -9,9 +9,16 @@ import json
 import os
 from pathlib import Path
 
-from bqx.catalog import catalog, markdown
+from bqx.catalog import catalog as full_catalog
+from bqx.catalog import markdown
+from bqx.families.registry import REGISTRY
 
 GOLDEN = Path(__file__).parent / "golden" / "catalog.json"
+
+
+def catalog():
+    """The built-in families' catalog (tests elsewhere may register user families in this process)."""
+    return full_catalog(REGISTRY.builtin_names())
 
 
 def test_catalog_matches_golden_file():

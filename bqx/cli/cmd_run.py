@@ -76,13 +76,15 @@ def register(app: typer.Typer) -> None:
         if validate and not dry_run and result.ok:
             from bqx.cli.cmd_validate import run_validation
 
-            report = run_validation(cfg.store, json_=json_)
-        if json_:
-            emit_json(result.to_dict() | ({"validation": report} if report is not None else {}))
-        else:
+            _summary(result) if not json_ else None
+            report = run_validation(cfg.store, samples=cfg.validate_.samples, seed=cfg.validate_.seed, json_=json_)
+        elif not json_:
             _summary(result)
+        if json_:
+            emit_json(result.to_dict() | ({"validation": report.to_dict()} if report is not None else {}))
         code = result.exit_code
-        if report is not None and not report.get("passed", False):
+        if report is not None and not report.passed:
+            console.print(f"[bold red]error:[/] {report.summary()}")
             code = 1
         raise typer.Exit(code)
 

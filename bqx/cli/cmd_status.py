@@ -13,6 +13,20 @@ from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json,
 _STYLE = {"done": "green", "failed": "red", "running": "yellow", "partial": "yellow", "passed": "green"}
 
 
+def _with_validation(rows: list[dict], store: Path) -> None:
+    """Stage 2.6 shows the store's latest validation: passed, failed, or stale when the store changed since."""
+    from bqx.validate import latest_validation
+
+    latest = latest_validation(store)
+    for row in rows:
+        if row["id"] == "2.6" and latest is not None:
+            verdict = "passed" if latest.get("passed") else "failed"
+            if not latest.get("current"):
+                verdict += " (stale)"
+            row["status"] = verdict
+            row["seconds"] = latest.get("seconds") or row.get("seconds", 0.0)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(store: Optional[Path] = StoreOpt, config: Optional[Path] = ConfigOpt, json_: bool = JsonOpt) -> None:
@@ -24,6 +38,7 @@ def register(app: typer.Typer) -> None:
         if not cfg.store.exists():
             raise UsageError(f"no store at {cfg.store}", hint="Run `bqx run` first, or pass --store DIR.")
         rows = engine_status(cfg.store)
+        _with_validation(rows, cfg.store)
         if json_:
             emit_json(rows)
             return

@@ -33,24 +33,33 @@ def register(app: typer.Typer) -> None:
         """
         from bqx.validate import validate
 
-        root = _store(config, store)
-        if not STATE.verbose:
-            logging.getLogger("bqx").setLevel(logging.ERROR)
-        say = (lambda s: None) if (json_ or STATE.quiet) else (lambda s: console.print(f"[dim]{s}[/]"))
-        result = validate(root, split_list(families), samples, seed, partitions=partitions, progress=say)
+        cfg, root = _store(config, store)
+        result = run_validation(root, families=split_list(families), samples=samples or cfg.validate_.samples,
+                                seed=seed if seed else cfg.validate_.seed, partitions=partitions, json_=json_)
         if report is not None:
             from bqx.validate.report import write_report
 
             write_report(report, result)
         if json_:
             emit_json(result.to_dict())
-        else:
-            out.print(result.table())
-            info(f"report saved to {root / 'validation' / 'latest.json'}")
         if not result.passed:
             raise TaskError(result.summary())
-        if not json_:
+
+
+def run_validation(root: Path, *, families=None, samples=None, seed=0, partitions=None, json_=False):
+    """Validate with progress lines, print the table and the verdict (unless JSON); returns the report."""
+    from bqx.validate import validate
+
+    if not STATE.verbose:
+        logging.getLogger("bqx").setLevel(logging.ERROR)
+    say = (lambda s: None) if (json_ or STATE.quiet) else (lambda s: console.print(f"[dim]{s}[/]"))
+    result = validate(root, families, samples, seed, partitions=partitions, progress=say)
+    if not json_:
+        out.print(result.table())
+        info(f"report saved to {root / 'validation' / 'latest.json'}")
+        if result.passed:
             out.print(f"[green]{result.summary()}[/]")
+    return result
 
 
 def _store(config: Path | None, store: Path | None) -> Path:
@@ -58,4 +67,4 @@ def _store(config: Path | None, store: Path | None) -> Path:
     root = Path(cfg.store)
     if not root.exists():
         raise UsageError(f"store {root} does not exist", hint="Run `bqx run --store DIR` first, or pass --store.")
-    return root
+    return cfg, root

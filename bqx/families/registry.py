@@ -100,6 +100,11 @@ class Registry:
         self.load_builtins()
         return name in self._families
 
+    def builtin_names(self) -> tuple[str, ...]:
+        """The families bqx ships (declared in BUILTIN_MODULES), in registration order."""
+        self.load_builtins()
+        return tuple(n for n, f in self._families.items() if f.module in BUILTIN_MODULES)
+
     def column_owners(self) -> dict[str, str]:
         return {c: f.name for f in self._families.values() for c in f.column_names()}
 

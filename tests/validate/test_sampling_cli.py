@@ -60,6 +60,7 @@ def test_cli_exit_codes_json_and_report(store, tmp_path, capsys):
     with user_family(store, "leak_next", next_bar, context=30):
         assert _cli(["validate", "--store", str(store), "-f", "leak_next", "-n", "3"]) == 1
     text = capsys.readouterr()
-    assert "leak_next_x" in text.out and "leak" in text.err
+    assert "leak_next: leak (truncation: " in text.err.replace("\n", " ") and "leak_next_x" in text.err
+    assert "FAIL" in text.out
     assert _cli(["validate", "--store", str(tmp_path / "none")]) == 2
     assert _cli(["validate", "--store", str(store), "-f", "nope"]) == 2
