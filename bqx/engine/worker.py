@@ -107,8 +107,8 @@ def _run(spec: TaskSpec) -> tuple[int, list[tuple[str, int, int]]]:
     fams = load_families(spec.families)
     root = Path(spec.store)
     start, end = month_start(spec.month), month_start(add_months(spec.month, 1))
-    frames = {p: _read_pair(root, spec, p, months) for p, months in spec.reads.items()}
-    frames = _trim(frames, start, end, spec.context, spec.lookahead, by_time=spec.month_task)
+    windows = _windows(root, spec, start, end)
+    frames = {p: _read_pair(root, spec, p, windows[p]) for p in spec.reads}
     infos = {p: PairInfo(pair=p, **{k: v for k, v in i.items() if k in ("basis", "has_volume", "has_bidask")})
              for p, i in spec.infos.items()}
     for fam in fams:
@@ -135,41 +135,64 @@ def _run(spec: TaskSpec) -> tuple[int, list[tuple[str, int, int]]]:
     return rows, outputs
 
 
-def _read_pair(root: Path, spec: TaskSpec, pair: str, months: tuple[str, ...]) -> pl.DataFrame:
-    bars = pl.concat([pl.read_parquet(partition_path(root, BARS, pair, m)) for m in months]).sort("ts")
+def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime) -> dict[str, list[tuple[str, int, int]]]:
+    """Per pair, the rows to read of each month file: (month, first row, end row).
+
+    A task keeps its month plus `context` rows before and `lookahead` rows after, per pair; a
+    month task keeps one time range for all pairs, from the earliest pair's context start to
+    the latest pair's lookahead end, so every pair has its rows on that span. Only the `ts`
+    column is read to decide, so a task never holds more than its window of the other columns.
+    """
+    sizes: dict[str, list[tuple[str, int]]] = {}
+    ts: dict[str, pl.Series] = {}
+    for pair, months in spec.reads.items():
+        parts = [pl.read_parquet(partition_path(root, BARS, pair, m), columns=["ts"])["ts"] for m in months]
+        sizes[pair] = [(m, len(t)) for m, t in zip(months, parts)]
+        ts[pair] = pl.concat(parts)
+    bounds = {}
+    for pair, t in ts.items():
+        i0 = int(t.search_sorted(start, side="left"))
+        i1 = int(t.search_sorted(end, side="left"))
+        bounds[pair] = (max(0, i0 - spec.context), min(len(t), i1 + spec.lookahead))
+    if spec.month_task:
+        nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
+        if not nonempty:
+            bounds = {p: (0, len(t)) for p, t in ts.items()}
+        else:
+            t0 = min(ts[p][lo] for p, (lo, hi) in nonempty.items())
+            t1 = max(ts[p][hi - 1] for p, (lo, hi) in nonempty.items())
+            bounds = {p: (int(t.search_sorted(t0, side="left")), int(t.search_sorted(t1, side="right")))
+                      for p, t in ts.items()}
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for pair, (lo, hi) in bounds.items():
+        spans, offset = [], 0
+        for month, n in sizes[pair]:
+            a, b = max(lo - offset, 0), min(hi - offset, n)
+            if b > a or (not spans and month == sizes[pair][-1][0]):
+                spans.append((month, a, max(a, b)))
+            offset += n
+        out[pair] = spans
+    return out
+
+
+def _read_rows(path: Path, first: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
+    return pl.scan_parquet(path).select(columns or pl.all()).slice(first, stop - first).collect()
+
+
+def _read_pair(root: Path, spec: TaskSpec, pair: str, spans: list[tuple[str, int, int]]) -> pl.DataFrame:
+    """The pair's bars and input stages, joined by row, on the rows of its window only."""
+    bars = pl.concat([_read_rows(partition_path(root, BARS, pair, m), a, b) for m, a, b in spans])
+    months = [m for m, _, _ in spans]
     for stage in spec.inputs:
         parts = []
-        for m in months:
+        for m, a, b in spans:
             path = partition_path(root, stage, pair, m)
             if not path.is_file():
                 raise FileNotFoundError(f"input {stage} {pair} {m} is missing ({path}); its task must run first")
-            parts.append(pl.read_parquet(path))
+            parts.append(_read_rows(path, a, b))
         up = pl.concat(parts)
         if up.height != bars.height or not up["ts"].equals(bars["ts"]):
-            raise ValueError(f"input {stage} {pair} {list(months)} has {up.height} rows not aligned with the "
+            raise ValueError(f"input {stage} {pair} {months} has {up.height} rows not aligned with the "
                              f"{bars.height} bars; rerun that stage")
         bars = bars.hstack(up.drop("ts"))
     return bars
-
-
-def _trim(frames: dict[str, pl.DataFrame], start: datetime, end: datetime, context: int, lookahead: int,
-          *, by_time: bool) -> dict[str, pl.DataFrame]:
-    """Keep each pair's month plus `context` rows before and `lookahead` rows after.
-
-    For month tasks the window is one time range for all pairs: from the earliest pair's
-    context start to the latest pair's lookahead end, so every pair has its rows on that span.
-    """
-    bounds = {}
-    for p, f in frames.items():
-        ts = f["ts"]
-        i0 = int(ts.search_sorted(start, side="left"))
-        i1 = int(ts.search_sorted(end, side="left"))
-        bounds[p] = (max(0, i0 - context), min(f.height, i1 + lookahead))
-    if not by_time:
-        return {p: f.slice(lo, hi - lo) for p, f in frames.items() for lo, hi in [bounds[p]]}
-    nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
-    if not nonempty:
-        return frames
-    t0 = min(frames[p]["ts"][lo] for p, (lo, hi) in nonempty.items())
-    t1 = max(frames[p]["ts"][hi - 1] for p, (lo, hi) in nonempty.items())
-    return {p: f.filter((pl.col("ts") >= t0) & (pl.col("ts") <= t1)) for p, f in frames.items()}

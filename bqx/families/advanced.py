@@ -13,7 +13,8 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from bqx.families.aligned import CARRY_MARGIN, align, peer_corr, rank_scaled, rolling_corr, rolling_slope, shift_rows
+from bqx.families.aligned import CARRY_MARGIN, align, peer_corr, rank_scaled, shift_rows
+from bqx.families.kernels import rolling_corr, rolling_regression_slope
 from bqx.families.base import Column, Ctx, family, series
 from bqx.families.kernels import (
     EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_central_moments, rolling_mean, rolling_std, shift, sign_eps,
@@ -213,7 +214,7 @@ def advanced(frame: pl.DataFrame, ctx: Ctx) -> tuple[pl.DataFrame, dict[str, pl.
             s = np.array([1.0 if q.same_side else -1.0 for q in rel])
             towards = r[:, ks] * s
             m = towards.mean(axis=1)
-            corrs = np.column_stack([rolling_corr(r[:, j], shift_rows(m, k), 240) for k in range(1, 6)])
+            corrs = np.column_stack([rolling_corr(r[:, j], shift_rows(m, k), 240, dimensionless=True) for k in range(1, 6)])
             pick = np.argmax(np.abs(np.nan_to_num(corrs, nan=-1.0)), axis=1)  # first max: the smaller k
             lead = corrs[np.arange(t), pick]
             lead[np.isnan(corrs).any(axis=1)] = np.nan
@@ -228,7 +229,7 @@ def advanced(frame: pl.DataFrame, ctx: Ctx) -> tuple[pl.DataFrame, dict[str, pl.
                 agree = (sign_eps(big_towards) == sign_eps(big_r[:, j])[:, None]).mean(axis=1)
             agree[np.isnan(big_towards).any(axis=1) | np.isnan(big_r[:, j])] = np.nan
             u["adv_peer_breadth_60"][:, j] = agree
-        u["adv_beta_usd_240"][:, j] = rolling_slope(r[:, j], d_usd, 240)
+        u["adv_beta_usd_240"][:, j] = rolling_regression_slope(r[:, j], d_usd, 240)
         u["adv_corr_stability"][:, j] = rolling_std(u["adv_corr_base_60"][:, j], 240)
 
     values = {n: al.at_rows(m) for n, m in u.items()}

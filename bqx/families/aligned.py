@@ -16,7 +16,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from bqx.families.kernels import EPS_ABS_STD, EPS_REL_STD
+from bqx.families.kernels import EPS_ABS_STD, EPS_REL_STD, rolling_corr
 from bqx.universe import CURRENCIES, PAIR_NAMES, TRIANGLES, pair, pairs_of, related
 
 log = logging.getLogger("bqx.families.cross_pair")
@@ -137,108 +137,6 @@ def warn_coverage(pairs: Iterable[str], family: str, what: str) -> dict:
 
 
 # -- numerics on the union timeline -------------------------------------------------------------
-@nb.njit(cache=True)
-def _rolling_cov(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
-    """Rows mean_x, mean_y, var_x, var_y, cov, mean|x|, mean|y| over the last w rows (NaN if any NaN).
-
-    Sums are taken around reference values and recomputed from scratch every w rows (no drift).
-    """
-    n = x.shape[0]
-    out = np.full((7, n), np.nan)
-    if n < w:
-        return out
-    s = np.zeros(7)
-    bad = 0
-    kx = 0.0
-    ky = 0.0
-    for i in range(w - 1, n):
-        if (i - (w - 1)) % w == 0:
-            kx = 0.0
-            ky = 0.0
-            for j in range(i - w + 1, i + 1):
-                if not (np.isnan(x[j]) or np.isnan(y[j])):
-                    kx = x[j]
-                    ky = y[j]
-                    break
-            s[:] = 0.0
-            bad = 0
-            for j in range(i - w + 1, i + 1):
-                if np.isnan(x[j]) or np.isnan(y[j]):
-                    bad += 1
-                else:
-                    dx = x[j] - kx
-                    dy = y[j] - ky
-                    s[0] += dx
-                    s[1] += dy
-                    s[2] += dx * dx
-                    s[3] += dy * dy
-                    s[4] += dx * dy
-                    s[5] += abs(x[j])
-                    s[6] += abs(y[j])
-        else:
-            j = i
-            if np.isnan(x[j]) or np.isnan(y[j]):
-                bad += 1
-            else:
-                dx = x[j] - kx
-                dy = y[j] - ky
-                s[0] += dx
-                s[1] += dy
-                s[2] += dx * dx
-                s[3] += dy * dy
-                s[4] += dx * dy
-                s[5] += abs(x[j])
-                s[6] += abs(y[j])
-            j = i - w
-            if np.isnan(x[j]) or np.isnan(y[j]):
-                bad -= 1
-            else:
-                dx = x[j] - kx
-                dy = y[j] - ky
-                s[0] -= dx
-                s[1] -= dy
-                s[2] -= dx * dx
-                s[3] -= dy * dy
-                s[4] -= dx * dy
-                s[5] -= abs(x[j])
-                s[6] -= abs(y[j])
-        if bad > 0:
-            continue
-        mx = s[0] / w
-        my = s[1] / w
-        out[0, i] = mx + kx
-        out[1, i] = my + ky
-        out[2, i] = max(s[2] / w - mx * mx, 0.0)
-        out[3, i] = max(s[3] / w - my * my, 0.0)
-        out[4, i] = s[4] / w - mx * my
-        out[5, i] = max(s[5] / w, 0.0)
-        out[6, i] = max(s[6] / w, 0.0)
-    return out
-
-
-def _std_zero(var: np.ndarray, mean_abs: np.ndarray) -> np.ndarray:
-    std = np.sqrt(var)
-    return (std <= EPS_REL_STD * mean_abs) | (std <= EPS_ABS_STD)
-
-
-def rolling_corr(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
-    """Pearson correlation over the last w rows; NaN if a window holds NaN or a std is zero."""
-    m = _rolling_cov(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64), int(w))
-    zero = _std_zero(m[2], m[5]) | _std_zero(m[3], m[6])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = m[4] / np.sqrt(m[2] * m[3])
-    return np.where(zero, np.nan, np.clip(c, -1.0, 1.0))
-
-
-def rolling_slope(y: np.ndarray, x: np.ndarray, w: int) -> np.ndarray:
-    """OLS slope of y on x over the last w rows; NaN if a window holds NaN or std(x) is zero."""
-    m = _rolling_cov(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64), int(w))
-    zero = _std_zero(m[2], m[5])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        b = m[4] / m[2]
-    return np.where(zero, np.nan, b)
-
-
 def shift_rows(x: np.ndarray, k: int) -> np.ndarray:
     """x at k union rows earlier (axis 0), NaN where it does not exist."""
     out = np.full_like(x, np.nan)
@@ -279,7 +177,7 @@ def peer_corr(al: Aligned, r: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarra
             else:
                 key = (min(j, k), max(j, k))
                 # each related couple is visited twice: compute on the first visit, release on the second
-                corr = done.pop(key) if key in done else done.setdefault(key, rolling_corr(r[:, key[0]], r[:, key[1]], w))
+                corr = done.pop(key) if key in done else done.setdefault(key, rolling_corr(r[:, key[0]], r[:, key[1]], w, dimensionless=True))
                 c = corr if rel.same_side else -corr
             if rel.shared == pj.base:
                 base[:, j] += c

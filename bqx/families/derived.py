@@ -12,7 +12,7 @@ from bqx.families.bqx import DEFAULTS as BQX_DEFAULTS
 from bqx.families.bqx import columns as bqx_columns
 from bqx.families.kernels import sign_eps
 from bqx.families.regression_kernels import EPS_SCALE, window_std_from_fit
-from bqx.families.window_kernels import trailing_quantiles
+from bqx.families.order_stats import trailing_order_stats
 
 DEFAULTS = {
     "bqx_windows": (15, 30, 45, 60, 75),
@@ -70,7 +70,7 @@ def derived(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
         terms.append(sign_eps(a1, EPS_SCALE * std) * _col(frame, f"reg_idx_w{w}_r2"))
     out["drv_trend_strength"] = np.mean(terms, axis=0)
     vol = _col(frame, "bqx_agg_volatility")
-    lo, hi = trailing_quantiles(vol, n, tuple(p["regime_quantiles"]))
+    lo, hi = trailing_order_stats(vol, n, p["regime_quantiles"])[:2]
     regime = np.where(vol < lo, 0.0, np.where(vol > hi, 2.0, 1.0))
     out["drv_volatility_regime"] = np.where(np.isnan(lo) | np.isnan(vol), np.nan, regime)
     out["drv_mtf_divergence"] = sgn[fast] - sgn[slow]

@@ -157,3 +157,126 @@ def sign_eps(z: np.ndarray, eps: float | np.ndarray = EPS_SIGN) -> np.ndarray:
 def zero_small(v: np.ndarray, eps: float = EPS_BQX_ZERO) -> np.ndarray:
     """Values with |v| ≤ eps become exactly 0 (bqx values on flat prices)."""
     return np.where(np.abs(v) <= eps, 0.0, v)
+
+
+# -- pairs of series: co-moments, correlation, slope ----------------------------------------------
+@nb.njit(cache=True)
+def _rolling_comoments(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
+    """Rows mean_x, mean_y, var_x, var_y, cov, mean|x|, mean|y| over the last w rows (NaN if any NaN).
+
+    Sums are taken around reference values and recomputed from scratch every w rows (no drift).
+    """
+    n = x.shape[0]
+    out = np.full((7, n), np.nan)
+    if n < w:
+        return out
+    s = np.zeros(7)
+    bad = 0
+    kx = 0.0
+    ky = 0.0
+    for i in range(w - 1, n):
+        if (i - (w - 1)) % w == 0:
+            kx = 0.0
+            ky = 0.0
+            for j in range(i - w + 1, i + 1):
+                if not (np.isnan(x[j]) or np.isnan(y[j])):
+                    kx = x[j]
+                    ky = y[j]
+                    break
+            s[:] = 0.0
+            bad = 0
+            for j in range(i - w + 1, i + 1):
+                if np.isnan(x[j]) or np.isnan(y[j]):
+                    bad += 1
+                else:
+                    dx = x[j] - kx
+                    dy = y[j] - ky
+                    s[0] += dx
+                    s[1] += dy
+                    s[2] += dx * dx
+                    s[3] += dy * dy
+                    s[4] += dx * dy
+                    s[5] += abs(x[j])
+                    s[6] += abs(y[j])
+        else:
+            j = i
+            if np.isnan(x[j]) or np.isnan(y[j]):
+                bad += 1
+            else:
+                dx = x[j] - kx
+                dy = y[j] - ky
+                s[0] += dx
+                s[1] += dy
+                s[2] += dx * dx
+                s[3] += dy * dy
+                s[4] += dx * dy
+                s[5] += abs(x[j])
+                s[6] += abs(y[j])
+            j = i - w
+            if np.isnan(x[j]) or np.isnan(y[j]):
+                bad -= 1
+            else:
+                dx = x[j] - kx
+                dy = y[j] - ky
+                s[0] -= dx
+                s[1] -= dy
+                s[2] -= dx * dx
+                s[3] -= dy * dy
+                s[4] -= dx * dy
+                s[5] -= abs(x[j])
+                s[6] -= abs(y[j])
+        if bad > 0:
+            continue
+        mx = s[0] / w
+        my = s[1] / w
+        out[0, i] = mx + kx
+        out[1, i] = my + ky
+        out[2, i] = max(s[2] / w - mx * mx, 0.0)
+        out[3, i] = max(s[3] / w - my * my, 0.0)
+        out[4, i] = s[4] / w - mx * my
+        out[5, i] = max(s[5] / w, 0.0)
+        out[6, i] = max(s[6] / w, 0.0)
+    return out
+
+
+def rolling_comoments(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
+    """Rows mean_x, mean_y, var_x, var_y, cov, mean|x|, mean|y| over the last w pairs (ddof 0, NaN if any NaN)."""
+    return _rolling_comoments(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64), int(w))
+
+
+def _zero_std(var: np.ndarray, ref: np.ndarray, dimensionless: bool) -> np.ndarray:
+    std = np.sqrt(var)
+    zero = std <= EPS_REL_STD * ref
+    if dimensionless:
+        zero |= std <= EPS_ABS_STD
+    return zero
+
+
+def rolling_corr(x: np.ndarray, y: np.ndarray, w: int, *, dimensionless: bool | tuple[bool, bool] = False,
+                 scale: np.ndarray | None = None) -> np.ndarray:
+    """Pearson correlation over the last w pairs; NaN where a window holds NaN or either σ is zero.
+
+    σ is zero when ≤ 1e-9 · the window's mean |values| (or · `scale`, a per-row magnitude), and for
+    dimensionless series (per side when a pair of flags is given) also when ≤ 1e-12.
+    """
+    dx, dy = dimensionless if isinstance(dimensionless, tuple) else (dimensionless, dimensionless)
+    m = rolling_comoments(x, y, w)
+    zero = _zero_std(m[2], m[5] if scale is None else scale, dx) | _zero_std(m[3], m[6] if scale is None else scale, dy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = m[4] / np.sqrt(m[2] * m[3])
+    return np.where(zero | np.isnan(c), np.nan, np.clip(c, -1.0, 1.0))
+
+
+def rolling_autocorr(z: np.ndarray, n: int, *, dimensionless: bool = False, scale: np.ndarray | None = None) -> np.ndarray:
+    """Lag-1 autocorrelation over the last n values: Pearson correlation of the n−1 pairs (z_(k−1), z_k)."""
+    z = np.asarray(z, dtype=np.float64)
+    return rolling_corr(shift(z, 1), z, n - 1, dimensionless=dimensionless, scale=scale)
+
+
+def rolling_regression_slope(y: np.ndarray, x: np.ndarray, w: int, *, dimensionless: bool = True) -> np.ndarray:
+    """OLS slope of y on x over the last w pairs; NaN if a window holds NaN or std(x) is zero."""
+    m = rolling_comoments(x, y, w)
+    zero = _zero_std(m[2], m[5], dimensionless)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = m[4] / m[2]
+    return np.where(zero, np.nan, b)

@@ -2,7 +2,7 @@
 
 Everything here is a loop that cannot be written as a fixed window of numpy/polars operations:
 TA-Lib's RSI and CCI redone operation for operation (so that their zero denominators are seen),
-the Wilder sum behind DI/ADX, short windows summed from scratch and trailing order statistics over a long window (a Fenwick tree over value ranks).
+the Wilder sum behind DI/ADX, short windows summed from scratch.
 """
 
 from __future__ import annotations
@@ -83,95 +83,6 @@ def cci(tp: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
         if md > zero_rel * abs(tp[i]):
             out[i] = (tp[i] - m) / (0.015 * md)
     return out
-
-
-@nb.njit(cache=True)
-def _fenwick_add(tree: np.ndarray, i: int, delta: int) -> None:
-    i += 1
-    while i < tree.shape[0]:
-        tree[i] += delta
-        i += i & (-i)
-
-
-@nb.njit(cache=True)
-def _fenwick_prefix(tree: np.ndarray, i: int) -> int:
-    """Number of occupied slots < i."""
-    s = 0
-    while i > 0:
-        s += tree[i]
-        i -= i & (-i)
-    return s
-
-
-@nb.njit(cache=True)
-def _fenwick_kth(tree: np.ndarray, k: int, log: int) -> int:
-    """Slot of the k-th (0-based) occupied slot."""
-    pos = 0
-    rem = k + 1
-    step = log
-    while step > 0:
-        nxt = pos + step
-        if nxt < tree.shape[0] and tree[nxt] < rem:
-            pos = nxt
-            rem -= tree[nxt]
-        step >>= 1
-    return pos  # 0-based slot (tree index pos + 1)
-
-
-@nb.njit(cache=True)
-def _trailing_order_stats(v: np.ndarray, slot: np.ndarray, sorted_vals: np.ndarray, w: int,
-                          q_lo: float, q_hi: float) -> np.ndarray:
-    size = v.shape[0]
-    out = np.full((3, size), np.nan)
-    tree = np.zeros(size + 1, dtype=np.int64)
-    log = 1
-    while log * 2 <= size:
-        log *= 2
-    nan_in = 0
-    for t in range(size):
-        # window = v[t-w .. t-1]: add v[t-1], drop v[t-w-1]
-        if t >= 1:
-            if np.isnan(v[t - 1]):
-                nan_in += 1
-            else:
-                _fenwick_add(tree, slot[t - 1], 1)
-        if t - w - 1 >= 0:
-            if np.isnan(v[t - w - 1]):
-                nan_in -= 1
-            else:
-                _fenwick_add(tree, slot[t - w - 1], -1)
-        if t < w or nan_in > 0 or np.isnan(v[t]):
-            continue
-        for j in range(2):
-            h = (w - 1) * (q_lo if j == 0 else q_hi)
-            lo = int(np.floor(h))
-            frac = h - lo
-            a = sorted_vals[_fenwick_kth(tree, lo, log)]
-            if frac > 0.0 and lo + 1 < w:
-                b = sorted_vals[_fenwick_kth(tree, lo + 1, log)]
-                out[j, t] = a + frac * (b - a)
-            else:
-                out[j, t] = a
-        # count of window values <= v[t]: slots whose value <= v[t] are those < upper bound
-        hi = np.searchsorted(sorted_vals, v[t], side="right")
-        out[2, t] = _fenwick_prefix(tree, hi) / w
-    return out
-
-
-def trailing_order_stats(v: np.ndarray, w: int, q_lo: float, q_hi: float) -> np.ndarray:
-    """Rows (q_lo quantile, q_hi quantile, fraction <= v_t) of the previous w values P_w(t).
-
-    Quantiles interpolate linearly (numpy's default); NaN where P_w(t) is incomplete or holds NaN.
-    Each value gets its own slot in the sorted order of the series (a Fenwick tree counts the slots
-    inside the window), so every query is O(log n) and the values are exact order statistics.
-    """
-    v = np.ascontiguousarray(v, dtype=np.float64)
-    finite = ~np.isnan(v)
-    order = np.argsort(np.where(finite, v, np.inf), kind="stable")
-    slot = np.empty(v.shape[0], dtype=np.int64)
-    slot[order] = np.arange(v.shape[0])
-    sorted_vals = np.where(finite, v, np.inf)[order]
-    return _trailing_order_stats(v, slot, sorted_vals, int(w), float(q_lo), float(q_hi))
 
 
 @nb.njit(cache=True)

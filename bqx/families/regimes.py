@@ -1,7 +1,7 @@
 """regimes (stage 2.9): 15 trend, volatility and market-state columns from technical, statistics, bollinger_rate.
 
 The volatility terciles compare stat_std_60 with its previous 7,200 values (order statistics kept
-in a Fenwick tree, recursions.trailing_order_stats). Ages and transition counts look back at most
+in a Fenwick tree, order_stats.trailing_order_stats). Ages and transition counts look back at most
 1,440 bars. Context: 7,200 previous values + 1 (rg_change compares with the previous bar) + 1,440
 (the look-back) + a margin = 8,700 rows.
 """
@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 
 from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import rolling_mean, rolling_mean_std, rolling_var, scale_is_zero, shift, std_is_zero
-from bqx.families.recursions import trailing_order_stats
+from bqx.families.kernels import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, scale_is_zero, shift,
+                                  std_is_zero)
+from bqx.families.order_stats import trailing_order_stats
 
 DEFAULTS = {"vol_window": 7200, "lookback": 1440}
 ADX_WARMUP = 27  # ti_adx_14 (technical), the latest of ADX, +DI, −DI
@@ -84,7 +85,7 @@ def regimes(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out["rg_trend_age"] = capped_age(_changed(trend), ~np.isnan(trend), lb)
 
     std60 = arr("stat_std_60")
-    q_lo, q_hi, pct = trailing_order_stats(std60, w, 1.0 / 3.0, 2.0 / 3.0)
+    q_lo, q_hi, pct = trailing_order_stats(std60, w, (1.0 / 3.0, 2.0 / 3.0))
     vol = np.where(std60 < q_lo, 0.0, np.where(std60 > q_hi, 2.0, 1.0))
     vol[np.isnan(q_lo) | np.isnan(std60)] = np.nan
     out["rg_vol"], out["rg_vol_pctile"] = vol, pct
@@ -92,7 +93,7 @@ def regimes(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     c = arr("close")
     lc = np.log(c)
     r = lc - shift(lc, 1)
-    out["rg_autocorr_240"] = lag1_autocorr(r, 240)
+    out["rg_autocorr_240"] = rolling_autocorr(r, 240, dimensionless=True)
     ac = out["rg_autocorr_240"]
     out["rg_mean_reverting"] = np.where(np.isnan(ac), np.nan, (ac < -0.1).astype(np.float64))
     var_r = rolling_var(r, 240)
@@ -178,15 +179,3 @@ def persistence(state: np.ndarray, k: int) -> np.ndarray:
     same = cs[idx, codes] - cs[lo, codes]  # rows t-k .. t-1
     bad = isnan | (idx < k) | (nans[idx] - nans[lo] > 0)
     return np.where(bad, np.nan, same / k)
-
-
-def lag1_autocorr(r: np.ndarray, n: int) -> np.ndarray:
-    """Pearson correlation of the n−1 consecutive pairs (r_(k−1), r_k) inside L_n(t)."""
-    a, b = shift(r, 1), r
-    m = n - 1
-    ma, sa = rolling_mean_std(a, m)
-    mb, sb = rolling_mean_std(b, m)
-    cov = rolling_mean(a * b, m) - ma * mb
-    zero = std_is_zero(sa, rolling_mean(np.abs(a), m), True) | std_is_zero(sb, rolling_mean(np.abs(b), m), True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(zero, np.nan, np.clip(cov / (sa * sb), -1.0, 1.0))

@@ -12,6 +12,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
+from bqx.families.kernels import rolling_autocorr, rolling_corr  # noqa: F401 (shared kernels, re-exported)
 from bqx.families.kernels import EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_mean, rolling_mean_std
 
 
@@ -171,63 +172,6 @@ def rolling_le_fraction(x: np.ndarray, w: int) -> np.ndarray:
 
 
 # -- per-window moments of pairs, slope, entropy ---------------------------------------------------
-@nb.njit(cache=True)
-def _rolling_corr(x: np.ndarray, y: np.ndarray, w: int, dimless_x: bool, dimless_y: bool) -> np.ndarray:
-    """Pearson correlation over the last w pairs, two-pass per window; NaN where a σ is zero."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for t in range(w - 1, n):
-        sx = 0.0
-        sy = 0.0
-        ax = 0.0
-        ay = 0.0
-        bad = False
-        for k in range(t - w + 1, t + 1):
-            if np.isnan(x[k]) or np.isnan(y[k]):
-                bad = True
-                break
-            sx += x[k]
-            sy += y[k]
-            ax += abs(x[k])
-            ay += abs(y[k])
-        if bad:
-            continue
-        mx = sx / w
-        my = sy / w
-        cxx = 0.0
-        cyy = 0.0
-        cxy = 0.0
-        for k in range(t - w + 1, t + 1):
-            dx = x[k] - mx
-            dy = y[k] - my
-            cxx += dx * dx
-            cyy += dy * dy
-            cxy += dx * dy
-        sdx = np.sqrt(cxx / w)
-        sdy = np.sqrt(cyy / w)
-        if sdx <= EPS_REL_STD * ax / w or sdy <= EPS_REL_STD * ay / w:
-            continue
-        if (dimless_x and sdx <= EPS_ABS_STD) or (dimless_y and sdy <= EPS_ABS_STD):
-            continue
-        r = cxy / np.sqrt(cxx * cyy)
-        out[t] = min(1.0, max(-1.0, r))
-    return out
-
-
-def rolling_corr(x: np.ndarray, y: np.ndarray, w: int, *, dimensionless: tuple[bool, bool] = (False, False)) -> np.ndarray:
-    """Pearson correlation of (x, y) over the last w rows; NaN where either σ is zero by the Numerics rule."""
-    return _rolling_corr(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), int(w),
-                         bool(dimensionless[0]), bool(dimensionless[1]))
-
-
-def rolling_autocorr(x: np.ndarray, w: int, *, dimensionless: bool = False) -> np.ndarray:
-    """Lag-1 autocorrelation over the last w values: corr of the w−1 consecutive pairs inside the window."""
-    x = np.asarray(x, dtype=np.float64)
-    prev = np.full_like(x, np.nan)
-    prev[1:] = x[:-1]
-    return rolling_corr(prev, x, w - 1, dimensionless=(dimensionless, dimensionless))
-
-
 @nb.njit(cache=True)
 def _rolling_slope(x: np.ndarray, w: int) -> np.ndarray:
     """OLS slope on positions 0..w−1, Σ (k − k̄)(x_k − x_ref) / Σ (k − k̄)², x_ref = the window's first value."""

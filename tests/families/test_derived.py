@@ -11,7 +11,7 @@ import pytest
 from bqx.families.base import Ctx
 from bqx.families.derived import DEFAULTS, columns, derived
 from bqx.families.runner import compute
-from bqx.families.window_kernels import trailing_quantiles
+from bqx.families.order_stats import trailing_order_stats
 from bqx.numerics import mismatches
 
 BQX_W = DEFAULTS["bqx_windows"]
@@ -78,7 +78,7 @@ def test_trailing_quantiles_match_numpy():
     rng = np.random.default_rng(0)
     v = np.round(rng.standard_normal(3000), 2)  # ties on purpose
     v[1500] = np.nan
-    got = trailing_quantiles(v, 200, (1 / 3, 2 / 3, 0.9))
+    got = trailing_order_stats(v, 200, (1 / 3, 2 / 3, 0.9))[:3]
     for t in range(3000):
         prev = v[t - 200: t] if t >= 200 else None
         if prev is None or np.isnan(prev).any():
