@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bqx.errors import UsageError
+from bqx.io import TEMP_SUFFIX, atomic_write, clean_temp_files, write_parquet_to
 
-ROW_GROUP_ROWS = 100_000
-TEMP_PREFIX = ".bqx-tmp."
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
-    """Parquet with the store's options: zstd, no dictionary for float and time columns, 100,000-row groups."""
-    dict_cols = [f.name for f in table.schema if not (pa.types.is_floating(f.type) or pa.types.is_temporal(f.type))]
+    """Parquet with the store's pinned options (bqx.io): zstd, no dictionary for floats, 100,000-row groups."""
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", use_dictionary=dict_cols or False,
-                   row_group_size=ROW_GROUP_ROWS, write_statistics=True)
+    write_parquet_to(table, buf)
     return buf.getvalue()
 
 
@@ -91,20 +86,7 @@ class LocalDestination(Destination):
         self.url = str(self.root)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(path.parent)
+        atomic_write(self.root / rel, lambda fh: fh.write(data))
 
     def read_bytes(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()
@@ -117,7 +99,7 @@ class LocalDestination(Destination):
         if not base.is_dir():
             return []
         return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*")
-                      if p.is_file() and not p.name.startswith(TEMP_PREFIX))
+                      if p.is_file() and not (p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX)))
 
     def delete(self, rel: str) -> None:
         path = self.root / rel
@@ -129,12 +111,7 @@ class LocalDestination(Destination):
 
     def clean_temp_files(self) -> int:
         """Remove temporary files a killed export left behind."""
-        n = 0
-        if self.root.is_dir():
-            for tmp in self.root.rglob(f"{TEMP_PREFIX}*"):
-                tmp.unlink(missing_ok=True)
-                n += 1
-        return n
+        return clean_temp_files(self.root) if self.root.is_dir() else 0
 
     def arrow(self) -> tuple[Any, str]:
         from pyarrow import fs
@@ -209,16 +186,3 @@ def open_destination(to: str | os.PathLike[str], s3: S3Options | None = None) ->
     if "://" in text and not text.startswith("file://"):
         raise UsageError(f"unsupported destination {text!r}", hint="Give a local path or an s3:// URL.")
     return LocalDestination(text[len("file://"):] if text.startswith("file://") else text)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bqx.io import atomic_write_text
 
 CHECKS = ("static", "truncation", "perturbation", "boundary")
 MAX_FAILURES = 5  # first failures kept per family and check
@@ -183,17 +184,7 @@ def write_latest(store: str | os.PathLike[str], report: ValidationReport, partia
     checked) atomically: temp file, fsync, rename."""
     path = latest_path(store) if not partial else Path(store) / VALIDATION_DIR / PARTIAL
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".latest.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(report.to_json())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, report.to_json())
     return path
 
 
