@@ -11,7 +11,6 @@ error (strict) or are quarantined, the stored bars kept (repair).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from bqx.bars import rules
 from bqx.bars.readers import read_source

@@ -31,8 +31,6 @@ def register(app: typer.Typer) -> None:
 
         Exits 0 when every family passes, 1 when a check fails.
         """
-        from bqx.validate import validate
-
         cfg, root = _store(config, store)
         result = run_validation(root, families=split_list(families), samples=samples or cfg.validate_.samples,
                                 seed=seed if seed else cfg.validate_.seed, partitions=partitions, json_=json_)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from bqx.bars.schema import BAR_COLUMNS
-from bqx.engine.manifest import open_reader
+from bqx.engine.manifest import stored_params
 from bqx.engine.partitions import parse_month
 from bqx.engine.plan import stage_specs
 from bqx.engine.store import BARS, bars_partitions, partition_path
@@ -85,13 +84,8 @@ def load(
 
 
 def _params(root: Path) -> dict[str, Any] | None:
-    man = open_reader(root)
-    if man is None:
-        return None
-    with man:
-        raw = man.get_meta("params")
-    params = json.loads(raw) if raw else {}
-    return {k: v for k, v in params.items() if k in REGISTRY} or None
+    return stored_params(root) or None
+
 
 
 def _ts(value: Any) -> datetime | None:

@@ -184,3 +184,25 @@ def open_reader(root: str | os.PathLike[str]) -> Manifest | None:
     if not (Path(root) / MANIFEST).is_file():
         return None
     return Manifest(root, readonly=True)
+
+
+def params_from_meta(raw: str | None) -> dict[str, dict[str, Any]]:
+    """Family parameters a run recorded (meta `params`: {family: params}), for families registered now."""
+    from bqx.families.registry import REGISTRY
+
+    data = json.loads(raw) if raw else {}
+    out = {}
+    for name, values in data.items():
+        if name in REGISTRY and isinstance(values, dict):
+            known = REGISTRY.get(name).params
+            out[name] = {k: v for k, v in values.items() if k in known}
+    return out
+
+
+def stored_params(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The family parameters the store was computed with (empty when it has no manifest or none recorded)."""
+    man = open_reader(root)
+    if man is None:
+        return {}
+    with man:
+        return params_from_meta(man.get_meta("params"))

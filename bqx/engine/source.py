@@ -66,8 +66,13 @@ def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None
             return 0
         from bqx.bars.sample import sample_market
 
-        bars = sample_market(pairs=names, start=start, months=len(months), seed=seed)
-        return len(write_bars(root, bars, source="sample", only_missing=True))
+        written = 0
+        for month in months:  # one month at a time (each is generated on its own): memory stays flat
+            if all((p, month) in have for p in names):
+                continue
+            bars = sample_market(pairs=names, start=month, months=1, seed=seed)
+            written += len(write_bars(root, bars, source="sample", only_missing=True))
+        return written
     if isinstance(source, pl.DataFrame):
         frame = source
         label = "frame"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from bqx.engine.manifest import open_reader
+from bqx.engine.manifest import open_reader, params_from_meta
 from bqx.engine.plan import all_stages, stage_specs
 from bqx.engine.store import bars_partitions
 
@@ -25,12 +24,11 @@ def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
         with man:
             tasks = man.tasks()
             bars = man.bars()
-            raw = man.get_meta("params")
-            params = json.loads(raw) if raw else None
+            params = params_from_meta(man.get_meta("params")) or None
     if not bars:
         bars = {k: ("", 0, 0, 0) for k in bars_partitions(root)}
     try:
-        specs = stage_specs(_known(params))
+        specs = stage_specs(params)
     except Exception:  # noqa: BLE001 - parameters of a family that is gone: show defaults
         specs = stage_specs(None)
     pair_months = {k for k, v in bars.items()}
@@ -69,9 +67,3 @@ def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
             )
         out.append(row)
     return out
-
-
-def _known(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    from bqx.families.registry import REGISTRY
-
-    return {k: v for k, v in (params or {}).items() if k in REGISTRY} or None

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bqx.bars.schema import BAR_COLUMNS, conform
 from bqx.io import clean_temp_files, write_parquet, write_parquet_to, atomic_write_text

@@ -8,7 +8,6 @@ than a column of NULLs.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from bqx.engine.manifest import open_reader
+from bqx.engine.manifest import stored_params
 from bqx.engine.store import BARS, bars_partitions, partition_path
 from bqx.errors import UsageError
 from bqx.families.registry import REGISTRY
@@ -42,17 +41,6 @@ class Selection:
     @property
     def columns(self) -> tuple[str, ...]:
         return self.features + self.targets
-
-
-def stored_params(store: Path) -> dict[str, dict[str, Any]]:
-    """The family parameters the store was computed with (manifest meta `params`)."""
-    man = open_reader(store)
-    if man is None:
-        return {}
-    with man:
-        raw = man.get_meta("params")
-    params = json.loads(raw) if raw else {}
-    return {k: v for k, v in params.items() if k in REGISTRY}
 
 
 def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,

@@ -197,7 +197,6 @@ def advanced(frame: pl.DataFrame, ctx: Ctx) -> tuple[pl.DataFrame, dict[str, pl.
         std60[j] = rolling_std(r[:, j], 60)
     for j, name in enumerate(al.pairs):
         p = pair(name)
-        peers = {}
         for side, ccy, group in (("base", p.base, base_peers(name)), ("quote", p.quote, quote_peers(name))):
             ks = [col_of.get(q) for q in group]
             if any(k is None for k in ks):

@@ -12,11 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
-import numba as nb
 import numpy as np
 import polars as pl
 
-from bqx.families.kernels import EPS_ABS_STD, EPS_REL_STD, rolling_corr
+from bqx.families.kernels import rolling_corr
 from bqx.universe import CURRENCIES, PAIR_NAMES, TRIANGLES, pair, pairs_of, related
 
 log = logging.getLogger("bqx.families.cross_pair")

@@ -48,8 +48,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         f"ccy_related_corr_{w}", "continuous", w,
         f"mean over the 12 related pairs q of corr(r_p, ±r_q) over the last {w} union-bar returns (+ when the shared "
         "currency is on the same side of both pairs); returns are log changes of carried closes, 0 where carried",
-        nullable_when=f"a related pair is absent from the run, a return in the window is undefined (a close missing "
-                      f"now or on the previous union row), or a std is zero", bounded=True))
+        nullable_when="a related pair is absent from the run, a return in the window is undefined (a close missing "
+                      "now or on the previous union row), or a std is zero", bounded=True))
     cols.append(Column(f"ccy_dispersion_{w}", "continuous", w, "population std over the 8 currencies of ΔS_C",
                        nullable_when=f"any of the 8 currencies is undefined: {undefined}"))
     return cols

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, scale_is_zero, shift,
+from bqx.families.kernels import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
                                   std_is_zero)
 from bqx.families.order_stats import trailing_order_stats
 

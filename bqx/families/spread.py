@@ -13,8 +13,9 @@ import talib
 
 from bqx.families.base import Column, Ctx, family, series
 from bqx.families.kernels import shift
+from bqx.families.kernels import rolling_corr
 from bqx.families.window_stats import (
-    divide, rolling_corr, rolling_le_fraction, rolling_quantiles, rolling_slope, scale_zero, std_zero,
+    divide, rolling_le_fraction, rolling_quantiles, rolling_slope, scale_zero, std_zero,
     streak_above, window_mean_std,
 )
 

@@ -9,8 +9,9 @@ import polars as pl
 
 from bqx.families.base import Column, Ctx, family, series
 from bqx.families.kernels import EPS_SIGN, rolling_central_moments, rolling_mean, shift
+from bqx.families.kernels import rolling_autocorr
 from bqx.families.window_stats import (
-    divide, rolling_autocorr, rolling_entropy, rolling_min_max, rolling_quantiles_mad, std_zero, window_mean_std,
+    divide, rolling_entropy, rolling_min_max, rolling_quantiles_mad, std_zero, window_mean_std,
 )
 
 DEFAULTS = {"window": 60, "std_windows": (15, 60, 240), "short": 15, "mom": 5, "bins": 10}

@@ -9,8 +9,9 @@ import polars as pl
 
 from bqx.families.base import Column, Ctx, family, series
 from bqx.families.kernels import rolling_mean, shift
+from bqx.families.kernels import rolling_corr
 from bqx.families.window_stats import (
-    divide, rolling_corr, rolling_min_max, rolling_slope, scale_zero, window_mean_std,
+    divide, rolling_min_max, rolling_slope, scale_zero, window_mean_std,
 )
 
 DEFAULTS = {"ratio_windows": (15, 30, 60), "window": 60, "spike": 2.0}

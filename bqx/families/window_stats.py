@@ -12,7 +12,6 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from bqx.families.kernels import rolling_autocorr, rolling_corr  # noqa: F401 (shared kernels, re-exported)
 from bqx.families.kernels import EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_mean, rolling_mean_std
 
 

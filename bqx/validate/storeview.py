@@ -7,7 +7,6 @@ recomputed here sees exactly the inputs its task saw.
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from bqx.engine.fingerprint import digest
 from bqx.engine.manifest import open_reader
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.plan import StageSpec, stage_specs
+from bqx.engine.manifest import params_from_meta
 from bqx.engine.store import BARS, bars_partitions, partition_path, read_pairs_json
 from bqx.errors import UsageError
 from bqx.families.base import Ctx, Family, PairInfo
@@ -41,7 +41,7 @@ class StoreView:
             self.bars_rows = man.bars()
             raw_params = man.get_meta("params")
             raw_baseline = man.get_meta("baseline_time")
-        self.params = dict(params) if params is not None else stored_params(raw_params)
+        self.params = dict(params) if params is not None else (params_from_meta(raw_params) or None)
         self.specs: dict[str, StageSpec] = stage_specs(self.params)
         self.bar_files = bars_partitions(self.root)
         self.months_by_pair: dict[str, list[str]] = {}
@@ -203,24 +203,4 @@ def current_fingerprint(root: str | os.PathLike[str]) -> str | None:
         return store_fingerprint(man.tasks(), man.bars())
 
 
-def stored_params(raw: str | None) -> dict[str, Any] | None:
-    """Parameters recorded by the run: `{stage: {family: params}}` (or `{family: params}`), as family overrides."""
-    if not raw:
-        return None
-    data = json.loads(raw)
-    known = set(REGISTRY.names())
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        nested = isinstance(value, dict) and value and all(k in known and isinstance(v, dict) for k, v in value.items())
-        if nested:
-            out.update({k: v for k, v in value.items()})
-        elif key in known and isinstance(value, dict):
-            out[key] = value
-    cleaned = {}
-    for name, values in out.items():
-        fam = REGISTRY.get(name)
-        cleaned[name] = {k: v for k, v in values.items() if k in fam.params}
-    return cleaned or None
-
-
-__all__ = ["StoreView", "current_fingerprint", "stored_params", "baseline_time"]
+__all__ = ["StoreView", "current_fingerprint", "baseline_time"]

@@ -85,3 +85,22 @@ def test_appending_a_month_never_rereads_more_than_one_month_back_for_targets(tm
     assert {k for k in before if after[k] != before[k]} == {
         f"targets/pair=EURUSD/year_month={m}/data.parquet" for m in ("2024-01", "2024-02")}
     assert os.path.isfile(root / "targets/pair=EURUSD/year_month=2024-03/data.parquet")
+
+
+def test_the_sample_source_appends_a_month_without_rewriting_the_first(tmp_path):
+    from bqx.bars.sample import sample_market
+    from bqx.engine.store import partition_path
+
+    root = tmp_path / "s"
+    assert run(root, source="sample", pairs=["EURUSD"], start="2024-07", end="2024-07", stages=["rate_index"],
+               executor="serial").ok
+    july = partition_path(root, "bars", "EURUSD", "2024-07")
+    stamp = july.stat().st_mtime_ns, july.stat().st_ino
+    res = run(root, source="sample", pairs=["EURUSD"], start="2024-07", end="2024-08", stages=["rate_index"],
+              executor="serial")
+    assert res.bars_written == 1 and done_keys(res) == {("rate_index", "EURUSD", "2024-08")}
+    assert (july.stat().st_mtime_ns, july.stat().st_ino) == stamp
+    # the bars are those of a two-month sample generated at once
+    both = sample_market(pairs=["EURUSD"], start="2024-07", months=2).drop("pair")
+    stored = pl.concat([pl.read_parquet(partition_path(root, "bars", "EURUSD", m)) for m in ("2024-07", "2024-08")])
+    assert stored.equals(both.select(stored.columns))
