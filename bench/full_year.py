@@ -228,7 +228,8 @@ def main() -> None:
     ap.add_argument("--stages", default=None, help="comma list (default: every stage)")
     ap.add_argument("--keep", action="store_true", help="keep the store (a given --store is always kept)")
     ap.add_argument("--skip-validate-export", action="store_true")
-    ap.add_argument("--profile", default=None, help="after the run, cProfile one task of this stage")
+    ap.add_argument("--profile", default=None, help="after the run, cProfile one task of these stages (comma list)")
+    ap.add_argument("--profile-only", action="store_true", help="only profile, on the existing --store")
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
 
@@ -246,6 +247,10 @@ def main() -> None:
     print(f"store {store}; {len(pairs)} pairs x {args.months} months from {args.start}; executor {args.executor} "
           f"({args.workers} workers); {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
 
+    if args.profile_only:
+        for stage in (args.profile or "").split(","):
+            profile_stage(store, stage, args.top)
+        return
     try:
         bars, t_bars, m_bars = child(BARS_CODE, {"store": str(store), "pairs": pairs, "start": args.start,
                                                  "months": args.months}, "writing the bars")
@@ -266,7 +271,7 @@ def main() -> None:
         tree = f", process tree peak {mb(m_run.peak)} over {m_run.procs} processes" if m_run.available else ""
         cpu = first["cpu_driver"] + first["cpu_workers"]
         print(f"cpu: {cpu:.1f} s (driver {first['cpu_driver']:.1f} s, workers {first['cpu_workers']:.1f} s): on an idle "
-              f"machine with {args.workers} workers the run would take about {cpu / max(1, args.workers):.0f} s")
+              f"machine with {args.workers} workers the run would take at best {cpu / max(1, args.workers):.0f} s")
         print(f"peak memory: driver {mb(first['driver_rss'])}, largest worker {mb(first['worker_rss'])}{tree}")
         print_stages(table, bar_rows)
 
@@ -285,8 +290,8 @@ def main() -> None:
                 else:
                     peak = f", peak {mb(mem.peak)}" if mem.available else ""
                     print(f"bqx {name}: {t:.1f} s (exit {res['returncode']}{peak})")
-        if args.profile:
-            profile_stage(store, args.profile, args.top)
+        for stage in (args.profile or "").split(",") if args.profile else ():
+            profile_stage(store, stage, args.top)
         print(f"\nload average at end {os.getloadavg()[0]:.1f} (the machine may be shared: times are noisy)")
     finally:
         if not keep:

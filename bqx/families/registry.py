@@ -88,13 +88,18 @@ class Registry:
         except KeyError:
             raise UnknownFamilyError(name, self._families) from None
 
-    def names(self) -> tuple[str, ...]:
+    def _ordered(self) -> list[Family]:
+        """Built-in families in BUILTIN_MODULES order (whatever imported them first), then users' in registration order."""
         self.load_builtins()
-        return tuple(self._families)
+        rank = {m: i for i, m in enumerate(BUILTIN_MODULES)}
+        fams = list(self._families.values())
+        return sorted(fams, key=lambda f: (rank.get(f.module, len(rank)), fams.index(f)))
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self._ordered())
 
     def __iter__(self) -> Iterator[Family]:
-        self.load_builtins()
-        return iter(tuple(self._families.values()))
+        return iter(self._ordered())
 
     def __contains__(self, name: str) -> bool:
         self.load_builtins()
@@ -102,8 +107,7 @@ class Registry:
 
     def builtin_names(self) -> tuple[str, ...]:
         """The families bqx ships (declared in BUILTIN_MODULES), in registration order."""
-        self.load_builtins()
-        return tuple(n for n, f in self._families.items() if f.module in BUILTIN_MODULES)
+        return tuple(f.name for f in self._ordered() if f.module in BUILTIN_MODULES)
 
     def column_owners(self) -> dict[str, str]:
         return {c: f.name for f in self._families.values() for c in f.column_names()}
