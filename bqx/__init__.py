@@ -18,6 +18,11 @@ from bqx.families.base import Column, Ctx, Family, PairInfo, family
 from bqx.families.registry import register
 from bqx.families.runner import compute
 
+# `bqx.validate` and `bqx.export` are both subpackages and functions: bind the functions eagerly so
+# that importing the subpackage later cannot shadow them.
+from bqx.export import export  # noqa: E402
+from bqx.validate import validate  # noqa: E402
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -25,11 +30,9 @@ _LAZY = {
     "read_bars": ("bqx.bars.readers", "read_bars"),
     "ingest": ("bqx.bars.ingest", "ingest"),
     "run": ("bqx.engine.run", "run"),
-    "status": ("bqx.engine.run", "status"),
-    "plan": ("bqx.engine.plan", "plan"),
+    "status": ("bqx.engine.status", "status"),
+    "plan": ("bqx.engine.run", "plan"),
     "load": ("bqx.engine.load", "load"),
-    "validate": ("bqx.validate", "validate"),
-    "export": ("bqx.export", "export"),
     "catalog": ("bqx.catalog", "catalog"),
     "universe": ("bqx.universe", None),
 }
@@ -46,4 +49,4 @@ def __getattr__(name: str) -> Any:
     return mod if attr is None else getattr(mod, attr)
 
 
-__all__ = ["Column", "Ctx", "Family", "PairInfo", "family", "register", "compute", *_LAZY]
+__all__ = ["Column", "Ctx", "Family", "PairInfo", "family", "register", "compute", "validate", "export", *_LAZY]
