@@ -1,8 +1,8 @@
 """The Dask distributed executor: the same `run_task`, on the workers of a Dask scheduler.
 
 `DaskExecutor(workers, scheduler="tcp://HOST:PORT")` connects to a running scheduler;
-without an address it starts a `distributed.LocalCluster` of `workers` worker processes
-(one per core by default, one thread each, on 127.0.0.1, no dashboard). Workers read and write
+without an address it starts, with the first task, a `distributed.LocalCluster` of `workers`
+worker processes (one per core by default, one thread each, on 127.0.0.1, no dashboard). Workers read and write
 the store through its path, so that path must be absolute and the same on every worker (a shared
 filesystem); the manifest stays with the driver, which alone records results.
 
@@ -39,29 +39,38 @@ class DaskExecutor:
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None):
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:  # pragma: no cover - the `dask` extra is not installed
             raise UsageError("the dask executor needs dask distributed",
                              hint="pip install 'bqx[dask]'") from None
-        self.cluster = None
-        if scheduler:
-            try:
-                self.client = Client(scheduler, timeout="30s")
-            except OSError as exc:
-                raise UsageError(f"cannot reach the Dask scheduler {scheduler}: {exc}",
-                                 hint="Start it with `dask scheduler` and workers with `dask worker ADDRESS`.") from None
-        else:
-            n = max(1, workers or os.cpu_count() or 1)
-            # no dashboard; the scheduler's small HTTP server (health, metrics) on a free loopback port
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-            self.client = Client(self.cluster)
-        threads = sum(self.client.nthreads().values())
-        if threads == 0:
-            self.client.wait_for_workers(1, timeout=60)
-            threads = sum(self.client.nthreads().values())
-        self.workers = max(1, workers or threads)
+        self.cluster: Any = None
+        self._client: Any = None
         self._checked: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        if not scheduler:  # the local cluster starts with the first task (a run with nothing to do starts none)
+            self.workers = max(1, workers or os.cpu_count() or 1)
+            return
+        try:
+            self._client = Client(scheduler, timeout="30s")
+            if not self._client.nthreads():
+                self._client.wait_for_workers(1, timeout=60)
+        except OSError as exc:  # refused, unreachable, or no worker within a minute
+            if self._client is not None:
+                self._client.close()
+            raise UsageError(f"cannot use the Dask scheduler {scheduler}: {type(exc).__name__}: {exc}",
+                             hint="Start it with `dask scheduler` and workers with `dask worker ADDRESS`.") from None
+        self.workers = max(1, workers or sum(self._client.nthreads().values()))
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from distributed import Client, LocalCluster
+
+            # no dashboard; the scheduler's small HTTP server (health, metrics) on a free loopback port
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None,
+                                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            self._client = Client(self.cluster)
+        return self._client
 
     def _check(self, store: str, modules: tuple[str, ...]) -> None:
         key = (store, modules)
@@ -71,6 +80,8 @@ class DaskExecutor:
             for addr, seen in sorted(self.client.run(_probe, store, modules).items()):
                 if not seen["store"]:
                     problems.append(f"worker {addr} on {seen['host']} does not see the store {store}")
+                elif seen["code"].startswith("cannot import"):
+                    problems.append(f"worker {addr} on {seen['host']} {seen['code']}")
                 elif seen["code"] != want:
                     problems.append(f"worker {addr} on {seen['host']} runs other code for {', '.join(modules)} "
                                     f"({seen['code'][:12]}, the driver has {want[:12]})")
@@ -87,19 +98,26 @@ class DaskExecutor:
         return self.client.submit(run_task, spec, key=key, pure=False, retries=0)
 
     def wait(self, handles: Iterable[Any]) -> list[Any]:
-        from distributed import wait
+        from distributed import Future, wait
 
-        return list(wait(list(handles), return_when="FIRST_COMPLETED").done)
+        handles = list(handles)
+        # the run's own handles (a task it could not submit) are done already and are not Dask's
+        done = [h for h in handles if not isinstance(h, Future)]
+        if done:
+            return done
+        return list(wait(handles, return_when="FIRST_COMPLETED").done)
 
     def result(self, handle: Any) -> TaskResult:
         try:
             return handle.result()
         finally:
-            handle.release()
+            if hasattr(handle, "release"):
+                handle.release()
 
     def close(self) -> None:
         try:
-            self.client.close()
+            if self._client is not None:
+                self._client.close()
         finally:
             if self.cluster is not None:
                 self.cluster.close()

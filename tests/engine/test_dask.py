@@ -89,7 +89,33 @@ def test_dask_refuses_a_store_its_workers_cannot_see(tmp_path, cluster):
         ex.close()
 
 
+USER = """
+import polars as pl
+from bqx.families.base import Column, family
+
+@family(name="udask", stage="user_dask", inputs=("bars",), context=0,
+        columns=lambda p: [Column("udask_close", "level", 0, "close")])
+def udask(frame, ctx):
+    return frame.select(pl.col("close").alias("udask_close"))
+"""
+
+
+def test_workers_without_the_users_family_module_fail_its_tasks_loudly(tmp_path, cluster, user_modules):
+    # the cluster's workers started before the module existed, without its directory on their path
+    user_modules("udaskmod", USER)
+    bars = synth_bars(pairs=("EURUSD",), months={"2024-01": 100, "2024-02": 100})
+    res = run(tmp_path / "s", source=bars, stages=["user_dask", "rate_index"], executor="dask",
+              scheduler=cluster.scheduler_address)
+    assert not res.ok
+    assert {(f["stage"], f["month"]) for f in res.failed} == {("user_dask", m) for m in MONTHS}
+    assert all("cannot import" in f["error"] and "udaskmod" in f["error"] for f in res.failed)
+    assert done_keys(res) == {("rate_index", "EURUSD", m) for m in MONTHS}  # the other stage ran
+
+
 def test_dask_without_scheduler_starts_a_local_cluster(tmp_path):
+    idle = make_executor("dask", 3)
+    assert idle.workers == 3 and idle.cluster is None  # started with the first task only
+    idle.close()
     root = tmp_path / "s"
     bars = synth_bars(pairs=("EURUSD",), months={"2024-01": 300, "2024-02": 300})
     res = run(root, source=bars, stages=["rate_index"], executor="dask", workers=1)
