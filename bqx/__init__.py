@@ -8,6 +8,8 @@ The curated public API:
 - `run(store, ...)`, `load(store, ...)`, `status(store)`: the pipeline over a store.
 - `validate(store, ...)`: the causality validation.
 - `family`, `Column`, `Ctx`, `register`: declare and register your own family.
+
+`bqx.universe` (pairs, triangles) and `bqx.catalog` (the feature catalog) are modules.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bqx.validate import validate  # noqa: E402
 
 __version__ = "0.1.0"
 
-_LAZY = {
+_LAZY: dict[str, tuple[str, str]] = {
     "sample_market": ("bqx.bars.sample", "sample_market"),
     "read_bars": ("bqx.bars.readers", "read_bars"),
     "ingest": ("bqx.bars.ingest", "ingest"),
@@ -33,8 +35,6 @@ _LAZY = {
     "status": ("bqx.engine.status", "status"),
     "plan": ("bqx.engine.run", "plan"),
     "load": ("bqx.engine.load", "load"),
-    "catalog": ("bqx.catalog", "catalog"),
-    "universe": ("bqx.universe", None),
 }
 
 
@@ -46,7 +46,7 @@ def __getattr__(name: str) -> Any:
 
     module, attr = _LAZY[name]
     mod = importlib.import_module(module)
-    return mod if attr is None else getattr(mod, attr)
+    return getattr(mod, attr)
 
 
 __all__ = ["Column", "Ctx", "Family", "PairInfo", "family", "register", "compute", "validate", "export", *_LAZY]

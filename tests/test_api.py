@@ -10,9 +10,10 @@ def test_public_names_are_the_documented_functions():
     import bqx.validate  # noqa: F401
 
     for name in ("sample_market", "read_bars", "ingest", "compute", "run", "status", "plan", "load", "validate",
-                 "export", "family", "register", "catalog"):
+                 "export", "family", "register"):
         assert callable(getattr(bqx, name)), name
     assert bqx.validate.__module__ == "bqx.validate" and bqx.export.__module__.startswith("bqx.export")
+    assert not isinstance(bqx.validate, type(bqx)) and not isinstance(bqx.export, type(bqx))
 
 
 def test_compute_accepts_pandas(sample):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import socket
 from pathlib import Path
 
@@ -24,10 +26,9 @@ def store(tmp_path_factory) -> Path:
 @pytest.fixture
 def validated(monkeypatch):
     """Make the store's latest validation a passing one (the validation itself is tested elsewhere)."""
-    import bqx.validate
+    validation = importlib.import_module("bqx.validate")  # the module; `bqx.validate` is the function
 
-    monkeypatch.setattr(bqx.validate, "latest_validation", lambda store: {"passed": True, "status": "passed"},
-                        raising=False)
+    monkeypatch.setattr(validation, "latest_validation", lambda store: {"passed": True, "status": "passed"})
 
 
 @pytest.fixture(scope="session")

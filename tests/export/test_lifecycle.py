@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import json
 
 import pytest
@@ -13,12 +15,12 @@ SMALL = dict(families=["rate_index"], embargo=100)
 
 
 def test_refuses_without_a_passing_validation(store, tmp_path, monkeypatch):
-    import bqx.validate
+    validation = importlib.import_module("bqx.validate")  # the module; `bqx.validate` is the function
 
-    monkeypatch.setattr(bqx.validate, "latest_validation", lambda s: None, raising=False)
+    monkeypatch.setattr(validation, "latest_validation", lambda s: None)
     with pytest.raises(ExportRefusedError, match="no recorded validation.*bqx validate.*--no-validate"):
         export(store, str(tmp_path / "a"), **SMALL)
-    monkeypatch.setattr(bqx.validate, "latest_validation", lambda s: {"passed": False}, raising=False)
+    monkeypatch.setattr(validation, "latest_validation", lambda s: {"passed": False})
     with pytest.raises(ExportRefusedError, match="latest validation failed"):
         export(store, str(tmp_path / "a"), **SMALL)
     assert not (tmp_path / "a").exists(), "a refused export writes nothing"
@@ -62,7 +64,7 @@ def test_refuses_a_destination_that_is_not_an_export(store, tmp_path):
 
 
 def test_interrupted_export_is_detectable(store, tmp_path, monkeypatch):
-    import bqx.export.exporter as exporter
+    exporter = importlib.import_module("bqx.export.exporter")
 
     dest = tmp_path / "cut"
     export(store, str(dest), no_validate=True, **SMALL)
@@ -106,7 +108,7 @@ def test_an_export_whose_split_leaks_is_left_incomplete(store, tmp_path, monkeyp
     """Rows that should have been purged are written: the store-based purge check fails, no marker."""
     import dataclasses
 
-    import bqx.export.exporter as exporter
+    exporter = importlib.import_module("bqx.export.exporter")
     from bqx.errors import TaskError
     from bqx.export.splits import plan_splits
 
