@@ -38,6 +38,7 @@ class StageSpec:
     families: tuple[Family, ...]  # dependency order, no views
     params: Mapping[str, Mapping[str, Any]]  # family -> resolved params
     inputs: tuple[str, ...]  # stored stages read (besides bars, always read)
+    input_columns: Mapping[str, tuple[str, ...]]  # stored stage -> the columns of the input families it holds
     context: int
     lookahead: int
     month_task: bool
@@ -87,6 +88,7 @@ def stage_specs(params: Mapping[str, Mapping[str, Any]] | None = None) -> dict[s
         own = {f.name for f in members}
         p = {f.name: params_for(f, params) for f in members}
         inputs: list[str] = []
+        input_columns: dict[str, list[str]] = {}
         eff_ctx: dict[str, int] = {}
         eff_look: dict[str, int] = {}
         for fam in members:  # dependency order
@@ -99,6 +101,8 @@ def stage_specs(params: Mapping[str, Mapping[str, Any]] | None = None) -> dict[s
                     raise ConfigError(f"family {fam.name} reads {dep}, a view; views are not stored, so no family may read one")
                 if dep_fam.stage not in inputs:
                     inputs.append(dep_fam.stage)
+                cols = input_columns.setdefault(dep_fam.stage, [])
+                cols += [c for c in dep_fam.column_names(params_for(dep_fam, params)) if c not in cols]
             eff_ctx[fam.name] = fam.context(p[fam.name]) + max((eff_ctx[d] for d in inner), default=0)
             eff_look[fam.name] = fam.lookahead(p[fam.name]) + max((eff_look[d] for d in inner), default=0)
         specs[name] = StageSpec(
@@ -106,6 +110,7 @@ def stage_specs(params: Mapping[str, Mapping[str, Any]] | None = None) -> dict[s
             families=tuple(members),
             params=p,
             inputs=tuple(inputs),
+            input_columns={s: tuple(c) for s, c in input_columns.items()},
             context=max(eff_ctx.values()),
             lookahead=max(eff_look.values()),
             month_task=any(f.cross_pair for f in members),

@@ -278,6 +278,7 @@ def _spec(root: Path, spec: StageSpec, task: Task, anchors: Mapping[tuple[str, s
         families=tuple((f.name, f.module) for f in spec.families),
         params={n: dict(p) for n, p in spec.params.items()},
         inputs=spec.inputs,
+        input_columns={s: tuple(c) for s, c in spec.input_columns.items()},
         context=spec.context,
         lookahead=spec.lookahead,
         reads=dict(task.reads),

@@ -48,6 +48,7 @@ class TaskSpec:
     columns: tuple[str, ...]
     tables: tuple[str, ...] = ()
     month_task: bool = False
+    input_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # stage -> columns read (all if absent)
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -189,7 +190,8 @@ def _read_pair(root: Path, spec: TaskSpec, pair: str, spans: list[tuple[str, int
             path = partition_path(root, stage, pair, m)
             if not path.is_file():
                 raise FileNotFoundError(f"input {stage} {pair} {m} is missing ({path}); its task must run first")
-            parts.append(_read_rows(path, a, b))
+            wanted = spec.input_columns.get(stage)
+            parts.append(_read_rows(path, a, b, ["ts", *wanted] if wanted else None))
         up = pl.concat(parts)
         if up.height != bars.height or not up["ts"].equals(bars["ts"]):
             raise ValueError(f"input {stage} {pair} {months} has {up.height} rows not aligned with the "

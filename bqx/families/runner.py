@@ -57,6 +57,22 @@ def pair_info(pair: str, bars: pl.DataFrame, basis: str = "mid") -> PairInfo:
     return PairInfo(pair=pair, basis=basis, has_volume=has_volume, has_bidask=has_bidask)
 
 
+def visible_columns(fam: Family, params: ParamsByFamily | None) -> list[str]:
+    """What a family may read: `ts`, the bar columns and the columns of the families it names as inputs."""
+    cols = list(BAR_COLUMNS)
+    for dep in fam.inputs:
+        if dep != "bars":
+            d = REGISTRY.get(dep)
+            cols += d.column_names(params_for(d, params))
+    return cols
+
+
+def _visible(fam: Family, frame: pl.DataFrame, params: ParamsByFamily | None) -> pl.DataFrame:
+    """`frame` narrowed to what `fam` declares it reads (and `pair` for cross-pair frames)."""
+    allowed = set(visible_columns(fam, params)) | {"pair"}
+    return frame.select([c for c in frame.columns if c in allowed])
+
+
 def run_pair_family(fam: Family, frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     """Compute a per-pair family on `frame` (one pair, time order) and check it against its declaration."""
     out = fam.compute(frame, ctx)
@@ -103,7 +119,7 @@ def compute_frames(
     for fam in families:
         p = params_for(fam, params)
         if fam.cross_pair:
-            long = _long(frames)
+            long = _long({pr: _visible(fam, f, params) for pr, f in frames.items()})
             anchor = anchors.get(fam.name)
             ctx = Ctx(params=p, baseline_time=baseline, pairs=infos, anchor=anchor)
             if fam.anchor is not None and anchor is None:
@@ -122,7 +138,7 @@ def compute_frames(
                 if fam.anchor is not None and pair not in per_pair:
                     per_pair[pair] = dict(fam.anchor(frame, ctx))
                     ctx = Ctx(params=p, baseline_time=baseline, pair=infos[pair], pairs=infos, anchor=per_pair[pair])
-                frames[pair] = frame.hstack(run_pair_family(fam, frame, ctx))
+                frames[pair] = frame.hstack(run_pair_family(fam, _visible(fam, frame, params), ctx))
     return frames, tables
 
 
