@@ -11,6 +11,8 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from bqx.bars.schema import PairSource as PairInfo  # what the store knows about one pair's bars
+
 Kind = Literal["continuous", "level", "binary", "categorical", "ordinal", "count", "cyclic"]
 KINDS: tuple[str, ...] = ("continuous", "level", "binary", "categorical", "ordinal", "count", "cyclic")
 DISCRETE_KINDS: frozenset[str] = frozenset({"binary", "categorical", "ordinal", "count"})
@@ -36,16 +38,6 @@ class Column:
             raise ValueError(f"column {self.name}: kind {self.kind!r} is not one of {KINDS}")
         if self.warmup < 0:
             raise ValueError(f"column {self.name}: warmup must be >= 0, got {self.warmup}")
-
-
-@dataclass(frozen=True)
-class PairInfo:
-    """What the store knows about one pair's bars."""
-
-    pair: str
-    basis: str = "mid"
-    has_volume: bool = True
-    has_bidask: bool = True
 
 
 @dataclass(frozen=True)

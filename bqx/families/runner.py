@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.bars.schema import BAR_COLUMNS, conform
+from bqx.bars.schema import BAR_COLUMNS, conform, source_of
 from bqx.families.base import Ctx, Family, FamilyOutputError, PairInfo, check_output
 from bqx.families.registry import REGISTRY
 
@@ -52,9 +52,8 @@ def params_for(fam: Family, params: ParamsByFamily | None) -> Mapping[str, Any]:
 
 
 def pair_info(pair: str, bars: pl.DataFrame, basis: str = "mid") -> PairInfo:
-    has_volume = bool(bars.height and (bars["volume"].fill_null(0.0) != 0.0).any())
-    has_bidask = bool(bars.height and bars["bid_close"].is_not_null().any() and bars["ask_close"].is_not_null().any())
-    return PairInfo(pair=pair, basis=basis, has_volume=has_volume, has_bidask=has_bidask)
+    """Price basis, and whether any volume is non-zero and any bid/ask is present."""
+    return source_of(pair, bars, basis)  # type: ignore[arg-type]
 
 
 def visible_columns(fam: Family, params: ParamsByFamily | None) -> list[str]:
