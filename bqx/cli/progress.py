@@ -80,7 +80,7 @@ class Progress:
                         self.console.print(msg)
         if self._live is not None:
             self._live.update(self._table())
-        elif not self.quiet and time.perf_counter() - self._last_line >= self.every and ev.kind.startswith("task_"):
+        elif not self.quiet and time.perf_counter() - self._last_line >= self.every and ev.kind == "task_started":
             self._last_line = time.perf_counter()
             self.console.print(self._line())
 
