@@ -26,11 +26,18 @@ def register(app: typer.Typer) -> None:
                                                  help="(pair, month) partitions per per-pair family (default 3)."),
         json_: bool = JsonOpt,
         report: Optional[Path] = typer.Option(None, "--report", help="Also write the JSON report to FILE."),
+        export: Optional[str] = typer.Option(
+            None, "--export",
+            help="Instead, check an export (path or s3:// URL): complete, splits chronological with one boundary, "
+                 "purged and embargoed, scaler reproducible from training rows only."),
     ) -> None:
         """Check that no feature uses the future: static declarations, truncation, perturbation, month boundaries.
 
-        Exits 0 when every family passes, 1 when a check fails.
+        Exits 0 when every family passes, 1 when a check fails. With --export, checks an export's splits and scaler.
         """
+        if export is not None:
+            _check_export(export, store, json_, report)
+            return
         cfg, root = _store(config, store)
         result = run_validation(root, families=split_list(families), samples=samples or cfg.validate_.samples,
                                 seed=seed if seed else cfg.validate_.seed, partitions=partitions, json_=json_)
@@ -42,6 +49,34 @@ def register(app: typer.Typer) -> None:
             emit_json(result.to_dict())
         if not result.passed:
             raise TaskError(result.summary())
+
+
+def _check_export(url: str, store: Optional[Path], json_: bool, report: Optional[Path]) -> None:
+    """`bqx validate --export`: the Fitting and Splits checks of PIPELINE.md §6 on an export."""
+    import json
+
+    from rich.table import Table
+
+    from bqx.io import atomic_write_text
+    from bqx.validate.export_checks import check_export
+
+    results = check_export(url, store=store)
+    data = {"export": url, "passed": all(r.passed is not False for r in results), "checks": [r.to_dict() for r in results]}
+    if report is not None:
+        atomic_write_text(report, json.dumps(data, indent=2, default=str))
+    if json_:
+        emit_json(data)
+    else:
+        table = Table(title=f"export checks: {url}")
+        for col in ("check", "result", "detail"):
+            table.add_column(col, overflow="fold")
+        for r in results:
+            verdict = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[dim]skipped[/]"}[r.passed]
+            table.add_row(r.name, verdict, r.detail + ("; " + "; ".join(r.failures) if r.failures else ""))
+        out.print(table)
+    if not data["passed"]:
+        failed = [r.name for r in results if r.passed is False]
+        raise TaskError(f"export {url} fails {len(failed)} check(s): {', '.join(failed)}")
 
 
 def run_validation(root: Path, *, families=None, samples=None, seed=0, partitions=None, json_=False):

@@ -62,3 +62,24 @@ def test_export_command_explicit_boundaries_and_config_file(store, tmp_path, cap
     assert data["boundaries"] == {"train_end": "2024-08-01T00:00:00+00:00", "validation_end": "2024-08-15T12:00:00+00:00"}
     meta = json.loads((dest / "metadata" / "export.json").read_text())
     assert meta["split"]["method"] == "explicit" and meta["split"]["embargo_bars"] == 30 and meta["precision"] == "float64"
+
+
+def test_validate_export_checks_splits_and_scaler(store, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dest = tmp_path / "checked"
+    code, _, err = _bqx(["export", "--store", str(store), "--to", str(dest), "--families", "rate_index,bqx",
+                         "--embargo", "60", "--no-validate"], capsys)
+    assert code == 0, err
+    code, out, err = _bqx(["validate", "--export", str(dest), "--store", str(store), "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    names = {c["name"]: c["passed"] for c in data["checks"]}
+    assert names["splits.purged"] and names["splits.embargoed"] and names["scaler.reproducible"]
+    # a scaler that was not fitted on the training rows fails the check, and the command exits 1
+    scaler_file = dest / "scalers" / "scaler.json"
+    scaler = json.loads(scaler_file.read_text())
+    col = next(iter(scaler["columns"]))
+    scaler["columns"][col]["mean"] = scaler["columns"][col]["mean"] * 1.5 + 1.0
+    scaler_file.write_text(json.dumps(scaler))
+    code, out, err = _bqx(["validate", "--export", str(dest), "--store", str(store)], capsys)
+    assert code == 1 and "scaler.reproducible" in err
