@@ -36,14 +36,24 @@ def register(app: typer.Typer) -> None:
             return
         table = Table(title=f"plan: {len(data.get('pairs', []))} pairs x {len(data.get('months', []))} months, "
                             f"{data['tasks']} tasks, {data['to_run']} to run")
-        for col in ("id", "stage", "unit", "inputs", "families", "features", "context", "tasks", "to run", "est. s"):
-            table.add_column(col, overflow="fold")
+        for col in ("id", "stage", "unit", "features", "context", "tasks", "to run", "est. s"):
+            table.add_column(col, overflow="fold", justify="left" if col in ("id", "stage", "unit") else "right")
+        deps = []
         for st in data["stages"]:
-            table.add_row(st["id"], st["name"], st["unit"], ", ".join(st.get("inputs", [])),
-                          ", ".join(st.get("families", [])) or st.get("status", ""), str(st.get("features", "")),
-                          str(st.get("context", "")), str(st.get("tasks", "")), str(st.get("to_run", "")),
-                          f"{st['seconds']:.1f}" if "seconds" in st else "")
+            if "families" not in st:
+                note = {"check": "check: bqx validate", "dataset": "dataset: bqx export", "view": "view (on load)",
+                        "source": "source"}.get(st["unit"], st.get("status", ""))
+                table.add_row(st["id"], st["name"], note, "", "", "", "", "")
+                continue
+            table.add_row(st["id"], st["name"], "month" if st["unit"] == "month" else "pair x month",
+                          str(st.get("features", "")), str(st.get("context", "")),
+                          str(st.get("tasks", "")), str(st.get("to_run", "")), f"{st.get('seconds', 0):.1f}")
+            deps.append(f"{st['name']} <- {', '.join(st.get('inputs', []))}"
+                        + (f"  [{', '.join(st['families'])}]" if st["families"] != [st["name"]] else ""))
         out.print(table)
+        out.print("dependencies (stage <- inputs  [families]):", markup=False)
+        for line in deps:
+            out.print(f"  {line}", markup=False)
         cp = data["critical_path"]
         how = "measured" if cp["measured"] else "estimated"
         out.print(f"critical path ({how}): {' -> '.join(cp['stages'])}, about {cp['seconds']:.0f} s")
