@@ -67,21 +67,26 @@ def rsi(x: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
 
 @nb.njit(cache=True)
 def cci(tp: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
-    """TA-Lib's CCI(n) on the typical price, each window from scratch as TA-Lib does, NaN where the mean
-    deviation <= zero_rel · tp_t."""
+    """TA-Lib's CCI(n) on the typical price, each window from scratch as TA-Lib does (summed in the same
+    order, the windows swept together), NaN where the mean deviation <= zero_rel · tp_t."""
     size = tp.shape[0]
     out = np.full(size, np.nan)
+    if size < n:
+        return out
+    m = _window_sums(tp, n)
     for i in range(n - 1, size):
-        m = 0.0
-        for j in range(i - n + 1, i + 1):
-            m += tp[j]
-        m /= n
-        d = 0.0
-        for j in range(i - n + 1, i + 1):
-            d += abs(tp[j] - m)
-        md = d / n
+        m[i] /= n
+    d = np.zeros(size)
+    k = size - n + 1
+    acc, mean = d[n - 1:], m[n - 1:]
+    for j in range(n):
+        a = tp[j:j + k]
+        for i in range(k):
+            acc[i] += abs(a[i] - mean[i])
+    for i in range(n - 1, size):
+        md = d[i] / n
         if md > zero_rel * abs(tp[i]):
-            out[i] = (tp[i] - m) / (0.015 * md)
+            out[i] = (tp[i] - m[i]) / (0.015 * md)
     return out
 
 
@@ -104,12 +109,15 @@ def cmo(x: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
     each window summed from scratch; NaN where Σ|Δx| <= zero_rel · x_t."""
     size = x.shape[0]
     out = np.full(size, np.nan)
+    if size <= n:
+        return out
+    ad = np.zeros(size)
+    for j in range(1, size):
+        ad[j] = abs(x[j] - x[j - 1])
+    s = _window_sums(ad, n)
     for i in range(n, size):
-        s = 0.0
-        for j in range(i - n + 1, i + 1):
-            s += abs(x[j] - x[j - 1])
-        if s > zero_rel * abs(x[i]):
-            v = 100.0 * (x[i] - x[i - n]) / s
+        if s[i] > zero_rel * abs(x[i]):
+            v = 100.0 * (x[i] - x[i - n]) / s[i]
             out[i] = min(100.0, max(-100.0, v))
     return out
 
@@ -118,9 +126,11 @@ def cmo(x: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
 def mfi(tp: np.ndarray, vol: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
     """MFI(n) as TA-Lib defines it: 100 · Σ positive / Σ (positive + negative) money flow tp·v over the n
     flows up to t (a flow is positive when tp rises, negative when it falls); NaN where the flow sum
-    <= zero_rel · tp_t · Σ v (no volume, or tp flat over the window)."""
+    <= zero_rel · tp_t · Σ v (no volume, or tp flat over the window). Windows summed from scratch."""
     size = tp.shape[0]
     out = np.full(size, np.nan)
+    if size <= n:
+        return out
     pf = np.zeros(size)
     nf = np.zeros(size)
     for j in range(1, size):
@@ -129,18 +139,30 @@ def mfi(tp: np.ndarray, vol: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
             pf[j] = mf
         elif tp[j] < tp[j - 1]:
             nf[j] = mf
+    pos = _window_sums(pf, n)
+    neg = _window_sums(nf, n)
+    sv = _window_sums(vol, n)
     for i in range(n, size):
-        pos = 0.0
-        neg = 0.0
-        sv = 0.0
-        for j in range(i - n + 1, i + 1):
-            pos += pf[j]
-            neg += nf[j]
-            sv += vol[j]
-        tot = pos + neg
-        if tot > zero_rel * abs(tp[i]) * sv:
-            out[i] = min(100.0, 100.0 * (pos / tot))
+        tot = pos[i] + neg[i]
+        if tot > zero_rel * abs(tp[i]) * sv[i]:
+            out[i] = min(100.0, 100.0 * (pos[i] / tot))
     return out
+
+
+@nb.njit(cache=True)
+def _window_sums(x: np.ndarray, n: int) -> np.ndarray:
+    """Σ x over the last n at rows n−1 .. (0 before), each window summed from scratch in time order
+    (x_(t−n+1) first); the windows are swept together, one offset at a time, so the loop vectorises
+    while every sum keeps the sequential order."""
+    size = x.shape[0]
+    s = np.zeros(size)
+    m = size - n + 1
+    acc = s[n - 1:]
+    for j in range(n):
+        a = x[j:j + m]  # slices with non-negative indices: the inner loop vectorises
+        for i in range(m):
+            acc[i] += a[i]
+    return s
 
 
 @nb.njit(cache=True)
@@ -149,9 +171,131 @@ def window_mean(x: np.ndarray, n: int) -> np.ndarray:
     bit-identical wherever the series starts (for short windows feeding a square root)."""
     size = x.shape[0]
     out = np.full(size, np.nan)
+    if size < n:
+        return out
+    s = _window_sums(x, n)
     for i in range(n - 1, size):
-        s = 0.0
-        for j in range(i - n + 1, i + 1):
-            s += x[j]
-        out[i] = s / n
+        out[i] = s[i] / n
     return out
+
+
+TA_EPSILON = 1e-14  # TA-Lib 0.6's TA_IS_ZERO: |v| < 1e-14
+
+
+@nb.njit(cache=True)
+def dmi(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int, zero_rel: float):
+    """TA-Lib's PLUS_DI, MINUS_DI, ADX and ADXR(n) in one pass, operation for operation as TA-Lib's ADX
+    (Wilder sums of +DM, −DM and TR seeded with n−1 values from row 1; DX summed over rows n .. 2n−1
+    for the first ADX), with FEATURES.md's NULL rules: DI NaN where the smoothed TR <= zero_rel · c_t
+    (TA-Lib's 0 below its own epsilon kept otherwise); ADX NaN before the first row whose smoothed TR
+    > zero_rel · c_t; ADXR = (ADX_t + ADX_(t−n+1)) / 2 where both exist."""
+    size = c.shape[0]
+    pdi = np.full(size, np.nan)
+    mdi = np.full(size, np.nan)
+    adx = np.full(size, np.nan)
+    adxr = np.full(size, np.nan)
+    if size <= n:
+        return pdi, mdi, adx, adxr
+    pdm = 0.0
+    mdm = 0.0
+    tr = 0.0
+    sum_dx = 0.0
+    prev_adx = 0.0
+    started = False
+    for t in range(1, size):
+        diff_p = h[t] - h[t - 1]
+        diff_m = lo[t - 1] - lo[t]
+        if t >= n:
+            mdm -= mdm / n
+            pdm -= pdm / n
+        if diff_m > 0 and diff_p < diff_m:
+            mdm += diff_m
+        elif diff_p > 0 and diff_p > diff_m:
+            pdm += diff_p
+        yc = c[t - 1]
+        r = h[t] - lo[t]
+        r2 = abs(h[t] - yc)
+        if r2 > r:
+            r = r2
+        r2 = abs(lo[t] - yc)
+        if r2 > r:
+            r = r2
+        if t < n:
+            tr += r
+            continue
+        tr = tr - (tr / n) + r
+        dx = -1.0
+        if -TA_EPSILON < tr < TA_EPSILON:
+            m = 0.0
+            p = 0.0
+        else:
+            m = 100.0 * (mdm / tr)
+            p = 100.0 * (pdm / tr)
+            s = m + p
+            if not (-TA_EPSILON < s < TA_EPSILON):
+                dx = 100.0 * (abs(m - p) / s)
+        if abs(tr) > zero_rel * c[t]:
+            started = True
+            pdi[t] = p
+            mdi[t] = m
+        if t < 2 * n - 1:
+            if dx >= 0.0:
+                sum_dx += dx
+            continue
+        if t == 2 * n - 1:
+            if dx >= 0.0:
+                sum_dx += dx
+            prev_adx = sum_dx / n
+        elif dx >= 0.0:
+            prev_adx = ((prev_adx * (n - 1)) + dx) / n
+        if started:
+            adx[t] = prev_adx
+            j = t - (n - 1)
+            if not np.isnan(adx[j]):
+                adxr[t] = (prev_adx + adx[j]) / 2.0
+    return pdi, mdi, adx, adxr
+
+
+@nb.njit(cache=True)
+def stochrsi_k(r: np.ndarray, k: int, warmup: int, zero_abs: float) -> np.ndarray:
+    """TA-Lib's STOCHRSI fastk from RSI values r (TA-Lib's STOCHF: (r − min) / ((max − min) / 100) over the
+    last k), NaN before `warmup` (TA-Lib aligns fastk with fastd), where any of the k values is NaN, and
+    where max − min <= zero_abs."""
+    size = r.shape[0]
+    out = np.full(size, np.nan)
+    for i in range(max(warmup, k - 1), size):
+        hi = r[i]
+        lo = r[i]
+        ok = not np.isnan(hi)
+        for j in range(i - k + 1, i):
+            v = r[j]
+            if np.isnan(v):
+                ok = False
+                break
+            if v > hi:
+                hi = v
+            if v < lo:
+                lo = v
+        if ok and hi - lo > zero_abs:
+            out[i] = (r[i] - lo) / ((hi - lo) / 100.0)
+    return out
+
+
+@nb.njit(cache=True)
+def range_vol(hl2: np.ndarray, co2: np.ndarray, n: int, k: float):
+    """Means over the last n of hl2 and of 0.5 · hl2 − k · co2 (Parkinson, Garman–Klass), each window
+    summed from scratch like window_mean."""
+    size = hl2.shape[0]
+    m1 = np.full(size, np.nan)
+    m2 = np.full(size, np.nan)
+    if size < n:
+        return m1, m2
+    g = np.empty(size)
+    for i in range(size):
+        g[i] = 0.5 * hl2[i] - k * co2[i]
+    s1 = _window_sums(hl2, n)
+    s2 = _window_sums(g, n)
+    for i in range(n - 1, size):
+        m1[i] = s1[i] / n
+        m2[i] = s2[i] / n
+    return m1, m2

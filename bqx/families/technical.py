@@ -16,6 +16,7 @@ import talib
 
 from bqx.families import technical_momentum, technical_trend, technical_volatility
 from bqx.families.base import Column, Ctx, family
+from bqx.families.technical_kernels import window_max, window_min
 
 CONTEXT = 3000
 
@@ -38,9 +39,19 @@ def technical(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     if frame.height == 0:
         return pl.DataFrame([pl.Series(n, [], dtype=pl.Float64) for n in names])
     tr = talib.TRANGE(xh, xl, x)
-    hh14, ll14 = talib.MAX(xh, 14), talib.MIN(xl, 14)
+    hh14, ll14 = window_max(xh, 14), window_min(xl, 14)
     out = technical_momentum.compute(x, xh, xl, v, has_volume, hh14, ll14, tr)
-    out.update(technical_trend.compute(x, xh, xl, tr))
-    out.update(technical_volatility.compute(x, xo, xh, xl, tr))
+    ema20 = talib.EMA(x, 20)
+    out.update(technical_trend.compute(x, xh, xl, ema20))
+    out.update(technical_volatility.compute(x, xo, xh, xl, tr, ema20))
     # every division above is guarded, so NaN (warm-up, undefined) is the only non-finite value: NULL it
-    return pl.DataFrame([pl.Series(n, out[n], dtype=pl.Float64) for n in names]).fill_nan(None)
+    return pl.DataFrame([_nulled(n, out[n]) for n in names])
+
+
+def _nulled(name: str, values: np.ndarray) -> pl.Series:
+    """A Float64 series with NULL where values is NaN (scattering the NaN positions is cheaper than fill_nan)."""
+    s = pl.Series(name, np.ascontiguousarray(values, dtype=np.float64))
+    nan_at = np.flatnonzero(np.isnan(values))
+    if nan_at.size:
+        s.scatter(nan_at, None)
+    return s

@@ -11,7 +11,8 @@ import talib
 
 from bqx.families.base import Column
 from bqx.families.kernels import scale_is_zero
-from bqx.families.recursions import cci, cmo, mfi, rsi, window_any, window_mean
+from bqx.families.technical_kernels import stoch
+from bqx.families.recursions import cci, cmo, mfi, rsi, stochrsi_k, window_any, window_mean
 
 EPS = 1e-12  # FEATURES.md Numerics: a range, mean, sum, ATR or EMA is zero when <= 1e-12 · its inputs' magnitude
 
@@ -63,17 +64,15 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, v: np.ndarray, has_vo
         out[f"ti_rsi_{n}"] = rsi(x, n, EPS)  # TA-Lib's RSI, NaN where TA-Lib would return 0 for 0/0
 
     flat14 = scale_is_zero(hh14 - ll14, np.abs(hh14))  # NaN compares False: warm-up stays TA-Lib NaN
-    slowk, slowd = talib.STOCH(xh, xl, x, 14, 3, 0, 3, 0)
+    slowk, slowd = stoch(hh14, ll14, x, 14, 3, 3)  # TA-Lib's STOCH(14, 3, SMA, 3, SMA) from the same MAX/MIN
     out["ti_stoch_k"] = np.where(window_any(flat14, 3), nan, slowk)
     out["ti_stoch_d"] = np.where(window_any(flat14, 5), nan, slowd)
 
-    fastk, _ = talib.STOCHRSI(x, 14, 5, 3, 0)
-    rsi14 = np.nan_to_num(out["ti_rsi_14"], nan=0.0)  # TA-Lib's own RSI has 0 where ours is NULL
-    rsi_range = talib.MAX(rsi14, 5) - talib.MIN(rsi14, 5)
-    bad = (rsi_range <= 1e-9) | window_any(np.isnan(out["ti_rsi_14"]), 5)
-    out["ti_stochrsi_k"] = np.where(bad, nan, fastk)
+    # TA-Lib's STOCHRSI fastk from our RSI (equal to TA-Lib's wherever none of the 5 values is NULL)
+    out["ti_stochrsi_k"] = stochrsi_k(out["ti_rsi_14"], 5, 20, 1e-9)
 
-    out["ti_willr_14"] = np.where(flat14, nan, talib.WILLR(xh, xl, x, 14))
+    with np.errstate(divide="ignore", invalid="ignore"):  # TA-Lib's WILLR from the same MAX/MIN, operation for operation
+        out["ti_willr_14"] = np.where(flat14, nan, (hh14 - x) / ((hh14 - ll14) / -100.0))
 
     tp = (xh + xl + x) / 3.0
     out["ti_cci_20"] = cci(tp, 20, EPS)  # TA-Lib's CCI, NaN where the mean deviation is zero

@@ -6,8 +6,11 @@ import numpy as np
 import talib
 
 from bqx.families.base import Column
-from bqx.families.kernels import scale_is_zero, shift
-from bqx.families.recursions import wilder_sum
+from bqx.families.kernels import shift
+from bqx.families.recursions import dmi
+from bqx.families.technical_kernels import linreg_slope, window_max, window_min
+
+EPS = 1e-12  # FEATURES.md Numerics: the smoothed true range is zero when <= 1e-12 · x_t
 
 TR_ZERO = "TA-Lib's smoothed true range (Wilder sum of TR over 14) ≤ 1e-12 · x_t"
 ADX_NULL = ("before the first bar where the smoothed true range is > 1e-12 · x_t (a flat start); from that bar on "
@@ -36,29 +39,21 @@ def columns() -> list[Column]:
     ]
 
 
-def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, tr: np.ndarray) -> dict[str, np.ndarray]:
-    """The 15 trend columns; tr = TA-Lib TRANGE (NaN on the first row)."""
+def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, ema20: np.ndarray) -> dict[str, np.ndarray]:
+    """The 15 trend columns; ema20 = TA-Lib EMA(x, 20)."""
     out: dict[str, np.ndarray] = {}
     nan = np.nan
     macd, signal, hist = talib.MACD(x, 12, 26, 9)
     out["ti_macd"], out["ti_macd_signal"], out["ti_macd_hist"] = macd, signal, hist
 
-    str14 = wilder_sum(tr, 14, 1)  # TA-Lib's prevTR, output rows from 14 on
-    tr_zero = scale_is_zero(str14, x)
-    positive = np.flatnonzero(str14 > 1e-12 * x)
-    first = int(positive[0]) if positive.size else x.shape[0]
-    started = np.arange(x.shape[0]) >= first
-    out["ti_plus_di_14"] = np.where(tr_zero, nan, talib.PLUS_DI(xh, xl, x, 14))
-    out["ti_minus_di_14"] = np.where(tr_zero, nan, talib.MINUS_DI(xh, xl, x, 14))
-    adx = np.where(started, talib.ADX(xh, xl, x, 14), nan)
-    out["ti_adx_14"] = adx
-    out["ti_adxr_14"] = np.where(np.isnan(shift(adx, 13)) | np.isnan(adx), nan, talib.ADXR(xh, xl, x, 14))
+    # PLUS_DI, MINUS_DI, ADX, ADXR: TA-Lib's ADX redone in one pass, NULL rules applied inside
+    (out["ti_plus_di_14"], out["ti_minus_di_14"], out["ti_adx_14"], out["ti_adxr_14"]) = dmi(xh, xl, x, 14, EPS)
 
     out["ti_sar_dist"] = (x - talib.SAR(xh, xl, 0.02, 0.2)) / x
-    for n in (20, 50):
-        out[f"ti_ema{n}_dist"] = (x - talib.EMA(x, n)) / x
+    for n, ema in ((20, ema20), (50, talib.EMA(x, 50))):
+        out[f"ti_ema{n}_dist"] = (x - ema) / x
         out[f"ti_sma{n}_slope"] = (x - shift(x, n)) / (n * x)
-    out["ti_tenkan_dist"] = (x - talib.MIDPRICE(xh, xl, 9)) / x
-    out["ti_kijun_dist"] = (x - talib.MIDPRICE(xh, xl, 26)) / x
-    out["ti_linreg_slope_14"] = talib.LINEARREG_SLOPE(x, 14)
+    for name, n in (("ti_tenkan_dist", 9), ("ti_kijun_dist", 26)):  # TA-Lib's MIDPRICE = (MAX + MIN) / 2
+        out[name] = (x - (window_max(xh, n) + window_min(xl, n)) / 2.0) / x
+    out["ti_linreg_slope_14"] = linreg_slope(x, 14)
     return out

@@ -6,11 +6,13 @@ import numpy as np
 import talib
 
 from bqx.families.base import Column
-from bqx.families.kernels import rolling_sum, scale_is_zero, shift
-from bqx.families.recursions import window_mean
+from bqx.families.kernels import rolling_sum
+from bqx.families.recursions import range_vol
+from bqx.families.technical_kernels import atr, volatility, window_max, window_min
 
 LN2 = np.log(2.0)
 ZERO = "≤ 1e-12 · x_t"
+EPS = 1e-12  # FEATURES.md Numerics: a range, mean, sum, ATR or EMA is zero when <= 1e-12 · its inputs' magnitude
 
 
 def columns() -> list[Column]:
@@ -40,51 +42,22 @@ def columns() -> list[Column]:
     ]
 
 
-def compute(x: np.ndarray, xo: np.ndarray, xh: np.ndarray, xl: np.ndarray, tr: np.ndarray) -> dict[str, np.ndarray]:
-    """The 15 volatility columns; tr = TA-Lib TRANGE."""
-    out: dict[str, np.ndarray] = {}
-    nan = np.nan
-    atr14 = talib.ATR(xh, xl, x, 14)
-    atr100 = talib.ATR(xh, xl, x, 100)
-    out["ti_atr_14"] = atr14
-    out["ti_natr_14"] = talib.NATR(xh, xl, x, 14)
-    out["ti_trange"] = tr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["ti_atr_ratio"] = np.where(scale_is_zero(atr100, x), nan, atr14 / atr100)
+def compute(x: np.ndarray, xo: np.ndarray, xh: np.ndarray, xl: np.ndarray, tr: np.ndarray,
+            ema20: np.ndarray) -> dict[str, np.ndarray]:
+    """The 15 volatility columns; tr = TA-Lib TRANGE, ema20 = TA-Lib EMA(x, 20).
 
+    The TA-Lib building blocks (ATR from one TR series, EMA, MAX, MIN) come first; one numba loop then
+    forms every column, with the zero-denominator rule |d| <= 1e-12 · x (FEATURES.md Numerics)."""
     hl2 = np.log(xh / xl) ** 2
     co2 = np.log(x / xo) ** 2
-    out["ti_parkinson_20"] = np.sqrt(window_mean(hl2, 20) / (4.0 * LN2))
-    gk = window_mean(0.5 * hl2 - (2.0 * LN2 - 1.0) * co2, 20)
-    out["ti_gk_20"] = np.sqrt(np.where(gk < 0.0, nan, gk))
-
-    ema20 = talib.EMA(x, 20)
-    atr10 = talib.ATR(xh, xl, x, 10)
-    upper, lower = ema20 + 2.0 * atr10, ema20 - 2.0 * atr10
-    out["ti_kc_upper_dist"] = (upper - x) / x
-    out["ti_kc_lower_dist"] = (x - lower) / x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["ti_kc_pos"] = np.where(scale_is_zero(atr10, x), nan, (x - lower) / (upper - lower))
-
-    hh, ll = talib.MAX(xh, 20), talib.MIN(xl, 20)
-    out["ti_dc_high_dist"] = (hh - x) / x
-    out["ti_dc_low_dist"] = (x - ll) / x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["ti_dc_pos"] = np.where(scale_is_zero(hh - ll, x), nan, (x - ll) / (hh - ll))
-
+    park, gk = range_vol(hl2, co2, 20, 2.0 * LN2 - 1.0)
     rng = xh - xl
-    e10 = talib.EMA(rng, 10)
-    e10_prev, x_prev = shift(e10, 10), shift(x, 10)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["ti_chaikin_vol_10"] = np.where(scale_is_zero(e10_prev, x_prev), nan, 100.0 * (e10 / e10_prev - 1.0))
-
-    mx = talib.MAX(x, 14)
-    d = 100.0 * (x - mx) / mx
-    out["ti_ulcer_14"] = np.sqrt(window_mean(d * d, 14))
-
     e1 = talib.EMA(rng, 9)
-    e2 = talib.EMA(e1, 9)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(scale_is_zero(e2, x), nan, e1 / e2)
-    out["ti_mass_25"] = rolling_sum(ratio, 25)
+    atr14 = atr(tr, 14)
+    cols = volatility(x, atr(tr, 10), atr14, atr(tr, 100), park, gk, ema20, window_max(xh, 20), window_min(xl, 20),
+                      talib.EMA(rng, 10), window_max(x, 14), e1, talib.EMA(e1, 9), LN2, EPS)
+    names = [c.name for c in columns() if c.name not in ("ti_atr_14", "ti_trange")]
+    out = dict(zip(names, cols))
+    out["ti_atr_14"], out["ti_trange"] = atr14, tr
+    out["ti_mass_25"] = rolling_sum(out["ti_mass_25"], 25)
     return out
