@@ -1,31 +1,16 @@
-"""Numba kernels for the recursions and order statistics of technical and regimes.
+"""Numba kernels for the recursions and short windows of the technical family.
 
 Everything here is a loop that cannot be written as a fixed window of numpy/polars operations:
-TA-Lib's RSI and CCI redone operation for operation (so that their zero denominators are seen),
-the Wilder sum behind DI/ADX, short windows summed from scratch.
+TA-Lib's RSI, CCI and DI/ADX/ADXR redone operation for operation (so that their zero denominators
+are seen, and the four DMI columns come from one pass), STOCHRSI's fastk from that RSI, and short
+windows summed from scratch. The from-scratch sums sweep all windows one offset at a time: each
+window is still summed in time order (bit-identical to a per-window loop) but the loop vectorises.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
-
-
-@nb.njit(cache=True)
-def wilder_sum(v: np.ndarray, n: int, first: int) -> np.ndarray:
-    """TA-Lib's smoothed sum (the TR and DM sums of DI/ADX): Σ v[first .. first+n−2], then prev − prev/n + v_t."""
-    size = v.shape[0]
-    out = np.full(size, np.nan)
-    start = first + n - 1
-    if start >= size:
-        return out
-    s = 0.0
-    for i in range(first, start):
-        s += v[i]
-    for i in range(start, size):
-        s = s - s / n + v[i]
-        out[i] = s
-    return out
 
 
 @nb.njit(cache=True)

@@ -11,8 +11,8 @@ import talib
 
 from bqx.families.base import Column
 from bqx.families.kernels import scale_is_zero
-from bqx.families.technical_kernels import stoch
 from bqx.families.recursions import cci, cmo, mfi, rsi, stochrsi_k, window_any, window_mean
+from bqx.families.technical_kernels import stoch
 
 EPS = 1e-12  # FEATURES.md Numerics: a range, mean, sum, ATR or EMA is zero when <= 1e-12 · its inputs' magnitude
 

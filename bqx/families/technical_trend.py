@@ -42,7 +42,6 @@ def columns() -> list[Column]:
 def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, ema20: np.ndarray) -> dict[str, np.ndarray]:
     """The 15 trend columns; ema20 = TA-Lib EMA(x, 20)."""
     out: dict[str, np.ndarray] = {}
-    nan = np.nan
     macd, signal, hist = talib.MACD(x, 12, 26, 9)
     out["ti_macd"], out["ti_macd_signal"], out["ti_macd_hist"] = macd, signal, hist
 

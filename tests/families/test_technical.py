@@ -239,3 +239,154 @@ def test_context_covers_sar_and_seeds():
     # rate index of the part is rebased on its own first bar: compare scale-free columns
     for col in ("ti_sar_dist", "ti_rsi_14", "ti_adx_14", "ti_atr_ratio", "ti_trix_15", "ti_mass_25", "ti_ema50_dist"):
         np.testing.assert_allclose(part[col][3000:], whole[col][7000:], rtol=1e-9, atol=1e-12, err_msg=col)
+
+
+# -- the kernels that redo TA-Lib (and the old from-scratch loops) must give the very same bits ----------
+def _kernel_cases():
+    rng = np.random.default_rng(7)
+    cases = []
+    for k in range(40):
+        n = int(rng.integers(1, 260))
+        step = rng.choice([0.0, 1e-13, 1e-11, 0.01], n)  # flat stretches and tiny moves hit TA-Lib's epsilons
+        x = 100.0 + np.cumsum(rng.standard_normal(n) * step)
+        if k % 4 == 0:
+            x[: n // 2] = 100.0
+        if k % 5 == 0:
+            x = np.round(x, 2)  # ties for MAX/MIN
+        xh = x + np.abs(rng.standard_normal(n)) * rng.choice([0.0, 1e-12, 0.01], n)
+        xl = x - np.abs(rng.standard_normal(n)) * rng.choice([0.0, 0.01], n)
+        cases.append((x, xh, xl))
+    return cases
+
+
+def _same(a, b):
+    assert np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+
+
+def test_kernels_equal_talib_bit_for_bit():
+    from bqx.families.recursions import dmi, rsi, stochrsi_k, window_any
+    from bqx.families.technical_kernels import atr, linreg_slope, stoch, window_max, window_min
+
+    for x, xh, xl in _kernel_cases():
+        tr = talib.TRANGE(xh, xl, x)
+        for n in (10, 14, 100):
+            _same(atr(tr, n), talib.ATR(xh, xl, x, n))
+        for n in (2, 9, 14, 20, 26):
+            _same(window_max(xh, n), talib.MAX(xh, n))
+            _same(window_min(xl, n), talib.MIN(xl, n))
+            _same((window_max(xh, n) + window_min(xl, n)) / 2.0, talib.MIDPRICE(xh, xl, n))
+        _same(linreg_slope(x, 14), talib.LINEARREG_SLOPE(x, 14))
+        hh, ll = talib.MAX(xh, 14), talib.MIN(xl, 14)
+        for got, want in zip(stoch(hh, ll, x, 14, 3, 3), talib.STOCH(xh, xl, x, 14, 3, 0, 3, 0)):
+            _same(got, want)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            _same(np.where(hh - ll != 0, (hh - x) / ((hh - ll) / -100.0), 0.0), talib.WILLR(xh, xl, x, 14))
+        # DI/ADX/ADXR in one pass = TA-Lib's four functions with the NULL rules applied afterwards
+        pdi, mdi, adx, adxr = dmi(xh, xl, x, 14, 1e-12)
+        str14 = np.full(x.shape[0], np.nan)
+        if x.shape[0] > 14:
+            s = 0.0
+            for i in range(1, 14):
+                s += tr[i]
+            for i in range(14, x.shape[0]):
+                s = s - s / 14 + tr[i]
+                str14[i] = s
+        zero = np.abs(str14) <= 1e-12 * x
+        _same(pdi, np.where(zero, np.nan, talib.PLUS_DI(xh, xl, x, 14)))
+        _same(mdi, np.where(zero, np.nan, talib.MINUS_DI(xh, xl, x, 14)))
+        pos = np.flatnonzero(str14 > 1e-12 * x)
+        started = np.arange(x.shape[0]) >= (pos[0] if pos.size else x.shape[0])
+        want_adx = np.where(started, talib.ADX(xh, xl, x, 14), np.nan)
+        _same(adx, want_adx)
+        lag = np.full(x.shape[0], np.nan)
+        lag[13:] = want_adx[: max(x.shape[0] - 13, 0)]
+        _same(adxr, np.where(np.isnan(lag) | np.isnan(want_adx), np.nan, talib.ADXR(xh, xl, x, 14)))
+        # STOCHRSI fastk from our RSI = TA-Lib's wherever none of the 5 RSI values is NULL
+        r = rsi(x, 14, 1e-12)
+        r0 = np.nan_to_num(r, nan=0.0)
+        bad = (talib.MAX(r0, 5) - talib.MIN(r0, 5) <= 1e-9) | window_any(np.isnan(r), 5)
+        _same(stochrsi_k(r, 5, 20, 1e-9), np.where(bad, np.nan, talib.STOCHRSI(x, 14, 5, 3, 0)[0]))
+
+
+def _from_scratch_mean(x, n):
+    out = np.full(x.shape[0], np.nan)
+    for i in range(n - 1, x.shape[0]):
+        s = 0.0
+        for j in range(i - n + 1, i + 1):
+            s += x[j]
+        out[i] = s / n
+    return out
+
+
+def test_swept_window_sums_equal_the_from_scratch_loops():
+    """The window sums are swept one offset at a time; each window must still be summed in time order."""
+    from bqx.families.recursions import cci, cmo, mfi, range_vol, window_mean
+
+    rng = np.random.default_rng(3)
+    for x, xh, xl in _kernel_cases():
+        v = np.abs(rng.standard_normal(x.shape[0])) * 1000
+        for n in (7, 14, 20):
+            _same(window_mean(x, n), _from_scratch_mean(x, n))
+        hl2, co2 = np.log(xh / xl) ** 2, np.log(x / np.roll(x, 1)) ** 2
+        k = 2.0 * np.log(2.0) - 1.0
+        park, gk = range_vol(hl2, co2, 20, k)
+        _same(park, _from_scratch_mean(hl2, 20))
+        _same(gk, _from_scratch_mean(0.5 * hl2 - k * co2, 20))
+        tp = (xh + xl + x) / 3.0
+        size = x.shape[0]
+        want_cci = np.full(size, np.nan)
+        want_cmo = np.full(size, np.nan)
+        want_mfi = np.full(size, np.nan)
+        for i in range(19, size):
+            m = 0.0
+            for j in range(i - 19, i + 1):
+                m += tp[j]
+            m /= 20
+            d = 0.0
+            for j in range(i - 19, i + 1):
+                d += abs(tp[j] - m)
+            if d / 20 > 1e-12 * abs(tp[i]):
+                want_cci[i] = (tp[i] - m) / (0.015 * (d / 20))
+        for i in range(14, size):
+            s = 0.0
+            pos = neg = sv = 0.0
+            for j in range(i - 13, i + 1):
+                s += abs(x[j] - x[j - 1])
+                mf = tp[j] * v[j]
+                pos += mf if tp[j] > tp[j - 1] else 0.0
+                neg += mf if tp[j] < tp[j - 1] else 0.0
+                sv += v[j]
+            if s > 1e-12 * abs(x[i]):
+                want_cmo[i] = min(100.0, max(-100.0, 100.0 * (x[i] - x[i - 14]) / s))
+            if pos + neg > 1e-12 * abs(tp[i]) * sv:
+                want_mfi[i] = min(100.0, 100.0 * (pos / (pos + neg)))
+        _same(cci(tp, 20, 1e-12), want_cci)
+        _same(cmo(x, 14, 1e-12), want_cmo)
+        _same(mfi(tp, v, 14, 1e-12), want_mfi)
+
+
+def test_window_max_falls_back_to_talib_on_nan():
+    from bqx.families.technical_kernels import window_max, window_min
+
+    x = 100.0 + np.cumsum(np.random.default_rng(1).standard_normal(200))
+    x[50] = np.nan
+    _same(window_max(x, 14), talib.MAX(x, 14))
+    _same(window_min(x, 14), talib.MIN(x, 14))
+
+
+def test_check_output_stays_strict_about_nan_and_inf():
+    """check_output screens with column sums; a column whose sum is not finite gets the exact check."""
+    from types import SimpleNamespace
+
+    from bqx.families.base import FamilyOutputError, check_output
+
+    fam = SimpleNamespace(name="t", column_names=lambda p: ("a", "b"))
+    ok = [[1.0, None, 2.0], [None, None, None], [1e308, 1e308, None], [-0.0, 0.0, None]]  # an overflowing sum is fine
+    bad = [[1.0, float("nan"), None], [float("inf"), 1.0, None], [None, -float("inf"), None], [1e308, 1e308, float("nan")]]
+    for vals in ok:
+        frame = pl.DataFrame({"a": [1.0, 2.0, 3.0], "b": pl.Series(vals, dtype=pl.Float64)})
+        assert check_output(fam, frame, 3, {}) is frame
+    for vals in bad:
+        frame = pl.DataFrame({"a": [1.0, 2.0, 3.0], "b": pl.Series(vals, dtype=pl.Float64)})
+        with pytest.raises(FamilyOutputError, match=r"\['b'\] contain NaN"):
+            check_output(fam, frame, 3, {})
