@@ -213,3 +213,8 @@ def series(name: str, values: np.ndarray) -> pl.Series:
     if not np.isfinite(arr).all():
         arr = np.where(np.isfinite(arr), arr, np.nan)
     return pl.Series(name, arr, dtype=pl.Float64, nan_to_null=True)
+
+
+def null_frame(names: Sequence[str], height: int) -> pl.DataFrame:
+    """`height` rows of NULL Float64 columns: a family's output where it is undefined throughout (or empty input)."""
+    return pl.DataFrame([pl.Series(n, [None] * height, dtype=pl.Float64) for n in names])

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import talib
 
-from bqx.families.base import Column, Ctx, family, series
+from bqx.families.base import Column, Ctx, family, null_frame, series
 from bqx.families.kernels import rolling_mean, rolling_sum, scale_is_zero, shift
 from bqx.universe import pair as universe_pair
 
@@ -59,7 +59,7 @@ def quick_win(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     """Returns, bar shape, round-level, pivot, gap, trading-day and 60-bar range/VWAP features, in bps."""
     names = [c.name for c in columns(ctx.params)]
     if frame.height == 0:
-        return pl.DataFrame([pl.Series(n, [], dtype=pl.Float64) for n in names])
+        return null_frame(names, 0)
     o, h, l, c = (np.ascontiguousarray(frame[k].to_numpy(), dtype=np.float64) for k in ("open", "high", "low", "close"))
     v = np.nan_to_num(frame["volume"].to_numpy().astype(np.float64), nan=0.0)
     nan = np.nan

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, series
+from bqx.families.base import Column, Ctx, family, null_frame, series
 from bqx.families.kernels import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
                                   std_is_zero)
 from bqx.families.order_stats import trailing_order_stats
@@ -74,7 +74,7 @@ def regimes(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     w, lb = ctx.params["vol_window"], ctx.params["lookback"]
     names = [c.name for c in columns(ctx.params)]
     if frame.height == 0:
-        return pl.DataFrame([pl.Series(n, [], dtype=pl.Float64) for n in names])
+        return null_frame(names, 0)
 
     def arr(name: str) -> np.ndarray:
         return np.ascontiguousarray(frame[name].cast(pl.Float64).to_numpy(), dtype=np.float64)

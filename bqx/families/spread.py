@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import talib
 
-from bqx.families.base import Column, Ctx, family, series
+from bqx.families.base import Column, Ctx, family, null_frame, series
 from bqx.families.kernels import shift
 from bqx.families.kernels import rolling_corr
 from bqx.families.window_stats import (
@@ -88,7 +88,7 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     p = ctx.params
     names = [col.name for col in columns(p)]
     if ctx.pair is not None and not ctx.pair.has_bidask:
-        return pl.DataFrame([pl.Series(name, [None] * frame.height, dtype=pl.Float64) for name in names])
+        return null_frame(names, frame.height)
     w, sh, lg = int(p["window"]), int(p["short"]), int(p["long"])
 
     def col(name: str) -> np.ndarray:

@@ -15,7 +15,7 @@ import polars as pl
 import talib
 
 from bqx.families import technical_momentum, technical_trend, technical_volatility
-from bqx.families.base import Column, Ctx, family
+from bqx.families.base import Column, Ctx, family, null_frame
 from bqx.families.technical_kernels import window_max, window_min
 
 CONTEXT = 3000
@@ -37,7 +37,7 @@ def technical(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     has_volume = ctx.pair.has_volume if ctx.pair is not None else bool((v != 0).any())
     names = [c.name for c in columns(ctx.params)]
     if frame.height == 0:
-        return pl.DataFrame([pl.Series(n, [], dtype=pl.Float64) for n in names])
+        return null_frame(names, 0)
     tr = talib.TRANGE(xh, xl, x)
     hh14, ll14 = window_max(xh, 14), window_min(xl, 14)
     out = technical_momentum.compute(x, xh, xl, v, has_volume, hh14, ll14, tr)

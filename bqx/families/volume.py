@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, series
+from bqx.families.base import Column, Ctx, family, null_frame, series
 from bqx.families.kernels import rolling_mean, shift
 from bqx.families.kernels import rolling_corr
 from bqx.families.window_stats import (
@@ -60,7 +60,7 @@ def volume(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     p = ctx.params
     names = [col.name for col in columns(p)]
     if ctx.pair is not None and not ctx.pair.has_volume:
-        return pl.DataFrame([pl.Series(name, [None] * frame.height, dtype=pl.Float64) for name in names])
+        return null_frame(names, frame.height)
     w = int(p["window"])
     v = frame["volume"].to_numpy().astype(np.float64)
     c = frame["close"].to_numpy().astype(np.float64)
