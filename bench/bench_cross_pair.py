@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 import polars as pl
 
 from bqx.bars.sample import sample_market
-from bqx.families.base import Ctx
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import baseline_time, compute_frames, pair_info, resolve, run_cross_family, split_pairs
+from bqx.core.declaration import Ctx
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import baseline_time, compute_frames, pair_info, resolve, run_cross_family, split_pairs
 from bqx.universe import PAIR_NAMES
 
 STAGES = ("currency_indices", "arbitrage", "advanced")

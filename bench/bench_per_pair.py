@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 
 from bqx.bars.sample import sample_market
-from bqx.families.base import Ctx
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import compute_frames, pair_info, params_for, resolve, run_pair_family, split_pairs
+from bqx.core.declaration import Ctx
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import compute_frames, pair_info, params_for, resolve, run_pair_family, split_pairs
 from bqx.universe import PAIR_NAMES
 
 #: Families timed by default, by stage. The extraction families go between regression and derived.

@@ -22,9 +22,9 @@ import numpy as np
 import talib
 
 from bqx.bars.sample import sample_market
-from bqx.families.base import Ctx
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import pair_info, params_for, resolve, run_pair_family, split_pairs
+from bqx.core.declaration import Ctx
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import pair_info, params_for, resolve, run_pair_family, split_pairs
 from bqx.universe import PAIR_NAMES
 
 

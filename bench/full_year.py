@@ -53,7 +53,7 @@ BARS_CODE = """
 import json, sys
 from bqx.bars.sample import sample_market
 from bqx.engine.partitions import month_span, add_months
-from bqx.engine.store import write_bars
+from bqx.store.layout import write_bars
 args = json.loads(sys.argv[1])
 rows = 0
 for m in month_span(args["start"], add_months(args["start"], args["months"] - 1)):

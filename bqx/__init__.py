@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bqx.families.base import Column, Ctx, Family, PairInfo, family
-from bqx.families.registry import register
-from bqx.families.runner import compute
+from bqx.core.declaration import Column, Ctx, Family, PairInfo, family
+from bqx.core.registry import register
+from bqx.core.runner import compute
 
 # `bqx.validate` and `bqx.export` are both subpackages and functions: bind the functions eagerly so
 # that importing the subpackage later cannot shadow them.

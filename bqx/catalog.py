@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from bqx.families.registry import REGISTRY
+from bqx.core.registry import REGISTRY
 from bqx.stages import stage as stage_of
 
 CATALOG_FIELDS = ("name", "family", "stage_id", "stage", "kind", "warmup", "context", "lookahead",

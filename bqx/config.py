@@ -79,7 +79,7 @@ class Config(_Frozen):
 
     def family_params(self) -> dict[str, dict[str, Any]]:
         """Family parameters, checked against the registry (unknown family or parameter is an error)."""
-        from bqx.families.registry import REGISTRY
+        from bqx.core.registry import REGISTRY
 
         for module in self.plugins:
             _import_plugin(module)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bqx.families.base import DISCRETE_KINDS, Column
+from bqx.core.declaration import DISCRETE_KINDS, Column
 
 REL_TOL = 1e-7
 MEDIAN_TOL = 1e-9

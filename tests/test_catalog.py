@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bqx.catalog import catalog as full_catalog
 from bqx.catalog import markdown
-from bqx.families.registry import REGISTRY
+from bqx.core.registry import REGISTRY
 
 GOLDEN = Path(__file__).parent / "golden" / "catalog.json"
 

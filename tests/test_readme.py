@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bqx.families.registry import REGISTRY
+from bqx.core.registry import REGISTRY
 
 README = Path(__file__).parents[1] / "README.md"
 

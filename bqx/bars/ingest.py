@@ -22,10 +22,10 @@ import polars as pl
 
 from bqx.bars import rules
 from bqx.bars.readers import read_source
-from bqx.bars.schema import BAR_COLUMNS
-from bqx.engine.store import read_pairs_json, write_pairs_json
+from bqx.bar_schema import BAR_COLUMNS
+from bqx.store.layout import read_pairs_json, write_pairs_json
 from bqx.io import write_parquet
-from bqx.engine.lock import store_lock
+from bqx.store.lock import store_lock
 from bqx.errors import InputError
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from bqx.bars.readers._common import COL, LINE, RAW, RULE, VAL
-from bqx.bars.schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS
+from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS
 from bqx.errors import InputError
 from bqx.universe import PAIR_NAMES
 

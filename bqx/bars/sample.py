@@ -52,7 +52,7 @@ from bqx.bars.sample_calendar import (
     parse_month,
     trading_minutes,
 )
-from bqx.bars.schema import BAR_COLUMNS, BAR_SCHEMA
+from bqx.bar_schema import BAR_COLUMNS, BAR_SCHEMA
 from bqx.universe import PAIR_NAMES, pair as pair_of
 
 __all__ = ["sample_market", "sample_pair_month", "write_sample", "LATENT", "MINUTES_PER_YEAR"]

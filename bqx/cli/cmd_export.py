@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         """Write train/validation/test Parquet (hive partitioned), a scaler fitted on training rows, and metadata."""
         from bqx.export import S3Options, export
         from bqx.export.scaler import SCALED_KINDS
-        from bqx.families.base import KINDS
+        from bqx.core.declaration import KINDS
 
         kinds = tuple(split_list([scale_kinds]) or SCALED_KINDS) if scale_kinds else SCALED_KINDS
         bad = [k for k in kinds if k not in KINDS]

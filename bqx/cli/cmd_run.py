@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
 
 def _coverage(pairs) -> None:
     """Say once which currency indices and triangles a partial pair set leaves NULL."""
-    from bqx.families.aligned import coverage
+    from bqx.kernels.aligned import coverage
 
     cov = coverage(pairs)
     if cov["skipped_currencies"]:

@@ -58,7 +58,7 @@ def _check_export(url: str, store: Optional[Path], json_: bool, report: Optional
     from rich.table import Table
 
     from bqx.io import atomic_write_text
-    from bqx.validate.export_checks import check_export
+    from bqx.export.checks import check_export
 
     results = check_export(url, store=store)
     data = {"export": url, "passed": all(r.passed is not False for r in results), "checks": [r.to_dict() for r in results]}

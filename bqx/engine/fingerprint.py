@@ -17,7 +17,7 @@ _EXTERNAL_ROOTS = tuple(
 
 
 #: Bookkeeping modules whose edits never change a value (adding a family to the registry list).
-IGNORED_MODULES = frozenset({"bqx.families.registry"})
+IGNORED_MODULES = frozenset({"bqx.core.registry"})
 
 
 def _origin(name: str) -> str | None:

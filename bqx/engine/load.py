@@ -10,15 +10,15 @@ from typing import Any, Mapping, Sequence
 
 import polars as pl
 
-from bqx.bars.schema import BAR_COLUMNS
+from bqx.bar_schema import BAR_COLUMNS
 from bqx.engine.manifest import stored_params
 from bqx.engine.partitions import parse_month
 from bqx.engine.plan import stage_specs
-from bqx.engine.store import BARS, bars_partitions, partition_path
+from bqx.store.layout import BARS, bars_partitions, partition_path
 from bqx.errors import UsageError
-from bqx.families.base import Ctx, PairInfo
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import params_for, run_pair_family
+from bqx.core.declaration import Ctx, PairInfo
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import params_for, run_pair_family
 
 
 def load(

@@ -188,7 +188,7 @@ def open_reader(root: str | os.PathLike[str]) -> Manifest | None:
 
 def params_from_meta(raw: str | None) -> dict[str, dict[str, Any]]:
     """Family parameters a run recorded (meta `params`: {family: params}), for families registered now."""
-    from bqx.families.registry import REGISTRY
+    from bqx.core.registry import REGISTRY
 
     data = json.loads(raw) if raw else {}
     out = {}

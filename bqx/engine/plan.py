@@ -16,11 +16,11 @@ from typing import Any, Mapping, Sequence
 from bqx.engine.fingerprint import code_digest, digest
 from bqx.engine.manifest import FORMAT_VERSION, TaskRow
 from bqx.engine.partitions import Partition
-from bqx.engine.store import RESERVED
+from bqx.store.layout import RESERVED
 from bqx.errors import ConfigError, UsageError
-from bqx.families.base import Family
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import params_for, resolve
+from bqx.core.declaration import Family
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import params_for, resolve
 from bqx.stages import STAGES, Stage
 
 TaskKey = tuple[str, str | None, str]  # (stage, pair or None, month)

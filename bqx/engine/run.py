@@ -20,12 +20,12 @@ import pyarrow.parquet as pq
 
 from bqx.engine.events import Event, EventCallback
 from bqx.engine.executors import Executor, make_executor
-from bqx.engine.lock import store_lock
+from bqx.store.lock import store_lock
 from bqx.engine.manifest import Manifest, TaskRow
 from bqx.engine.partitions import add_months, month_span, month_start, parse_month
 from bqx.engine.plan import (EST_ROWS_PER_MONTH, BarsInventory, StageSpec, Task, TaskGraph, TaskKey, choose,
                              describe, select_stages, stage_specs)
-from bqx.engine.store import bars_partitions, clean_temp_files, file_digest
+from bqx.store.layout import bars_partitions, clean_temp_files, file_digest
 from bqx.engine.source import (SAMPLE_START, baseline_of, check_not_before_baseline, ensure_anchors, fix_baseline,
                                inventory, pair_infos, select_months, write_source)
 from bqx.engine.worker import TaskResult, TaskSpec

@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 from bqx.engine.manifest import Manifest
 from bqx.engine.partitions import add_months, month_span, month_start
 from bqx.engine.plan import BarsInventory, StageSpec
-from bqx.engine.store import (BARS, bars_partitions, file_digest, file_stamp, partition_path, read_pairs_json,
+from bqx.store.layout import (BARS, bars_partitions, file_digest, file_stamp, partition_path, read_pairs_json,
                               write_bars)
 from bqx.errors import InputError, TaskError, UsageError
-from bqx.families.base import Ctx, PairInfo
-from bqx.families.runner import pair_info
+from bqx.core.declaration import Ctx, PairInfo
+from bqx.core.runner import pair_info
 from bqx.universe import PAIR_NAMES
 
 SAMPLE_START = "2024-07"

@@ -8,7 +8,7 @@ from typing import Any
 
 from bqx.engine.manifest import open_reader, params_from_meta
 from bqx.engine.plan import all_stages, stage_specs
-from bqx.engine.store import bars_partitions
+from bqx.store.layout import bars_partitions
 
 
 def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -42,7 +42,7 @@ def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
             row.update(status="done" if bars else "pending", done=len(bars), total=len(bars),
                        rows=sum(v[1] for v in bars.values()))
         elif st.unit == "view":
-            from bqx.families.registry import REGISTRY
+            from bqx.core.registry import REGISTRY
 
             views = [f for f in REGISTRY if f.stage == st.name and f.view]
             row.update(status="view" if views else "not built",

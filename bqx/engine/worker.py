@@ -21,10 +21,10 @@ from typing import Any
 import polars as pl
 
 from bqx.engine.partitions import add_months, month_start
-from bqx.engine.store import BARS, partition_path, table_path, write_parquet
-from bqx.families.base import Family, PairInfo
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import compute_frames
+from bqx.store.layout import BARS, partition_path, table_path, write_parquet
+from bqx.core.declaration import Family, PairInfo
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import compute_frames
 
 
 @dataclass(frozen=True)

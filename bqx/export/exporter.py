@@ -183,7 +183,7 @@ def export(
         say(f"removed {len(stale)} files of the previous export")
 
     say("checking splits and scaler")
-    from bqx.validate.export_checks import run_checks
+    from bqx.export.checks import run_checks
 
     checks = [c.to_dict() for c in run_checks(dest, store=sel.store, require_complete=False)]
     dest.write_bytes(CHECKS_JSON, _json(checks))

@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 
 from bqx.engine.manifest import stored_params
-from bqx.engine.store import BARS, bars_partitions, partition_path
+from bqx.store.layout import BARS, bars_partitions, partition_path
 from bqx.errors import UsageError
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import params_for
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import params_for
 
 TARGETS = "targets"
 

@@ -13,10 +13,10 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from bqx.families.aligned import CARRY_MARGIN, align, peer_corr, rank_scaled, shift_rows
-from bqx.families.kernels import rolling_corr, rolling_regression_slope
-from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import (
+from bqx.kernels.aligned import CARRY_MARGIN, align, peer_corr, rank_scaled, shift_rows
+from bqx.kernels.rolling import rolling_corr, rolling_regression_slope
+from bqx.core.declaration import Column, Ctx, family, series
+from bqx.kernels.rolling import (
     EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_central_moments, rolling_mean, rolling_std, shift, sign_eps,
 )
 from bqx.universe import PAIR_NAMES, base_peers, pair, pairs_of, quote_peers, related

@@ -11,9 +11,9 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.aligned import align, ts_series, warn_coverage
-from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import EPS_REL_STD, rolling_mean, rolling_mean_std
+from bqx.kernels.aligned import align, ts_series, warn_coverage
+from bqx.core.declaration import Column, Ctx, family, series
+from bqx.kernels.rolling import EPS_REL_STD, rolling_mean, rolling_mean_std
 from bqx.universe import TRIANGLES
 
 DEFAULTS = {"threshold_bps": 0.0, "z_window": 240}

@@ -1,7 +1,7 @@
 """currency_indices (stage 2.3, cross-pair): currency strength from log prices against one origin t0.
 
 S_C(t) = (100/7) · Σ over C's 7 pairs p of σ_{C,p} · ln(c_p(t) / c_p(t0)) on the aligned union
-timeline (bqx.families.aligned), σ = +1 where C is p's base and −1 where it is the quote.
+timeline (bqx.kernels.aligned), σ = +1 where C is p's base and −1 where it is the quote.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.aligned import (
+from bqx.kernels.aligned import (
     CARRY_MARGIN, Aligned, align, peer_corr, rank_scaled, shift_rows, ts_series, warn_coverage,
 )
-from bqx.families.base import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, family, series
 from bqx.universe import CURRENCIES, pair, pairs_of
 
 DEFAULTS = {"window": 60}

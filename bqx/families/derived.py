@@ -7,12 +7,12 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, family, series
 from bqx.families.bqx import DEFAULTS as BQX_DEFAULTS
 from bqx.families.bqx import columns as bqx_columns
-from bqx.families.kernels import sign_eps
-from bqx.families.regression_kernels import EPS_SCALE, window_std_from_fit
-from bqx.families.order_stats import trailing_order_stats
+from bqx.kernels.rolling import sign_eps
+from bqx.kernels.regression import EPS_SCALE, window_std_from_fit
+from bqx.kernels.order_stats import trailing_order_stats
 
 DEFAULTS = {
     "bqx_windows": (15, 30, 45, 60, 75),

@@ -7,10 +7,10 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import rolling_mean, rolling_std, shift
+from bqx.core.declaration import Column, Ctx, family, series
+from bqx.kernels.rolling import rolling_mean, rolling_std, shift
 from bqx.families.regression import DOMAINS
-from bqx.families.kernels import rolling_autocorr
+from bqx.kernels.rolling import rolling_autocorr
 
 DEFAULTS = {"windows": (15, 30, 45, 60, 75, 90), "domains": ("idx", "bqx"), "ref_window": 60, "span": 60,
             "tie_tol": 1e-9}

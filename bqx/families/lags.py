@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family
+from bqx.core.declaration import Column, Ctx, family
 from bqx.families.bqx import DEFAULTS as BQX_DEFAULTS
 from bqx.families.bqx import columns as bqx_columns
 

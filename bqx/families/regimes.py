@@ -13,10 +13,10 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
+from bqx.core.declaration import Column, Ctx, family, null_frame, series
+from bqx.kernels.rolling import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
                                   std_is_zero)
-from bqx.families.order_stats import trailing_order_stats
+from bqx.kernels.order_stats import trailing_order_stats
 
 DEFAULTS = {"vol_window": 7200, "lookback": 1440}
 ADX_WARMUP = 27  # ti_adx_14 (technical), the latest of ADX, +DI, −DI

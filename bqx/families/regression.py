@@ -7,8 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, series
-from bqx.families.regression_kernels import METRICS, rolling_fits
+from bqx.core.declaration import Column, Ctx, family, series
+from bqx.kernels.regression import METRICS, rolling_fits
 
 #: domain -> (input column, warm-up of that column, dimensionless?)
 DOMAINS: dict[str, tuple[str, int, bool]] = {

@@ -11,10 +11,10 @@ import numpy as np
 import polars as pl
 import talib
 
-from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import shift
-from bqx.families.kernels import rolling_corr
-from bqx.families.window_stats import (
+from bqx.core.declaration import Column, Ctx, family, null_frame, series
+from bqx.kernels.rolling import shift
+from bqx.kernels.rolling import rolling_corr
+from bqx.kernels.window_stats import (
     divide, rolling_le_fraction, rolling_quantiles, rolling_slope, scale_zero, std_zero,
     streak_above, window_mean_std,
 )

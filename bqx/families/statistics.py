@@ -7,10 +7,10 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import EPS_SIGN, rolling_central_moments, rolling_mean, shift
-from bqx.families.kernels import rolling_autocorr
-from bqx.families.window_stats import (
+from bqx.core.declaration import Column, Ctx, family, series
+from bqx.kernels.rolling import EPS_SIGN, rolling_central_moments, rolling_mean, shift
+from bqx.kernels.rolling import rolling_autocorr
+from bqx.kernels.window_stats import (
     divide, rolling_entropy, rolling_min_max, rolling_quantiles_mad, std_zero, window_mean_std,
 )
 

@@ -7,8 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import shift
+from bqx.core.declaration import Column, Ctx, family, series
+from bqx.kernels.rolling import shift
 
 DEFAULTS = {"horizons": (15, 30, 45, 60, 75)}
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import talib
 
-from bqx.families.base import Column
-from bqx.families.kernels import scale_is_zero
-from bqx.families.recursions import cci, cmo, mfi, rsi, stochrsi_k, window_any, window_mean
-from bqx.families.technical_kernels import stoch
+from bqx.core.declaration import Column
+from bqx.kernels.rolling import scale_is_zero
+from bqx.kernels.recursions import cci, cmo, mfi, rsi, stochrsi_k, window_any, window_mean
+from bqx.kernels.technical import stoch
 
 EPS = 1e-12  # FEATURES.md Numerics: a range, mean, sum, ATR or EMA is zero when <= 1e-12 · its inputs' magnitude
 

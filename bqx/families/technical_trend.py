@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import talib
 
-from bqx.families.base import Column
-from bqx.families.kernels import shift
-from bqx.families.recursions import dmi
-from bqx.families.technical_kernels import linreg_slope, window_max, window_min
+from bqx.core.declaration import Column
+from bqx.kernels.rolling import shift
+from bqx.kernels.recursions import dmi
+from bqx.kernels.technical import linreg_slope, window_max, window_min
 
 EPS = 1e-12  # FEATURES.md Numerics: the smoothed true range is zero when <= 1e-12 · x_t
 

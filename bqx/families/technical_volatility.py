@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import talib
 
-from bqx.families.base import Column
-from bqx.families.kernels import rolling_sum
-from bqx.families.recursions import range_vol
-from bqx.families.technical_kernels import atr, volatility, window_max, window_min
+from bqx.core.declaration import Column
+from bqx.kernels.rolling import rolling_sum
+from bqx.kernels.recursions import range_vol
+from bqx.kernels.technical import atr, volatility, window_max, window_min
 
 LN2 = np.log(2.0)
 ZERO = "≤ 1e-12 · x_t"

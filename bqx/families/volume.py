@@ -7,10 +7,10 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import rolling_mean, shift
-from bqx.families.kernels import rolling_corr
-from bqx.families.window_stats import (
+from bqx.core.declaration import Column, Ctx, family, null_frame, series
+from bqx.kernels.rolling import rolling_mean, shift
+from bqx.kernels.rolling import rolling_corr
+from bqx.kernels.window_stats import (
     divide, rolling_min_max, rolling_slope, scale_zero, window_mean_std,
 )
 

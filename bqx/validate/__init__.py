@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from bqx.errors import TaskError, UsageError
-from bqx.families.registry import REGISTRY
+from bqx.core.registry import REGISTRY
 from bqx.validate.boundary import check_boundary
 from bqx.validate.datachecks import check_family, default_workers, poolable, submit_all
 from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, latest_path, write_latest

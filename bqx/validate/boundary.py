@@ -18,10 +18,10 @@ from typing import Mapping
 import numpy as np
 import polars as pl
 
-from bqx.bars.schema import BAR_COLUMNS
-from bqx.families.base import Family
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import compute_frames, resolve
+from bqx.bar_schema import BAR_COLUMNS
+from bqx.core.declaration import Family
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import compute_frames, resolve
 from bqx.validate.recompute import compute
 from bqx.validate.report import CheckResult
 from bqx.validate.sampling import order_pairs

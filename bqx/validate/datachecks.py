@@ -13,8 +13,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import Any, Mapping
 
-from bqx.families.base import Family
-from bqx.families.registry import BUILTIN_MODULES, REGISTRY
+from bqx.core.declaration import Family
+from bqx.core.registry import BUILTIN_MODULES, REGISTRY
 from bqx.validate.perturbation import check_perturbation
 from bqx.validate.recompute import open_window
 from bqx.validate.report import CheckResult

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from bqx.bars.schema import BAR_COLUMNS
+from bqx.bar_schema import BAR_COLUMNS
 from bqx.validate.recompute import Window, compute
 from bqx.validate.report import CheckResult, Failure
 from bqx.validate.truncation import compare_rows

@@ -15,8 +15,8 @@ from typing import Mapping
 import numpy as np
 import polars as pl
 
-from bqx.families.base import Column, Family
-from bqx.families.runner import run_cross_family, run_pair_family
+from bqx.core.declaration import Column, Family
+from bqx.core.runner import run_cross_family, run_pair_family
 from bqx.numerics import mismatches
 from bqx.validate.storeview import StoreView
 

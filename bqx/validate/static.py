@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from bqx.families.base import Family
-from bqx.families.registry import REGISTRY, UnknownFamilyError
+from bqx.core.declaration import Family
+from bqx.core.registry import REGISTRY, UnknownFamilyError
 from bqx.validate.report import CheckResult, Failure
 
 TARGET_STAGE = "targets"

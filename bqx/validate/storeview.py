@@ -19,11 +19,11 @@ from bqx.engine.manifest import open_reader
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.plan import StageSpec, stage_specs
 from bqx.engine.manifest import params_from_meta
-from bqx.engine.store import BARS, bars_partitions, partition_path, read_pairs_json
+from bqx.store.layout import BARS, bars_partitions, partition_path, read_pairs_json
 from bqx.errors import UsageError
-from bqx.families.base import Ctx, Family, PairInfo
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import baseline_time, pair_info, params_for
+from bqx.core.declaration import Ctx, Family, PairInfo
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import baseline_time, pair_info, params_for
 
 
 class StoreView:

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bqx.bars.ingest import ingest, read_pairs
-from bqx.bars.schema import BAR_COLUMNS
-from bqx.engine.lock import store_lock
+from bqx.bar_schema import BAR_COLUMNS
+from bqx.store.lock import store_lock
 from bqx.errors import InputError, StoreLockedError
 
 from bars_fixtures import sample_text

@@ -8,7 +8,7 @@ import pytest
 
 from bqx.bars.readers import read_bars, read_source
 from bqx.bars.readers._common import pair_from_name, side_from_name
-from bqx.bars.schema import BAR_COLUMNS
+from bqx.bar_schema import BAR_COLUMNS
 from bqx.errors import InputError, UsageError
 
 from bars_fixtures import sample_text

@@ -10,7 +10,7 @@ import pytest
 
 from bqx.bars.sample import _MICRO, sample_market, sample_pair_month, write_sample
 from bqx.bars.sample_calendar import trading_minutes
-from bqx.bars.schema import BAR_COLUMNS, BAR_SCHEMA
+from bqx.bar_schema import BAR_COLUMNS, BAR_SCHEMA
 from bqx.universe import UnknownPairError
 
 USD_PAIRS = ["EURUSD", "GBPUSD", "AUDUSD", "NZDUSD", "USDCAD", "USDCHF", "USDJPY"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from bqx.engine.store import write_bars
-from bqx.families.registry import REGISTRY
+from bqx.store.layout import write_bars
+from bqx.core.registry import REGISTRY
 from engine_helpers import synth_bars
 
 

@@ -14,7 +14,7 @@ distributed = pytest.importorskip("distributed")
 
 from bqx.engine import run  # noqa: E402
 from bqx.engine.executors import make_executor  # noqa: E402
-from bqx.engine.store import write_bars  # noqa: E402
+from bqx.store.layout import write_bars  # noqa: E402
 from bqx.engine.worker import TaskSpec  # noqa: E402
 from bqx.errors import UsageError  # noqa: E402
 from engine_helpers import done_keys, synth_bars  # noqa: E402
@@ -91,7 +91,7 @@ def test_dask_refuses_a_store_its_workers_cannot_see(tmp_path, cluster):
 
 USER = """
 import polars as pl
-from bqx.families.base import Column, family
+from bqx.core.declaration import Column, family
 
 @family(name="udask", stage="user_dask", inputs=("bars",), context=0,
         columns=lambda p: [Column("udask_close", "level", 0, "close")])

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 
 from bqx.engine import load, run
-from bqx.families.registry import REGISTRY
-from bqx.families.runner import compute
+from bqx.core.registry import REGISTRY
+from bqx.core.runner import compute
 from engine_helpers import synth_bars
 
 FAMILIES = ["rate_index", "bqx", "targets"]

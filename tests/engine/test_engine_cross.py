@@ -5,12 +5,12 @@ from __future__ import annotations
 import polars as pl
 
 from bqx.engine import load, run
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from engine_helpers import done_keys, synth_bars
 
 CROSS = """
 import polars as pl
-from bqx.families.base import Column, family
+from bqx.core.declaration import Column, family
 
 def origin(long, ctx):
     # first timestamp at/after the baseline at which every pair has a bar, with the closes there

@@ -14,7 +14,7 @@ import pytest
 
 from bqx.engine import load, run, status
 from bqx.engine.manifest import StoreFormatError
-from bqx.engine.store import write_bars
+from bqx.store.layout import write_bars
 from bqx.errors import InputError, StoreLockedError
 from engine_helpers import read_store, synth_bars
 
@@ -51,7 +51,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
 SLOW = """
 import time
 import polars as pl
-from bqx.families.base import Column, family
+from bqx.core.declaration import Column, family
 
 @family(name="uslow", stage="user_slow", inputs=("bars",), context=0,
         columns=lambda p: [Column("uslow_close", "level", 0, "close, slowly")])

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from bqx.engine import run, status
-from bqx.engine.store import partition_path, write_bars
+from bqx.store.layout import partition_path, write_bars
 from engine_helpers import done_keys, read_store, synth_bars
 
 CORE = ["rate_index", "bqx", "targets"]
@@ -98,7 +98,7 @@ def scale(x):
 
 FAMILY_A = """
 import polars as pl
-from bqx.families.base import Column, family
+from bqx.core.declaration import Column, family
 from uhelper import scale
 
 @family(name="ua", stage="user_a", inputs=("bars",), context=0,
@@ -109,7 +109,7 @@ def ua(frame, ctx):
 
 FAMILY_B = """
 import polars as pl
-from bqx.families.base import Column, family
+from bqx.core.declaration import Column, family
 
 @family(name="ub", stage="user_b", inputs=("bars",), context=1,
         columns=lambda p: [Column("ub_diff", "continuous", 1, "close - previous close")])
@@ -134,7 +134,7 @@ def test_editing_a_helper_module_reruns_only_the_family_using_it(bars3, make_sto
 FAILING = """
 import os
 import polars as pl
-from bqx.families.base import Column, family
+from bqx.core.declaration import Column, family
 
 @family(name="uf", stage="user_f", inputs=("bars",), context=0,
         columns=lambda p: [Column("uf_close", "level", 0, "close, unless told to fail")])

@@ -89,7 +89,7 @@ def test_appending_a_month_never_rereads_more_than_one_month_back_for_targets(tm
 
 def test_the_sample_source_appends_a_month_without_rewriting_the_first(tmp_path):
     from bqx.bars.sample import sample_market
-    from bqx.engine.store import partition_path
+    from bqx.store.layout import partition_path
 
     root = tmp_path / "s"
     assert run(root, source="sample", pairs=["EURUSD"], start="2024-07", end="2024-07", stages=["rate_index"],

@@ -12,7 +12,7 @@ import pytest
 
 from bqx.engine.plan import BarsInventory, TaskGraph, stage_specs
 from bqx.engine.partitions import add_months, month_span
-from bqx.engine.store import write_bars
+from bqx.store.layout import write_bars
 
 ROWS = 31_000  # about one month of M1 bars
 
@@ -44,7 +44,7 @@ def test_a_task_reads_its_month_and_only_the_months_its_context_needs():
 PROBE = """
 import json, resource, sys
 from bqx.engine import run
-import bqx.families.registry as r; r.REGISTRY.load_builtins()
+import bqx.core.registry as r; r.REGISTRY.load_builtins()
 with open("/proc/self/statm") as f:
     base = int(f.read().split()[1]) * 4096
 res = run(sys.argv[1], source=None, stages=["regression"], executor="serial")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from bqx.export import ExportRefusedError, IncompleteExportError, export, read_export_metadata
-from bqx.validate.export_checks import check_export
+from bqx.export.checks import check_export
 
 SMALL = dict(families=["rate_index"], embargo=100)
 

@@ -12,7 +12,7 @@ def test_s3_export_equals_local_export(store, s3_env, tmp_path):
     from pyarrow import dataset as ds
 
     from bqx.export import export, open_destination, read_export_metadata
-    from bqx.validate.export_checks import check_export
+    from bqx.export.checks import check_export
 
     args = dict(families=["rate_index", "bqx"], embargo=600, no_validate=True)
     url = "s3://bqx/exports/run1"

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from bqx.families.advanced import _trend_bars, advanced as FAM
-from bqx.families.base import Ctx, PairInfo
-from bqx.families.runner import run_cross_family
+from bqx.core.declaration import Ctx, PairInfo
+from bqx.core.runner import run_cross_family
 from bqx.universe import PAIR_NAMES, base_peers, pair, quote_peers, related
 from tests.families.test_currency_indices import START, latent_market, run as run_ccy
 

@@ -10,10 +10,10 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from bqx.bars.schema import conform
+from bqx.bar_schema import conform
 from bqx.families.arbitrage import arbitrage as FAM
-from bqx.families.base import Ctx, PairInfo
-from bqx.families.runner import run_cross_family
+from bqx.core.declaration import Ctx, PairInfo
+from bqx.core.runner import run_cross_family
 from bqx.universe import PAIR_NAMES, TRIANGLES, pairs_of, related, triangles_of
 from tests.families.test_currency_indices import START, latent_market
 

@@ -9,9 +9,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from bqx.families.base import Ctx
+from bqx.core.declaration import Ctx
 from bqx.families.bollinger_bqx import DEFAULTS, bollinger_bqx, columns
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from bqx.numerics import mismatches
 
 NAN = np.nan

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from bqx.families import REGISTRY
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from bqx.numerics import mismatches
 
 FLAT = (300, 450)

@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 
 from bqx.families import REGISTRY
-from bqx.families.base import Family
-from bqx.families.runner import baseline_time, compute_frames, resolve, split_pairs
+from bqx.core.declaration import Family
+from bqx.core.runner import baseline_time, compute_frames, resolve, split_pairs
 from bqx.numerics import mismatches
 from tests.conftest import sample_bars
 

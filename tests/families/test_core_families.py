@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 
 T0 = datetime(2024, 7, 1, tzinfo=timezone.utc)
 

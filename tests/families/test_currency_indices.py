@@ -10,11 +10,11 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from bqx.bars.schema import conform
-from bqx.families.aligned import align, coverage, rank_scaled
-from bqx.families.base import Ctx, PairInfo
+from bqx.bar_schema import conform
+from bqx.kernels.aligned import align, coverage, rank_scaled
+from bqx.core.declaration import Ctx, PairInfo
 from bqx.families.currency_indices import currency_indices as FAM, origin
-from bqx.families.runner import run_cross_family
+from bqx.core.runner import run_cross_family
 from bqx.universe import CURRENCIES, PAIRS, pair, pairs_of, related
 
 START = datetime(2024, 7, 1, tzinfo=timezone.utc)

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bqx.families.base import Ctx
+from bqx.core.declaration import Ctx
 from bqx.families.derived import DEFAULTS, columns, derived
-from bqx.families.runner import compute
-from bqx.families.order_stats import trailing_order_stats
+from bqx.core.runner import compute
+from bqx.kernels.order_stats import trailing_order_stats
 from bqx.numerics import mismatches
 
 BQX_W = DEFAULTS["bqx_windows"]

@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bqx.families.base import Ctx
+from bqx.core.declaration import Ctx
 from bqx.families.fit_quality import DEFAULTS, columns, fit_quality
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from bqx.numerics import mismatches
 
 WS = DEFAULTS["windows"]

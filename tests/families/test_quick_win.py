@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from tests.conftest import sample_bars
 
 UTC = timezone.utc

@@ -9,10 +9,10 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from bqx.families.base import Ctx, PairInfo
-from bqx.families.order_stats import trailing_order_stats
+from bqx.core.declaration import Ctx, PairInfo
+from bqx.kernels.order_stats import trailing_order_stats
 from bqx.families.regimes import capped_age, regimes, trend_regime
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 
 T0 = datetime(2024, 7, 1, tzinfo=timezone.utc)
 SMALL = {"vol_window": 50, "lookback": 20}

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bqx.families.base import Ctx
+from bqx.core.declaration import Ctx
 from bqx.families.regression import DEFAULTS, DOMAINS, columns, regression
-from bqx.families.regression_kernels import METRICS, rolling_fits, window_std_from_fit
-from bqx.families.runner import compute
+from bqx.kernels.regression import METRICS, rolling_fits, window_std_from_fit
+from bqx.core.runner import compute
 from bqx.numerics import mismatches
 
 NAN = np.nan

@@ -22,7 +22,7 @@ def test_a_family_sees_only_its_declared_inputs(sample):
         assert "bqx_w15_return" not in frame.columns and {"ts", "close", "rate_index"} <= set(frame.columns)
         return frame.select(pl.col("rate_index").alias("declares_x"))
 
-    from bqx.families.registry import REGISTRY
+    from bqx.core.registry import REGISTRY
 
     try:
         REGISTRY.add(declares)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from bqx.families import REGISTRY
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from bqx.numerics import mismatches
 
 W, LONG = 60, 240

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from bqx.families import REGISTRY
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from bqx.numerics import mismatches
 
 W = 60
@@ -174,7 +174,7 @@ def test_by_hand():
 
 def test_entropy_bins_values_on_edges_as_numpy():
     """Values on bin edges land where numpy.histogram puts them; the maximum falls in the last bin."""
-    from bqx.families.window_stats import rolling_entropy
+    from bqx.kernels.window_stats import rolling_entropy
 
     win = np.array([0.0, 0.1, 0.2, 0.2, 0.3, 0.6, 0.7, 1.0])  # edges k·0.1 (0.3 sits just below 3·0.1 in floats)
     counts, _ = np.histogram(win, bins=10, range=(0.0, 1.0))

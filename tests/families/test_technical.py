@@ -11,7 +11,7 @@ import pytest
 import ta
 import talib
 
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 from tests.conftest import sample_bars
 
 PAIRS = ("EURUSD", "USDJPY", "GBPNZD")
@@ -264,8 +264,8 @@ def _same(a, b):
 
 
 def test_kernels_equal_talib_bit_for_bit():
-    from bqx.families.recursions import dmi, rsi, stochrsi_k, window_any
-    from bqx.families.technical_kernels import atr, linreg_slope, stoch, window_max, window_min
+    from bqx.kernels.recursions import dmi, rsi, stochrsi_k, window_any
+    from bqx.kernels.technical import atr, linreg_slope, stoch, window_max, window_min
 
     for x, xh, xl in _kernel_cases():
         tr = talib.TRANGE(xh, xl, x)
@@ -320,7 +320,7 @@ def _from_scratch_mean(x, n):
 
 def test_swept_window_sums_equal_the_from_scratch_loops():
     """The window sums are swept one offset at a time; each window must still be summed in time order."""
-    from bqx.families.recursions import cci, cmo, mfi, range_vol, window_mean
+    from bqx.kernels.recursions import cci, cmo, mfi, range_vol, window_mean
 
     rng = np.random.default_rng(3)
     for x, xh, xl in _kernel_cases():
@@ -366,7 +366,7 @@ def test_swept_window_sums_equal_the_from_scratch_loops():
 
 
 def test_window_max_falls_back_to_talib_on_nan():
-    from bqx.families.technical_kernels import window_max, window_min
+    from bqx.kernels.technical import window_max, window_min
 
     x = 100.0 + np.cumsum(np.random.default_rng(1).standard_normal(200))
     x[50] = np.nan
@@ -378,7 +378,7 @@ def test_check_output_stays_strict_about_nan_and_inf():
     """check_output screens with column sums; a column whose sum is not finite gets the exact check."""
     from types import SimpleNamespace
 
-    from bqx.families.base import FamilyOutputError, check_output
+    from bqx.core.declaration import FamilyOutputError, check_output
 
     fam = SimpleNamespace(name="t", column_names=lambda p: ("a", "b"))
     ok = [[1.0, None, 2.0], [None, None, None], [1e308, 1e308, None], [-0.0, 0.0, None]]  # an overflowing sum is fine

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bqx.families.runner import compute
+from bqx.core.runner import compute
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")

@@ -14,7 +14,7 @@ import pytest
 
 import bqx
 from bqx.engine.run import run
-from bqx.families.registry import REGISTRY
+from bqx.core.registry import REGISTRY
 from tests.conftest import sample_bars
 
 PAIRS = ("EURUSD", "USDJPY")

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bqx.families.registry import REGISTRY
+from bqx.core.registry import REGISTRY
 from bqx.validate import latest_validation, require_passed, validate
 from bqx.errors import TaskError, UsageError
 from tests.validate.conftest import user_family

@@ -20,7 +20,7 @@ from bqx.bars.readers import dukascopy, generic, histdata, metatrader
 from bqx.bars.readers._common import (
     LINE, RAW, FileProblem, Parsed, check_tz, load_lines, pair_from_name, pair_like_tokens,
 )
-from bqx.bars.schema import ASK_COLUMNS, BAR_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, PairSource, conform
+from bqx.bar_schema import ASK_COLUMNS, BAR_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, PairSource, conform
 from bqx.errors import InputError, UsageError
 from bqx.universe import PAIR_NAMES, UnknownPairError
 from bqx.universe import pair as to_pair

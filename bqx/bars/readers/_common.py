@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from bqx.bars.schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
+from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
 from bqx.errors import UsageError
 from bqx.universe import CURRENCIES, PAIR_NAMES
 

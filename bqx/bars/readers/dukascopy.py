@@ -15,7 +15,7 @@ from bqx.bars.readers._common import (
     COL, LINE, RAW, RULE, VAL, FileProblem, Parsed, first_line, localize, naive_without_zone, num,
     number_checks, side_from_name, sniff_sep, split_fields, tz_checks, with_parse_errors,
 )
-from bqx.bars.schema import TS_DTYPE
+from bqx.bar_schema import TS_DTYPE
 
 NAME = "dukascopy"
 _DATA = re.compile(r"^\s*\"?\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}")

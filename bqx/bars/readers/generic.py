@@ -17,7 +17,7 @@ from bqx.bars.readers._common import (
     COL, LINE, RAW, RULE, VAL, FileProblem, Parsed, first_line, localize, naive_without_zone, normalize_pair,
     num, number_checks, sniff_sep, split_fields, tz_checks, with_parse_errors,
 )
-from bqx.bars.schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
+from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
 from bqx.errors import UsageError
 
 NAME = "generic"

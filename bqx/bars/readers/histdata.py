@@ -10,7 +10,7 @@ import polars as pl
 from bqx.bars.readers._common import (
     COL, LINE, RAW, RULE, VAL, FileProblem, Parsed, first_line, num, number_checks, split_fields, with_parse_errors,
 )
-from bqx.bars.schema import TS_DTYPE
+from bqx.bar_schema import TS_DTYPE
 
 NAME = "histdata"
 _SIGNATURE = re.compile(r"^\s*\d{8} \d{6};")

@@ -254,7 +254,7 @@ class _StoreTs:
     """Each pair's bar timestamps from the store's bars dataset, read on demand."""
 
     def __init__(self, root: Path):
-        from bqx.engine.store import bars_partitions
+        from bqx.store.layout import bars_partitions
 
         self.files = bars_partitions(root)
 

@@ -9,7 +9,7 @@ import numba as nb
 import numpy as np
 import talib
 
-from bqx.families.recursions import _window_sums
+from bqx.kernels.recursions import _window_sums
 
 
 @nb.njit(cache=True, error_model="numpy")

@@ -15,7 +15,7 @@ from typing import Iterable
 import numpy as np
 import polars as pl
 
-from bqx.families.kernels import rolling_corr
+from bqx.kernels.rolling import rolling_corr
 from bqx.universe import CURRENCIES, PAIR_NAMES, TRIANGLES, pair, pairs_of, related
 
 log = logging.getLogger("bqx.families.cross_pair")

@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from bqx.families.kernels import EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_mean, rolling_mean_std
+from bqx.kernels.rolling import EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_mean, rolling_mean_std
 
 
 # -- mean, std, min, max with exact constant windows ---------------------------------------------

@@ -6,7 +6,7 @@ import difflib
 import importlib
 from typing import Iterable, Iterator
 
-from bqx.families.base import Family
+from bqx.core.declaration import Family
 
 #: Built-in family modules, imported on first use. Adding a family = adding its module here.
 BUILTIN_MODULES: tuple[str, ...] = (

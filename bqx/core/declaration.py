@@ -12,7 +12,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from bqx.bars.schema import PairSource as PairInfo  # what the store knows about one pair's bars
+from bqx.bar_schema import PairSource as PairInfo  # what the store knows about one pair's bars
 
 Kind = Literal["continuous", "level", "binary", "categorical", "ordinal", "count", "cyclic"]
 KINDS: tuple[str, ...] = ("continuous", "level", "binary", "categorical", "ordinal", "count", "cyclic")
@@ -162,7 +162,7 @@ def family(
             module=fn.__module__,
         )
         if register:
-            from bqx.families.registry import REGISTRY
+            from bqx.core.registry import REGISTRY
 
             REGISTRY.add(fam)
         return fam

@@ -11,9 +11,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.bars.schema import BAR_COLUMNS, conform, source_of
-from bqx.families.base import Ctx, Family, FamilyOutputError, PairInfo, check_output
-from bqx.families.registry import REGISTRY
+from bqx.bar_schema import BAR_COLUMNS, conform, source_of
+from bqx.core.declaration import Ctx, Family, FamilyOutputError, PairInfo, check_output
+from bqx.core.registry import REGISTRY
 
 ParamsByFamily = Mapping[str, Mapping[str, Any]]
 

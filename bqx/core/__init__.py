@@ -1,0 +1,1 @@
+"""The family machinery: the declaration (Column, Family, @family), the registry, the runner."""

@@ -1,0 +1,1 @@
+"""Numerical building blocks of the families: numba/numpy kernels, no feature declarations."""
