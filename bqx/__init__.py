@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bqx.core.declaration import Column, Ctx, Family, PairInfo, family
-from bqx.core.registry import register
+from bqx.core.declaration import Column, Ctx, Family, PairInfo
+from bqx.core.registry import family, register
 from bqx.core.runner import compute
 
 # `bqx.validate` and `bqx.export` are both subpackages and functions: bind the functions eagerly so

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -71,3 +71,16 @@ def source_of(pair: str, frame: pl.DataFrame, basis: Basis = "mid") -> PairSourc
     has_volume = bool(frame.height and (frame["volume"].fill_null(0.0) != 0.0).any())
     has_bidask = bool(frame.height and frame["bid_close"].is_not_null().any() and frame["ask_close"].is_not_null().any())
     return PairSource(pair=pair, basis=basis, has_volume=has_volume, has_bidask=has_bidask)
+
+
+def split_pairs(bars: Any) -> dict[str, pl.DataFrame]:
+    """Canonical per-pair frames, sorted by ts, from a polars or pandas frame with a `pair` column."""
+    if not isinstance(bars, pl.DataFrame):
+        bars = pl.from_pandas(bars) if hasattr(bars, "to_dict") and not isinstance(bars, dict) else pl.DataFrame(bars)
+    if "pair" not in bars.columns:
+        raise ValueError("bars need a `pair` column (one frame may hold several pairs)")
+    canon = conform(bars, with_pair=True)
+    return {
+        str(key[0]): part.drop("pair").sort("ts")
+        for key, part in canon.partition_by("pair", as_dict=True, maintain_order=True).items()
+    }

@@ -19,10 +19,13 @@ from pathlib import Path
 
 import polars as pl
 
-from bqx.bars.readers._common import COL, LINE, RAW, RULE, VAL
 from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS
 from bqx.errors import InputError
+from bqx.io import write_parquet
 from bqx.universe import PAIR_NAMES
+
+#: Internal columns every parsed frame carries besides bar columns (the readers write them, the rules read them).
+LINE, RAW, RULE, COL, VAL = "_line", "_raw", "_rule", "_col", "_val"
 
 POLICIES = ("strict", "repair")
 
@@ -292,7 +295,5 @@ def merge_sides(bid: pl.DataFrame, ask: pl.DataFrame) -> tuple[pl.DataFrame, pl.
 
 def write_quarantine(issues: pl.DataFrame, path: Path) -> Path:
     """Write quarantine records to a Parquet file (temp file, fsync, rename)."""
-    from bqx.bars.ingest import atomic_write_parquet
-
-    atomic_write_parquet(issues.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA), path)
+    write_parquet(issues.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA), path)
     return path

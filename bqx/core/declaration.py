@@ -1,4 +1,7 @@
-"""A feature family: one pure function plus its declaration (columns, inputs, context, lookahead)."""
+"""A feature family: one pure function plus its declaration (columns, inputs, context, lookahead).
+
+`@family` (in `bqx.core.registry`) builds a `Family` and registers it.
+"""
 
 from __future__ import annotations
 
@@ -124,50 +127,6 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
-
-
-def family(
-    *,
-    name: str,
-    stage: str,
-    inputs: Sequence[str],
-    columns: Callable[[Mapping[str, Any]], Sequence[Column]],
-    context: IntOrFn,
-    lookahead: IntOrFn = 0,
-    params: Mapping[str, Any] | None = None,
-    view: bool = False,
-    cross_pair: bool = False,
-    tables: Sequence[str] = (),
-    anchor: Callable[[pl.DataFrame, Ctx], Mapping[str, Any]] | None = None,
-    description: str = "",
-    register: bool = True,
-) -> Callable[[ComputeFn], Family]:
-    """Declare the decorated function as a feature family (and register it unless told not to)."""
-
-    def wrap(fn: ComputeFn) -> Family:
-        fam = Family(
-            name=name,
-            stage=stage,
-            inputs=tuple(inputs),
-            compute=fn,
-            columns_fn=columns,
-            context_fn=context,
-            lookahead_fn=lookahead,
-            params=MappingProxyType({k: _freeze(v) for k, v in (params or {}).items()}),
-            view=view,
-            cross_pair=cross_pair,
-            tables=tuple(tables),
-            anchor=anchor,
-            description=description or (inspect.getdoc(fn) or "").split("\n")[0],
-            module=fn.__module__,
-        )
-        if register:
-            from bqx.core.registry import REGISTRY
-
-            REGISTRY.add(fam)
-        return fam
-
-    return wrap
 
 
 class FamilyOutputError(RuntimeError):

@@ -1,12 +1,16 @@
-"""The family registry: loud about duplicates and unknown names."""
+"""The family registry, loud about duplicates and unknown names, and `@family`, which declares a family into it."""
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Iterable, Iterator
+import inspect
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from bqx.core.declaration import Family
+import polars as pl
+
+from bqx.core.declaration import Column, ComputeFn, Ctx, Family, IntOrFn, _freeze
 
 #: Built-in family modules, imported on first use. Adding a family = adding its module here.
 BUILTIN_MODULES: tuple[str, ...] = (
@@ -114,6 +118,48 @@ class Registry:
 
 
 REGISTRY = Registry()
+
+
+def family(
+    *,
+    name: str,
+    stage: str,
+    inputs: Sequence[str],
+    columns: Callable[[Mapping[str, Any]], Sequence[Column]],
+    context: IntOrFn,
+    lookahead: IntOrFn = 0,
+    params: Mapping[str, Any] | None = None,
+    view: bool = False,
+    cross_pair: bool = False,
+    tables: Sequence[str] = (),
+    anchor: Callable[[pl.DataFrame, Ctx], Mapping[str, Any]] | None = None,
+    description: str = "",
+    register: bool = True,
+) -> Callable[[ComputeFn], Family]:
+    """Declare the decorated function as a feature family (and register it unless told not to)."""
+
+    def wrap(fn: ComputeFn) -> Family:
+        fam = Family(
+            name=name,
+            stage=stage,
+            inputs=tuple(inputs),
+            compute=fn,
+            columns_fn=columns,
+            context_fn=context,
+            lookahead_fn=lookahead,
+            params=MappingProxyType({k: _freeze(v) for k, v in (params or {}).items()}),
+            view=view,
+            cross_pair=cross_pair,
+            tables=tuple(tables),
+            anchor=anchor,
+            description=description or (inspect.getdoc(fn) or "").split("\n")[0],
+            module=fn.__module__,
+        )
+        if register:
+            REGISTRY.add(fam)
+        return fam
+
+    return wrap
 
 
 def register(fam: Family) -> Family:

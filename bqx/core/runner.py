@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.bar_schema import BAR_COLUMNS, conform, source_of
+from bqx.bar_schema import BAR_COLUMNS, source_of, split_pairs
 from bqx.core.declaration import Ctx, Family, FamilyOutputError, PairInfo, check_output
 from bqx.core.registry import REGISTRY
 
@@ -144,19 +144,6 @@ def compute_frames(
 def _long(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     parts = [f.select(pl.lit(p).alias("pair"), pl.all()) for p, f in frames.items()]
     return pl.concat(parts, how="vertical") if parts else pl.DataFrame()
-
-
-def split_pairs(bars: Any) -> dict[str, pl.DataFrame]:
-    """Canonical per-pair frames, sorted by ts, from a polars or pandas frame with a `pair` column."""
-    if not isinstance(bars, pl.DataFrame):
-        bars = pl.from_pandas(bars) if hasattr(bars, "to_dict") and not isinstance(bars, dict) else pl.DataFrame(bars)
-    if "pair" not in bars.columns:
-        raise ValueError("bars need a `pair` column (one frame may hold several pairs)")
-    canon = conform(bars, with_pair=True)
-    return {
-        str(key[0]): part.drop("pair").sort("ts")
-        for key, part in canon.partition_by("pair", as_dict=True, maintain_order=True).items()
-    }
 
 
 def compute(bars: Any, families: Iterable[str] | None = None, *, params: ParamsByFamily | None = None) -> pl.DataFrame:

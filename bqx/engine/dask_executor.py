@@ -18,7 +18,6 @@ import uuid
 from dataclasses import replace
 from typing import Any, Iterable
 
-from bqx.engine.executors import register_executor
 from bqx.engine.fingerprint import code_digest
 from bqx.engine.worker import TaskResult, TaskSpec, run_task
 from bqx.errors import UsageError
@@ -121,6 +120,3 @@ class DaskExecutor:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
-
-
-register_executor("dask", DaskExecutor)

@@ -3,7 +3,7 @@
 An executor has `submit(spec) -> handle`, `wait(handles) -> done handles` (at least one),
 `result(handle) -> TaskResult` and `close()`. A Dask executor fits the same four methods
 (`client.submit(run_task, spec)`, `distributed.wait(..., return_when="FIRST_COMPLETED")`,
-`future.result()`): it is `bqx.engine.dask_executor`, imported when "dask" is first asked for.
+`future.result()`): it is `bqx.engine.dask_executor`, which imports `distributed` only when one is made.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Protocol
 
+from bqx.engine.dask_executor import DaskExecutor
 from bqx.engine.worker import TaskResult, TaskSpec, run_task
 
 
@@ -70,7 +71,7 @@ class ProcessExecutor:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-_EXECUTORS: dict[str, Callable[..., Executor]] = {"serial": SerialExecutor, "process": ProcessExecutor}
+_EXECUTORS: dict[str, Callable[..., Executor]] = {"serial": SerialExecutor, "process": ProcessExecutor, "dask": DaskExecutor}
 
 
 def register_executor(name: str, factory: Callable[..., Executor]) -> None:
@@ -79,12 +80,10 @@ def register_executor(name: str, factory: Callable[..., Executor]) -> None:
 
 def make_executor(name: str, workers: int | None = None, **options: Any) -> Executor:
     """The executor called `name`; `options` go to its factory (the dask executor's `scheduler`)."""
-    if name == "dask" and name not in _EXECUTORS:
-        import bqx.engine.dask_executor  # noqa: F401 - registers "dask"; imports distributed only when asked
     try:
         factory = _EXECUTORS[name]
     except KeyError:
         from bqx.errors import UsageError
 
-        raise UsageError(f"unknown executor {name!r}; executors are: {', '.join(sorted(set(_EXECUTORS) | {'dask'}))}") from None
+        raise UsageError(f"unknown executor {name!r}; executors are: {', '.join(sorted(_EXECUTORS))}") from None
     return factory(workers, **options)

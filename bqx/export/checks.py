@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from bqx.export.exporter import CATALOG_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON
+from bqx.export.layout import CATALOG_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON
 from bqx.export.scaler import Moments, Scaler
 from bqx.export.splits import SPLITS, SplitPlan, _to_us
 from bqx.export.writer import Destination, S3Options, open_destination

@@ -21,20 +21,12 @@ import polars as pl
 
 from bqx.errors import BqxError, TaskError, UsageError
 from bqx.export import source
+from bqx.export.checks import run_checks
+from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
+                               SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Scaler, ScalerFit
 from bqx.export.splits import SPLITS, SplitPlan, plan_splits
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
-
-FORMAT = "bqx-export"
-FORMAT_VERSION = 1
-MARKER = "metadata/COMPLETE.json"
-EXPORT_JSON = "metadata/export.json"
-CATALOG_JSON = "metadata/catalog.json"
-VALIDATION_JSON = "metadata/validation.json"
-FILES_JSON = "metadata/files.json"
-CHECKS_JSON = "metadata/checks.json"
-SCALER_JSON = "scalers/scaler.json"
-TOP_DIRS = ("features/", "scalers/", "metadata/")
 
 
 class ExportRefusedError(BqxError):
@@ -183,8 +175,6 @@ def export(
         say(f"removed {len(stale)} files of the previous export")
 
     say("checking splits and scaler")
-    from bqx.export.checks import run_checks
-
     checks = [c.to_dict() for c in run_checks(dest, store=sel.store, require_complete=False)]
     dest.write_bytes(CHECKS_JSON, _json(checks))
     failed = [c for c in checks if c["passed"] is False]

@@ -15,7 +15,8 @@ import polars as pl
 
 from bqx.kernels.aligned import CARRY_MARGIN, align, peer_corr, rank_scaled, shift_rows
 from bqx.kernels.rolling import rolling_corr, rolling_regression_slope
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import (
     EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_central_moments, rolling_mean, rolling_std, shift, sign_eps,
 )

@@ -12,7 +12,8 @@ import numpy as np
 import polars as pl
 
 from bqx.kernels.aligned import align, ts_series, warn_coverage
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import EPS_REL_STD, rolling_mean, rolling_mean_std
 from bqx.universe import TRIANGLES
 

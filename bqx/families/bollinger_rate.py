@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.kernels.window_stats import divide, scale_zero, std_zero, window_mean_std
 
 DEFAULTS = {"windows": (20, 30, 60, 120), "k": 2.0}

@@ -15,7 +15,8 @@ import polars as pl
 from bqx.kernels.aligned import (
     CARRY_MARGIN, Aligned, align, peer_corr, rank_scaled, shift_rows, ts_series, warn_coverage,
 )
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.universe import CURRENCIES, pair, pairs_of
 
 DEFAULTS = {"window": 60}

@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.families.bqx import DEFAULTS as BQX_DEFAULTS
 from bqx.families.bqx import columns as bqx_columns
 from bqx.kernels.rolling import sign_eps

@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import rolling_mean, rolling_std, shift
 from bqx.families.regression import DOMAINS
 from bqx.kernels.rolling import rolling_autocorr

@@ -6,7 +6,8 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family
+from bqx.core.declaration import Column, Ctx
+from bqx.core.registry import family
 from bqx.families.bqx import DEFAULTS as BQX_DEFAULTS
 from bqx.families.bqx import columns as bqx_columns
 

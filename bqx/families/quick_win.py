@@ -15,7 +15,8 @@ import numpy as np
 import polars as pl
 import talib
 
-from bqx.core.declaration import Column, Ctx, family, null_frame, series
+from bqx.core.declaration import Column, Ctx, null_frame, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import rolling_mean, rolling_sum, scale_is_zero, shift
 from bqx.universe import pair as universe_pair
 

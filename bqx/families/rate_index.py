@@ -6,7 +6,8 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family
+from bqx.core.declaration import Column, Ctx
+from bqx.core.registry import family
 
 SOURCES = {"rate_index": "close", "rate_index_open": "open", "rate_index_high": "high", "rate_index_low": "low"}
 

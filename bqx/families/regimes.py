@@ -13,7 +13,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family, null_frame, series
+from bqx.core.declaration import Column, Ctx, null_frame, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
                                   std_is_zero)
 from bqx.kernels.order_stats import trailing_order_stats

@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.kernels.regression import METRICS, rolling_fits
 
 #: domain -> (input column, warm-up of that column, dimensionless?)

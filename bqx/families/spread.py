@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import talib
 
-from bqx.core.declaration import Column, Ctx, family, null_frame, series
+from bqx.core.declaration import Column, Ctx, null_frame, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import shift
 from bqx.kernels.rolling import rolling_corr
 from bqx.kernels.window_stats import (

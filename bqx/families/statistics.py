@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family, series
+from bqx.core.declaration import Column, Ctx, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import EPS_SIGN, rolling_central_moments, rolling_mean, shift
 from bqx.kernels.rolling import rolling_autocorr
 from bqx.kernels.window_stats import (

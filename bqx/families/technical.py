@@ -15,7 +15,8 @@ import polars as pl
 import talib
 
 from bqx.families import technical_momentum, technical_trend, technical_volatility
-from bqx.core.declaration import Column, Ctx, family, null_frame
+from bqx.core.declaration import Column, Ctx, null_frame
+from bqx.core.registry import family
 from bqx.kernels.technical import window_max, window_min
 
 CONTEXT = 3000

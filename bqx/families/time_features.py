@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family
+from bqx.core.declaration import Column, Ctx
+from bqx.core.registry import family
 
 #: Trading centres: (time zone, opening hour, closing hour), open on local weekdays in [open, close).
 CENTRES: dict[str, tuple[str, int, int]] = {

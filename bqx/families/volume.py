@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from bqx.core.declaration import Column, Ctx, family, null_frame, series
+from bqx.core.declaration import Column, Ctx, null_frame, series
+from bqx.core.registry import family
 from bqx.kernels.rolling import rolling_mean, shift
 from bqx.kernels.rolling import rolling_corr
 from bqx.kernels.window_stats import (

@@ -2,7 +2,7 @@
 
 Every kernel here evaluates each window on its own (O(n·w), numba), so results depend only on the
 window's values: no drift over a year and bit-identical under truncation. A window holding a NaN
-gives NaN (→ NULL). Mean and std come from `kernels` (drift-free rolling moments) with constant
+gives NaN (→ NULL). Mean and std come from `rolling` (drift-free rolling moments) with constant
 windows forced to exact values, so the epsilon rules of FEATURES.md Numerics see true zeros.
 """
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import polars as pl
 
-from bqx.bar_schema import BAR_COLUMNS, conform
+from bqx.bar_schema import BAR_COLUMNS, conform, split_pairs
 from bqx.io import clean_temp_files, write_parquet, write_parquet_to, atomic_write_text
 
 BARS = "bars"
@@ -92,8 +92,6 @@ def write_bars(
     `pairs.json` (basis, has_volume, has_bidask, source). Returns the partitions written.
     Call it while holding the store lock.
     """
-    from bqx.core.runner import split_pairs
-
     existing = bars_partitions(root)
     info = read_pairs_json(root)
     written: list[tuple[str, str]] = []

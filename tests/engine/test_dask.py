@@ -91,7 +91,8 @@ def test_dask_refuses_a_store_its_workers_cannot_see(tmp_path, cluster):
 
 USER = """
 import polars as pl
-from bqx.core.declaration import Column, family
+from bqx.core.declaration import Column
+from bqx.core.registry import family
 
 @family(name="udask", stage="user_dask", inputs=("bars",), context=0,
         columns=lambda p: [Column("udask_close", "level", 0, "close")])

@@ -10,7 +10,8 @@ from engine_helpers import done_keys, synth_bars
 
 CROSS = """
 import polars as pl
-from bqx.core.declaration import Column, family
+from bqx.core.declaration import Column
+from bqx.core.registry import family
 
 def origin(long, ctx):
     # first timestamp at/after the baseline at which every pair has a bar, with the closes there

@@ -51,7 +51,8 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
 SLOW = """
 import time
 import polars as pl
-from bqx.core.declaration import Column, family
+from bqx.core.declaration import Column
+from bqx.core.registry import family
 
 @family(name="uslow", stage="user_slow", inputs=("bars",), context=0,
         columns=lambda p: [Column("uslow_close", "level", 0, "close, slowly")])

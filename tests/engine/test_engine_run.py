@@ -98,7 +98,8 @@ def scale(x):
 
 FAMILY_A = """
 import polars as pl
-from bqx.core.declaration import Column, family
+from bqx.core.declaration import Column
+from bqx.core.registry import family
 from uhelper import scale
 
 @family(name="ua", stage="user_a", inputs=("bars",), context=0,
@@ -109,7 +110,8 @@ def ua(frame, ctx):
 
 FAMILY_B = """
 import polars as pl
-from bqx.core.declaration import Column, family
+from bqx.core.declaration import Column
+from bqx.core.registry import family
 
 @family(name="ub", stage="user_b", inputs=("bars",), context=1,
         columns=lambda p: [Column("ub_diff", "continuous", 1, "close - previous close")])
@@ -134,7 +136,8 @@ def test_editing_a_helper_module_reruns_only_the_family_using_it(bars3, make_sto
 FAILING = """
 import os
 import polars as pl
-from bqx.core.declaration import Column, family
+from bqx.core.declaration import Column
+from bqx.core.registry import family
 
 @family(name="uf", stage="user_f", inputs=("bars",), context=0,
         columns=lambda p: [Column("uf_close", "level", 0, "close, unless told to fail")])

@@ -10,11 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
+from bqx.bars.rules import COL, LINE, RAW, RULE, VAL  # noqa: F401 - the internal columns every reader writes
 from bqx.errors import UsageError
 from bqx.universe import CURRENCIES, PAIR_NAMES
-
-#: Internal columns every parsed frame carries besides bar columns.
-LINE, RAW, RULE, COL, VAL = "_line", "_raw", "_rule", "_col", "_val"
 
 
 class FileProblem(Exception):
