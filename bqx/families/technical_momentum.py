@@ -12,9 +12,10 @@ import talib
 from bqx.families.base import Column
 from bqx.families.kernels import scale_is_zero
 from bqx.families.recursions import cci, cmo, mfi, rsi, stochrsi_k, window_any, window_mean
-from bqx.families.technical_kernels import stoch
+from bqx.families.technical_kernels import aroonosc, stoch
 
 EPS = 1e-12  # FEATURES.md Numerics: a range, mean, sum, ATR or EMA is zero when <= 1e-12 · its inputs' magnitude
+TIE = 1e-9  # FEATURES.md Numerics, stable comparisons: values within 1e-9 · x_t are equal
 
 ZERO = "≤ 1e-12 · x_t"
 RSI_NULL = f"average gain + average loss (TA-Lib's Wilder averages of |Δx|) {ZERO}: TA-Lib returns 0 there"
@@ -81,11 +82,11 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, v: np.ndarray, has_vo
     out["ti_mom_10"] = talib.MOM(x, 10)
 
     out["ti_cmo_14"] = cmo(x, 14, EPS)
-    out["ti_mfi_14"] = mfi(tp, v, 14, EPS) if has_volume else np.full(x.shape[0], nan)
+    out["ti_mfi_14"] = mfi(tp, v, x, 14, EPS, TIE) if has_volume else np.full(x.shape[0], nan)
     tr7 = 7.0 * window_mean(tr, 7)
     out["ti_ultosc"] = np.where(scale_is_zero(tr7, x), nan, talib.ULTOSC(xh, xl, x, 7, 14, 28))
     out["ti_trix_15"] = talib.TRIX(x, 15)
     out["ti_ppo"] = talib.PPO(x, 12, 26, 0)
-    out["ti_aroonosc_14"] = talib.AROONOSC(xh, xl, 14)
+    out["ti_aroonosc_14"] = aroonosc(xh, xl, x, 14, TIE)
     return out
 

@@ -8,9 +8,10 @@ import talib
 from bqx.families.base import Column
 from bqx.families.kernels import shift
 from bqx.families.recursions import dmi
-from bqx.families.technical_kernels import linreg_slope, window_max, window_min
+from bqx.families.technical_kernels import linreg_slope, sar, window_max, window_min
 
 EPS = 1e-12  # FEATURES.md Numerics: the smoothed true range is zero when <= 1e-12 · x_t
+TIE = 1e-9  # FEATURES.md Numerics, stable comparisons: values within 1e-9 · x_t are equal
 
 TR_ZERO = "TA-Lib's smoothed true range (Wilder sum of TR over 14) ≤ 1e-12 · x_t"
 ADX_NULL = ("before the first bar where the smoothed true range is > 1e-12 · x_t (a flat start); from that bar on "
@@ -45,10 +46,10 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, ema20: np.ndarray) ->
     macd, signal, hist = talib.MACD(x, 12, 26, 9)
     out["ti_macd"], out["ti_macd_signal"], out["ti_macd_hist"] = macd, signal, hist
 
-    # PLUS_DI, MINUS_DI, ADX, ADXR: TA-Lib's ADX redone in one pass, NULL rules applied inside
-    (out["ti_plus_di_14"], out["ti_minus_di_14"], out["ti_adx_14"], out["ti_adxr_14"]) = dmi(xh, xl, x, 14, EPS)
+    # PLUS_DI, MINUS_DI, ADX, ADXR: TA-Lib's ADX redone in one pass, stable comparisons and NULL rules inside
+    (out["ti_plus_di_14"], out["ti_minus_di_14"], out["ti_adx_14"], out["ti_adxr_14"]) = dmi(xh, xl, x, 14, EPS, TIE)
 
-    out["ti_sar_dist"] = (x - talib.SAR(xh, xl, 0.02, 0.2)) / x
+    out["ti_sar_dist"] = (x - sar(xh, xl, x, 0.02, 0.2, TIE)) / x
     for n, ema in ((20, ema20), (50, talib.EMA(x, 50))):
         out[f"ti_ema{n}_dist"] = (x - ema) / x
         out[f"ti_sma{n}_slope"] = (x - shift(x, n)) / (n * x)
