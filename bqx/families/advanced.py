@@ -17,7 +17,7 @@ from bqx.families.aligned import CARRY_MARGIN, align, peer_corr, rank_scaled, sh
 from bqx.families.kernels import rolling_corr, rolling_regression_slope
 from bqx.families.base import Column, Ctx, family, series
 from bqx.families.kernels import (
-    EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_central_moments, rolling_mean, rolling_std, shift, sign_eps,
+    EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, TIE_REL, rolling_central_moments, rolling_mean, rolling_std, shift, sign_eps,
 )
 from bqx.universe import PAIR_NAMES, base_peers, pair, pairs_of, quote_peers, related
 
@@ -130,8 +130,11 @@ def _own_bar_columns(frame: pl.DataFrame, rows: slice) -> dict[str, np.ndarray]:
         out["adv_adx_slope_5"] = adx - shift(adx, 5)
         out["adv_trend_bars"] = _trend_bars(adx, TREND_CAP)
         d = pdi - mdi
-        prev = shift(d, 1)
-        cross = np.where((prev <= 0) & (d > 0), 1.0, np.where((prev >= 0) & (d < 0), -1.0, 0.0))
+        tie = TIE_REL * np.maximum(np.abs(pdi), np.abs(mdi))  # stable comparison of +DI and −DI
+        side = np.where(d > tie, 1.0, np.where(d < -tie, -1.0, 0.0))
+        side[np.isnan(d)] = np.nan
+        prev = shift(side, 1)
+        cross = np.where((prev <= 0) & (side > 0), 1.0, np.where((prev >= 0) & (side < 0), -1.0, 0.0))
         out["adv_di_cross"] = np.where(np.isnan(d) | np.isnan(prev), np.nan, cross)
         r = np.full_like(c, np.nan)
         r[1:] = np.log(c[1:] / c[:-1])
@@ -214,7 +217,9 @@ def advanced(frame: pl.DataFrame, ctx: Ctx) -> tuple[pl.DataFrame, dict[str, pl.
             towards = r[:, ks] * s
             m = towards.mean(axis=1)
             corrs = np.column_stack([rolling_corr(r[:, j], shift_rows(m, k), 240, dimensionless=True) for k in range(1, 6)])
-            pick = np.argmax(np.abs(np.nan_to_num(corrs, nan=-1.0)), axis=1)  # first max: the smaller k
+            a = np.abs(np.nan_to_num(corrs, nan=0.0))
+            top = a.max(axis=1, keepdims=True)
+            pick = np.argmax(a >= top - TIE_REL * top, axis=1)  # ties within 1e-9 · the max: the smaller k
             lead = corrs[np.arange(t), pick]
             lead[np.isnan(corrs).any(axis=1)] = np.nan
             u["adv_lead_lag_5"][:, j] = lead

@@ -10,7 +10,7 @@ import polars as pl
 from bqx.families.base import Column, Ctx, family, series
 from bqx.families.bqx import DEFAULTS as BQX_DEFAULTS
 from bqx.families.bqx import columns as bqx_columns
-from bqx.families.kernels import sign_eps
+from bqx.families.kernels import TIE_REL, sign_eps
 from bqx.families.regression_kernels import EPS_SCALE, window_std_from_fit
 from bqx.families.order_stats import trailing_order_stats
 
@@ -71,7 +71,7 @@ def derived(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out["drv_trend_strength"] = np.mean(terms, axis=0)
     vol = _col(frame, "bqx_agg_volatility")
     lo, hi = trailing_order_stats(vol, n, p["regime_quantiles"])[:2]
-    regime = np.where(vol < lo, 0.0, np.where(vol > hi, 2.0, 1.0))
+    regime = np.where(vol < lo - TIE_REL, 0.0, np.where(vol > hi + TIE_REL, 2.0, 1.0))  # stable comparisons
     out["drv_volatility_regime"] = np.where(np.isnan(lo) | np.isnan(vol), np.nan, regime)
     out["drv_mtf_divergence"] = sgn[fast] - sgn[slow]
     short, long = min(rw), max(rw)

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
+from bqx.families.kernels import (TIE_LOG, TIE_REL, rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
                                   std_is_zero)
 from bqx.families.order_stats import trailing_order_stats
 
@@ -85,8 +85,8 @@ def regimes(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out["rg_trend_age"] = capped_age(_changed(trend), ~np.isnan(trend), lb)
 
     std60 = arr("stat_std_60")
-    q_lo, q_hi, pct = trailing_order_stats(std60, w, (1.0 / 3.0, 2.0 / 3.0))
-    vol = np.where(std60 < q_lo, 0.0, np.where(std60 > q_hi, 2.0, 1.0))
+    q_lo, q_hi, pct = trailing_order_stats(std60, w, (1.0 / 3.0, 2.0 / 3.0), TIE_LOG)
+    vol = np.where(std60 < q_lo - TIE_LOG, 0.0, np.where(std60 > q_hi + TIE_LOG, 2.0, 1.0))
     vol[np.isnan(q_lo) | np.isnan(std60)] = np.nan
     out["rg_vol"], out["rg_vol_pctile"] = vol, pct
 
@@ -125,9 +125,10 @@ def regimes(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
 def trend_regime(adx: np.ndarray, pdi: np.ndarray, mdi: np.ndarray) -> np.ndarray:
     """+2/−2 for a strong directional trend, +1/−1 for a weak one, 0 otherwise; NaN where an input is NaN."""
     d = pdi - mdi
+    tie = TIE_REL * np.maximum(np.abs(pdi), np.abs(mdi))  # stable comparison of +DI and −DI
     out = np.zeros(adx.shape[0])
-    out = np.where((adx > 20) & (pdi > mdi), 1.0, out)
-    out = np.where((adx > 20) & (mdi > pdi), -1.0, out)
+    out = np.where((adx > 20) & (d > tie), 1.0, out)
+    out = np.where((adx > 20) & (d < -tie), -1.0, out)
     out = np.where((adx > 25) & (d > 10), 2.0, out)
     out = np.where((adx > 25) & (-d > 10), -2.0, out)
     return np.where(np.isnan(adx) | np.isnan(d), np.nan, out)

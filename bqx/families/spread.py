@@ -12,7 +12,7 @@ import polars as pl
 import talib
 
 from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import shift
+from bqx.families.kernels import TIE_BPS, shift
 from bqx.families.kernels import rolling_corr
 from bqx.families.window_stats import (
     divide, rolling_le_fraction, rolling_quantiles, rolling_slope, scale_zero, std_zero,
@@ -108,7 +108,7 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out[f"spr_mean_{w}"], out[f"spr_std_{w}"] = mean, std
     out[f"spr_min_{w}"], out[f"spr_max_{w}"] = st["min"], st["max"]
     out[f"spr_range_{w}"] = st["max"] - st["min"]
-    out[f"spr_pctile_{w}"] = rolling_le_fraction(sb, w)
+    out[f"spr_pctile_{w}"] = rolling_le_fraction(sb, w, TIE_BPS)
     out[f"spr_slope_{w}"] = rolling_slope(sb, w)
     out["spr_spike"] = np.where(np.isnan(sb) | np.isnan(mean), np.nan, (sb > float(p["spike"]) * mean).astype(np.float64))
     out[f"spr_z_{w}"] = divide(sb - mean, std, std_zero(std, st["mean_abs"], dimensionless=False))

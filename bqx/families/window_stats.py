@@ -115,8 +115,8 @@ def _mad_sorted(s: np.ndarray) -> float:
 
 
 @nb.njit(cache=True)
-def _rolling_sorted(x: np.ndarray, w: int, probs: np.ndarray, want_mad: bool, want_rank: bool) -> np.ndarray:
-    """Rows: the quantiles at `probs`, then MAD (if asked), then the fraction of the window ≤ x_t (if asked)."""
+def _rolling_sorted(x: np.ndarray, w: int, probs: np.ndarray, want_mad: bool, want_rank: bool, tie: float = 0.0) -> np.ndarray:
+    """Rows: the quantiles at `probs`, then MAD (if asked), then the fraction of the window ≤ x_t + tie (if asked)."""
     n = x.shape[0]
     rows = probs.shape[0] + (1 if want_mad else 0) + (1 if want_rank else 0)
     out = np.full((rows, n), np.nan)
@@ -145,7 +145,7 @@ def _rolling_sorted(x: np.ndarray, w: int, probs: np.ndarray, want_mad: bool, wa
             out[row, t] = _mad_sorted(s)
             row += 1
         if want_rank:
-            out[row, t] = np.searchsorted(s, v, side="right") / w
+            out[row, t] = np.searchsorted(s, v + tie, side="right") / w
     return out
 
 
@@ -165,9 +165,9 @@ def rolling_mad(x: np.ndarray, w: int) -> np.ndarray:
     return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.empty(0), True, False)[0]
 
 
-def rolling_le_fraction(x: np.ndarray, w: int) -> np.ndarray:
-    """Fraction of the last w values that are ≤ x_t (x_t included)."""
-    return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.empty(0), False, True)[0]
+def rolling_le_fraction(x: np.ndarray, w: int, tie: float = 0.0) -> np.ndarray:
+    """Fraction of the last w values that are ≤ x_t (x_t included), values within `tie` of x_t counting as equal."""
+    return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.empty(0), False, True, float(tie))[0]
 
 
 # -- per-window moments of pairs, slope, entropy ---------------------------------------------------
