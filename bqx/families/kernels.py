@@ -285,3 +285,16 @@ def rolling_regression_slope(y: np.ndarray, x: np.ndarray, w: int, *, dimensionl
     with np.errstate(invalid="ignore", divide="ignore"):
         b = m[4] / m[2]
     return np.where(zero, np.nan, b)
+
+
+def snap_log(r: np.ndarray) -> np.ndarray:
+    """A log return (or log ratio) of two prices equal within 1e-9 of each other made exactly 0 (FEATURES.md
+    stable comparisons: otherwise 1e-13 noise turns a flat bar's 0 into ±1e-13)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(r) <= TIE_LOG, 0.0, r)
+
+
+def snap_diff(d: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """A difference of two prices made exactly 0 where they are equal within 1e-9 · level (stable comparisons)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(d) <= TIE_REL * np.abs(level), 0.0, d)

@@ -16,7 +16,7 @@ import polars as pl
 import talib
 
 from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import rolling_mean, rolling_sum, scale_is_zero, shift
+from bqx.families.kernels import rolling_mean, rolling_sum, scale_is_zero, shift, snap_diff, snap_log
 from bqx.universe import pair as universe_pair
 
 BPS = 1e4
@@ -66,21 +66,22 @@ def quick_win(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out: dict[str, np.ndarray] = {}
     lc = np.log(c)
     for k in ctx.params["returns"]:
-        out[f"qw_ret_{k}"] = (lc - shift(lc, k)) * BPS
-    out["qw_range_bps"] = (h - l) / c * BPS
-    out["qw_body_bps"] = (c - o) / c * BPS
+        out[f"qw_ret_{k}"] = snap_log(lc - shift(lc, k)) * BPS
+    # differences of prices equal within 1e-9 · c are exactly 0 (FEATURES.md stable comparisons)
+    out["qw_range_bps"] = snap_diff(h - l, c) / c * BPS
+    out["qw_body_bps"] = snap_diff(c - o, c) / c * BPS
     out["qw_round_dist_bps"] = (c - round_level(c, 50.0 * _pip(ctx))) / c * BPS
     rng = h - l
     with np.errstate(divide="ignore", invalid="ignore"):
         out["qw_clv"] = np.where(scale_is_zero(rng, h), nan, ((c - l) - (h - c)) / rng)
     c_prev = shift(c, 1)
-    out["qw_gap_bps"] = (o - c_prev) / c_prev * BPS
+    out["qw_gap_bps"] = snap_diff(o - c_prev, c_prev) / c_prev * BPS
 
     day_index, start = trading_days(frame["ts"])
     ends = np.r_[start[1:], frame.height] - 1
     row_day = day_index
     first_of_row = start[row_day]
-    out["qw_day_ret_bps"] = np.where(row_day >= 1, (lc - np.log(o[first_of_row])) * BPS, nan)
+    out["qw_day_ret_bps"] = np.where(row_day >= 1, snap_log(lc - np.log(o[first_of_row])) * BPS, nan)
     out["qw_bar_count_day"] = np.where(row_day >= 1, np.arange(frame.height) - first_of_row + 1.0, nan)
     pivot_day = (np.maximum.reduceat(h, start) + np.minimum.reduceat(l, start) + c[ends]) / 3.0
     prev_pivot = np.r_[nan, pivot_day[:-1]]
@@ -97,7 +98,7 @@ def quick_win(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
         vwap = rolling_sum((h + l + c) / 3.0 * v, 60) / rolling_sum(v, 60)
         out["qw_vwap60_dev_bps"] = np.where((n_pos > 0) & has_volume, (c - vwap) / c * BPS, nan)
         mean_rng = rolling_mean(rng, 60)
-        out["qw_range_ratio_60"] = np.where(scale_is_zero(mean_rng, c), nan, rng / mean_rng)
+        out["qw_range_ratio_60"] = np.where(scale_is_zero(mean_rng, c), nan, snap_diff(rng, c) / mean_rng)
     return pl.DataFrame([series(n, out[n]) for n in names])
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from bqx.families.base import Column, Ctx, family, series
-from bqx.families.kernels import EPS_SIGN, rolling_central_moments, rolling_mean, shift
+from bqx.families.kernels import EPS_SIGN, TIE_LOG, rolling_central_moments, rolling_mean, shift, snap_log
 from bqx.families.kernels import rolling_autocorr
 from bqx.families.window_stats import (
     divide, rolling_entropy, rolling_min_max, rolling_quantiles_mad, std_zero, window_mean_std,
@@ -74,8 +74,8 @@ def statistics(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     w, s, mom = int(p["window"]), int(p["short"]), int(p["mom"])
     c = frame["close"].to_numpy().astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.log(c / shift(c, 1))
-        mom_n = np.log(c / shift(c, mom))
+        r = snap_log(np.log(c / shift(c, 1)))  # equal closes (within 1e-9 · c) give exactly 0
+        mom_n = snap_log(np.log(c / shift(c, mom)))
     absr = np.abs(r)
     out: dict[str, np.ndarray] = {}
 
@@ -105,7 +105,7 @@ def statistics(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
 
     out[f"stat_ret_z_{w}"] = divide(r - main["mean"], main["std"], zero)
     out[f"stat_autocorr_{w}"] = rolling_autocorr(r, w, dimensionless=True)
-    out[f"stat_entropy_{w}"] = rolling_entropy(r, w, int(p["bins"]))
+    out[f"stat_entropy_{w}"] = rolling_entropy(r, w, int(p["bins"]), TIE_LOG)
     out["stat_mom_1"] = r
     out[f"stat_mom_{mom}"] = mom_n
 

@@ -16,6 +16,7 @@ import talib
 
 from bqx.families import technical_momentum, technical_trend, technical_volatility
 from bqx.families.base import Column, Ctx, family, null_frame
+from bqx.families.kernels import snap_diff
 from bqx.families.technical_kernels import window_max, window_min
 
 CONTEXT = 3000
@@ -38,7 +39,7 @@ def technical(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     names = [c.name for c in columns(ctx.params)]
     if frame.height == 0:
         return null_frame(names, 0)
-    tr = talib.TRANGE(xh, xl, x)
+    tr = snap_diff(talib.TRANGE(xh, xl, x), x)  # a range of prices equal within 1e-9 · x is 0 (stable comparisons)
     hh14, ll14 = window_max(xh, 14), window_min(xl, 14)
     out = technical_momentum.compute(x, xh, xl, v, has_volume, hh14, ll14, tr)
     ema20 = talib.EMA(x, 20)

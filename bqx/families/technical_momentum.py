@@ -10,7 +10,7 @@ import numpy as np
 import talib
 
 from bqx.families.base import Column
-from bqx.families.kernels import scale_is_zero
+from bqx.families.kernels import scale_is_zero, snap_diff
 from bqx.families.recursions import cci, cmo, mfi, rsi, stochrsi_k, window_any, window_mean
 from bqx.families.technical_kernels import aroonosc, stoch
 
@@ -79,7 +79,7 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, v: np.ndarray, has_vo
     out["ti_cci_20"] = cci(tp, 20, EPS)  # TA-Lib's CCI, NaN where the mean deviation is zero
 
     out["ti_roc_12"] = talib.ROC(x, 12)
-    out["ti_mom_10"] = talib.MOM(x, 10)
+    out["ti_mom_10"] = snap_diff(talib.MOM(x, 10), x)  # equal closes (within 1e-9 · x): exactly 0
 
     out["ti_cmo_14"] = cmo(x, 14, EPS)
     out["ti_mfi_14"] = mfi(tp, v, x, 14, EPS, TIE) if has_volume else np.full(x.shape[0], nan)

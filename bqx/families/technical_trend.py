@@ -6,7 +6,7 @@ import numpy as np
 import talib
 
 from bqx.families.base import Column
-from bqx.families.kernels import shift
+from bqx.families.kernels import shift, snap_diff
 from bqx.families.recursions import dmi
 from bqx.families.technical_kernels import linreg_slope, sar, window_max, window_min
 
@@ -52,8 +52,8 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, ema20: np.ndarray) ->
     out["ti_sar_dist"] = (x - sar(xh, xl, x, 0.02, 0.2, TIE)) / x
     for n, ema in ((20, ema20), (50, talib.EMA(x, 50))):
         out[f"ti_ema{n}_dist"] = (x - ema) / x
-        out[f"ti_sma{n}_slope"] = (x - shift(x, n)) / (n * x)
+        out[f"ti_sma{n}_slope"] = snap_diff(x - shift(x, n), x) / (n * x)
     for name, n in (("ti_tenkan_dist", 9), ("ti_kijun_dist", 26)):  # TA-Lib's MIDPRICE = (MAX + MIN) / 2
-        out[name] = (x - (window_max(xh, n) + window_min(xl, n)) / 2.0) / x
+        out[name] = snap_diff(x - (window_max(xh, n) + window_min(xl, n)) / 2.0, x) / x
     out["ti_linreg_slope_14"] = linreg_slope(x, 14)
     return out
