@@ -12,7 +12,7 @@ import polars as pl
 import talib
 
 from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import TIE_BPS, shift
+from bqx.families.kernels import TIE_BPS, shift, snap_diff
 from bqx.families.kernels import rolling_corr
 from bqx.families.window_stats import (
     divide, rolling_le_fraction, rolling_quantiles, rolling_slope, scale_zero, std_zero,
@@ -133,7 +133,7 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     oc = np.where(scale_zero(oc, a, b, ao, bo), 0.0, oc)  # a sum of prices: exactly 0 within 1e-12 of them
     out["spr_oc_change_bps"] = divide(oc * 1e4, m, m_zero)
 
-    dm = m - shift(m, 1)
+    dm = snap_diff(m - shift(m, 1), m)  # equal mids (within 1e-9 · m): exactly 0
     dm_short, dm_long = window_mean_std(dm, sh), window_mean_std(dm, w)
     dm_zero = std_zero(dm_long["std"], dm_long["mean_abs"], dimensionless=False)
     vol_ratio = divide(dm_short["std"], dm_long["std"], dm_zero)
