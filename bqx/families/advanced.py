@@ -48,7 +48,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
     cols += [
         c("adv_lead_lag_5", "continuous", 245,
           "among k = 1..5, corr over the last 240 union bars of r_p(t) with m(t−k), m = mean of the 12 related pairs' "
-          "returns oriented towards p, with the largest |corr| (ties: the smaller k)", UNION + ", or a std is zero", True),
+          "returns oriented towards p, with the largest |corr| (ties within 1e-9 · the largest: the smaller k)", UNION + ", or a std is zero", True),
         c("adv_beta_usd_240", "continuous", 240,
           "OLS slope over the last 240 union bars of r_p on the 1-bar change of ccy_USD, computed as "
           "(100/7)·Σ σ_{USD,q}·r_q over the 7 USD pairs (independent of the origin t0)",
@@ -61,7 +61,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         c("adv_mom_divergence_60", "continuous", 60,
           "R_p − mean over the 12 related pairs of their 60-union-bar log return oriented towards p"),
         c("adv_mom_rank_60", "ordinal", 60,
-          "rank of |R_p| among the 28 pairs' |60-union-bar log returns|, (average rank − 1)/27, ties averaged",
+          "rank of |R_p| among the 28 pairs' |60-union-bar log returns|, (average rank − 1)/27, ties (within 1e-9 · the largest) averaged",
           UNION + " (NULL throughout unless all 28 pairs are present)", True),
         c("adv_peer_breadth_60", "continuous", 60,
           "fraction of the 12 related pairs whose R oriented towards p has the sign of R_p (sign 0 when |R| ≤ 1e-10, "
@@ -75,7 +75,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
           "bars since ADX last rose above 25 (or since its first value, or since a NULL, if it started above), "
           f"at most {TREND_CAP}; 0 while ADX ≤ 25", "ti_adx_14 is NULL"),
         c("adv_di_cross", "ordinal", DI_LOOKBACK + 1,
-          "+1 when +DI − −DI goes from ≤ 0 to > 0, −1 when it goes from ≥ 0 to < 0, else 0",
+          "+1 when +DI − −DI goes from ≤ 0 to > 0, −1 when it goes from ≥ 0 to < 0, else 0; |+DI − −DI| ≤ 1e-9 · max(+DI, −DI) "
+          "counts as 0 (stable comparisons)",
           "a DI is NULL now or on the previous bar"),
     ]
     own = "the pair's own bars, r = ln(c_t/c_(t−1))"

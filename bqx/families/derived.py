@@ -40,7 +40,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                nullable_when="any reg_idx_wW_r2 is NULL (a constant window)", bounded=True),
         Column("drv_volatility_regime", "ordinal", _bqx_warmup("bqx_agg_volatility") + n,
                f"0 if bqx_agg_volatility < the {q1:.4g} quantile of its previous {n} values (t excluded, linear "
-               f"interpolation), 2 if > the {q2:.4g} quantile, else 1",
+               f"interpolation), 2 if > the {q2:.4g} quantile, else 1; within 1e-9 of a quantile counts as equal (stable comparisons)",
                nullable_when=f"any of the previous {n} values is NULL"),
         Column("drv_mtf_divergence", "ordinal", max(fast, slow),
                f"sign(bqx_w{fast}_return) − sign(bqx_w{slow}_return), sign 0 when |v| ≤ 1e-10 (−2 … 2)"),

@@ -30,8 +30,8 @@ TWO_DAYS = "the data's first two trading days (the previous day is missing or pa
 def columns(p: Mapping[str, Any]) -> list[Column]:
     cols = [Column(f"qw_ret_{k}", "continuous", k, f"ln(c_t / c_(t−{k})) · 10^4") for k in p["returns"]]
     cols += [
-        Column("qw_range_bps", "continuous", 0, "(h − l)/c · 10^4"),
-        Column("qw_body_bps", "continuous", 0, "(c − o)/c · 10^4"),
+        Column("qw_range_bps", "continuous", 0, "(h − l)/c · 10^4; exactly 0 when the two prices are within 1e-9 · c (stable comparisons)"),
+        Column("qw_body_bps", "continuous", 0, "(c − o)/c · 10^4; exactly 0 when the two prices are within 1e-9 · c (stable comparisons)"),
         Column("qw_round_dist_bps", "continuous", 0,
                "(c − R)/c · 10^4, R = the nearest multiple of 50 pips (pip 0.01 for JPY pairs, 0.0001 otherwise); "
                "a price within 1e-9 step of half-way counts as a tie and goes to the lower level"),
@@ -39,7 +39,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                "(c − P)/c · 10^4, P = (H + L + C)/3 of the previous trading day's max h, min l and last close "
                "(the previous day with bars: Friday's before Sunday 17:00)", TWO_DAYS),
         Column("qw_clv", "continuous", 0, "((c − l) − (h − c))/(h − l)", "h − l ≤ 1e-12 · h (a flat bar)", bounded=True),
-        Column("qw_gap_bps", "continuous", 1, "(o_t − c_(t−1))/c_(t−1) · 10^4, c_(t−1) the previous bar's close"),
+        Column("qw_gap_bps", "continuous", 1, "(o_t − c_(t−1))/c_(t−1) · 10^4, c_(t−1) the previous bar's close; exactly 0 when the two prices are within 1e-9 · c (stable comparisons)"),
         Column("qw_day_ret_bps", "continuous", 1, "ln(c_t / open of the trading day's first bar) · 10^4", FIRST_DAY),
         Column("qw_hi60_dist_bps", "continuous", 59, "(max h over L_60 − c)/c · 10^4"),
         Column("qw_lo60_dist_bps", "continuous", 59, "(c − min l over L_60)/c · 10^4"),

@@ -33,14 +33,14 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
     age = AGE_RULE.format(lb=lb)
     return [
         Column("rg_trend", "ordinal", ADX_WARMUP,
-               "+2 if ADX > 25 and +DI − (−DI) > 10; +1 if ADX > 20 and +DI > −DI; −2, −1 symmetric; else 0 (TA-Lib "
-               "ADX/PLUS_DI/MINUS_DI(14) on the rate index, from technical)", "ADX or a DI is NULL (flat start)"),
+               "+2 if ADX > 25 and +DI − (−DI) > 10; +1 if ADX > 20 and +DI > −DI; −2, −1 symmetric; else 0 (ADX, ±DI(14) of "
+               "technical, TA-Lib's recurrences with stable comparisons; +DI > −DI means by more than 1e-9 · max(+DI, −DI))", "ADX or a DI is NULL (flat start)"),
         Column("rg_trend_age", "count", ADX_WARMUP + 1,
                f"bars since rg_trend last changed (0 on the bar it changes), at most {lb}", age),
         Column("rg_vol", "ordinal", vol_warm,
                f"0 if stat_std_60 < the 1/3 quantile of its previous {w} values (t excluded, linear interpolation), "
-               "2 if > the 2/3 quantile, else 1"),
-        Column("rg_vol_pctile", "continuous", vol_warm, f"fraction of the previous {w} stat_std_60 values ≤ the current",
+               "2 if > the 2/3 quantile, else 1; within 1e-9 (log-return units: stable comparisons) of a quantile counts as equal to it"),
+        Column("rg_vol_pctile", "continuous", vol_warm, f"fraction of the previous {w} stat_std_60 values ≤ the current + 1e-9 (stable comparisons)",
                bounded=True),
         Column("rg_autocorr_240", "continuous", 240, "lag-1 autocorrelation of r over L_240 (the 239 pairs inside)",
                 "std of either member of the pairs is zero (≤ 1e-12 or ≤ 1e-9 · mean |r|)", bounded=True),

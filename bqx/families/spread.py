@@ -12,7 +12,7 @@ import polars as pl
 import talib
 
 from bqx.families.base import Column, Ctx, family, null_frame, series
-from bqx.families.kernels import TIE_BPS, shift, snap_diff
+from bqx.families.kernels import TIE_BPS, TIE_REL, shift, snap_diff
 from bqx.families.kernels import rolling_corr
 from bqx.families.window_stats import (
     divide, rolling_le_fraction, rolling_quantiles, rolling_slope, scale_zero, std_zero,
@@ -36,7 +36,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         Column(f"spr_min_{w}", "continuous", w - 1, f"min of sb over L_{w}", nullable_when=NO_BIDASK),
         Column(f"spr_max_{w}", "continuous", w - 1, f"max of sb over L_{w}", nullable_when=NO_BIDASK),
         Column(f"spr_range_{w}", "continuous", w - 1, f"max − min of sb over L_{w}", nullable_when=NO_BIDASK),
-        Column(f"spr_pctile_{w}", "continuous", w - 1, f"fraction of sb in L_{w} that are ≤ sb_t (sb_t included)",
+        Column(f"spr_pctile_{w}", "continuous", w - 1, f"fraction of sb in L_{w} that are ≤ sb_t + 1e-7 bps (sb_t included; 1e-7 bps = 1e-11 · price: stable comparisons, "
+               "see docs/NUMERICS.md)",
                nullable_when=NO_BIDASK, bounded=True),
         Column(f"spr_slope_{w}", "continuous", w - 1, f"OLS slope of sb on bar position 0…{w - 1} over L_{w} (bps per bar)",
                nullable_when=NO_BIDASK),
@@ -72,7 +73,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                nullable_when=f"{NO_BIDASK}, or no bid/ask opens"),
         Column("spr_toxicity", "continuous", w,
                f"(std(Δm over L_{sh}) / std(Δm over L_{w})) · (mean(sb over L_{sh}) / spr_mean_{w}), m = (b + a)/2; "
-               f"NULL when std(Δm over L_{w}) ≤ 1e-9 · mean |Δm| or spr_mean_{w} is 0",
+               f"NULL when std(Δm over L_{w}) ≤ 1e-9 · mean |Δm| or ≤ 1e-9 · m, or spr_mean_{w} is 0; a std(Δm) ≤ 1e-9 · m "
+               "is 0 (changes equal within 1e-9 · m: stable comparisons)",
                nullable_when=f"{NO_BIDASK}, or a constant quote mid over L_{w}, or zero mean spread"),
     ]
 
@@ -135,7 +137,9 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
 
     dm = snap_diff(m - shift(m, 1), m)  # equal mids (within 1e-9 · m): exactly 0
     dm_short, dm_long = window_mean_std(dm, sh), window_mean_std(dm, w)
-    dm_zero = std_zero(dm_long["std"], dm_long["mean_abs"], dimensionless=False)
-    vol_ratio = divide(dm_short["std"], dm_long["std"], dm_zero)
+    # a window of mid changes equal within 1e-9 · m has std 0 (stable comparisons), not rounding noise
+    short_std = snap_diff(dm_short["std"], m)
+    dm_zero = std_zero(dm_long["std"], dm_long["mean_abs"], dimensionless=False) | (dm_long["std"] <= TIE_REL * m)
+    vol_ratio = divide(short_std, dm_long["std"], dm_zero)
     out["spr_toxicity"] = vol_ratio * divide(short["mean"], mean, mean_zero)
     return pl.DataFrame([series(name, np.asarray(out[name], dtype=np.float64)) for name in names])

@@ -51,9 +51,10 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                nullable_when=f"zero std of r among the pairs in L_{w}", bounded=True),
         Column(f"stat_entropy_{w}", "continuous", w,
                f"Shannon entropy (bits) of the histogram of r over L_{w} in {bins} equal bins over [min, max] "
-               "(binned as numpy.histogram, the maximum in the last bin); 0 when max − min ≤ 1e-12 · max(|min|, |max|)"),
-        Column("stat_mom_1", "continuous", 1, "r_t = ln(c_t / c_(t−1))"),
-        Column(f"stat_mom_{mom}", "continuous", mom, f"ln(c_t / c_(t−{mom}))"),
+               "(binned as numpy.histogram, the maximum in the last bin, but a value within 1e-9 below an interior edge is on it: "
+               "stable comparisons); 0 when max − min ≤ 1e-12 · max(|min|, |max|)"),
+        Column("stat_mom_1", "continuous", 1, "r_t = ln(c_t / c_(t−1)); exactly 0 when |r_t| ≤ 1e-9 (equal closes: stable comparisons; every column here uses this r)"),
+        Column(f"stat_mom_{mom}", "continuous", mom, f"ln(c_t / c_(t−{mom})); exactly 0 when within 1e-9"),
         Column(f"stat_up_ratio_{w}", "continuous", w,
                f"fraction of r > 0 in L_{w}; a return counts as positive only when r > 1e-10 (the sign rule), "
                "so flat bars (r = 0) are not up", bounded=True),
