@@ -63,7 +63,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         Column(f"spr_q90_{lg}", "continuous", lg - 1, f"90 % quantile of sb over L_{lg}, linear interpolation",
                nullable_when=NO_BIDASK),
         Column("spr_streak", "count", w - 1,
-               f"number of consecutive bars up to t (at most {cap}) whose sb exceeds (strictly) their own spr_mean_{w}; "
+               f"number of consecutive bars up to t (at most {cap}) whose sb exceeds their own spr_mean_{w} by more than 1e-7 bps (stable comparisons); "
                "0 when sb_t does not; NULL if the run reaches a bar whose spr_mean is NULL",
                nullable_when=f"{NO_BIDASK}, or the run of exceeding bars reaches a NULL spr_mean_{w} "
                              f"(within the first {w - 1 + cap} bars, or next to missing quotes)"),
@@ -129,7 +129,7 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out[f"spr_rel_{lg}"] = divide(sb, longw["mean"], scale_zero(longw["mean"], longw["min"], longw["max"]))
     out[f"spr_q90_{lg}"] = rolling_quantiles(sb, lg, (0.9,))[0]
 
-    above = np.where(np.isnan(sb) | np.isnan(mean), np.nan, (sb > mean).astype(np.float64))
+    above = np.where(np.isnan(sb) | np.isnan(mean), np.nan, (sb > mean + TIE_BPS).astype(np.float64))
     out["spr_streak"] = streak_above(above, int(p["streak_cap"]))
     oc = s - (ao - bo)
     oc = np.where(scale_zero(oc, a, b, ao, bo), 0.0, oc)  # a sum of prices: exactly 0 within 1e-12 of them
