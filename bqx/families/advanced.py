@@ -18,7 +18,7 @@ from bqx.kernels.rolling import rolling_corr, rolling_regression_slope
 from bqx.core.declaration import Column, Ctx, series
 from bqx.core.registry import family
 from bqx.kernels.rolling import (
-    EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, rolling_central_moments, rolling_mean, rolling_std, shift, sign_eps,
+    EPS_ABS_STD, EPS_REL_STD, EPS_SCALE, TIE_REL, rolling_central_moments, rolling_mean, rolling_std, shift, sign_eps,
 )
 from bqx.universe import PAIR_NAMES, base_peers, pair, pairs_of, quote_peers, related
 
@@ -49,7 +49,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
     cols += [
         c("adv_lead_lag_5", "continuous", 245,
           "among k = 1..5, corr over the last 240 union bars of r_p(t) with m(t−k), m = mean of the 12 related pairs' "
-          "returns oriented towards p, with the largest |corr| (ties: the smaller k)", UNION + ", or a std is zero", True),
+          "returns oriented towards p, with the largest |corr| (ties within 1e-9 · the largest: the smaller k)", UNION + ", or a std is zero", True),
         c("adv_beta_usd_240", "continuous", 240,
           "OLS slope over the last 240 union bars of r_p on the 1-bar change of ccy_USD, computed as "
           "(100/7)·Σ σ_{USD,q}·r_q over the 7 USD pairs (independent of the origin t0)",
@@ -62,7 +62,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         c("adv_mom_divergence_60", "continuous", 60,
           "R_p − mean over the 12 related pairs of their 60-union-bar log return oriented towards p"),
         c("adv_mom_rank_60", "ordinal", 60,
-          "rank of |R_p| among the 28 pairs' |60-union-bar log returns|, (average rank − 1)/27, ties averaged",
+          "rank of |R_p| among the 28 pairs' |60-union-bar log returns|, (average rank − 1)/27, ties (within 1e-9 · the largest) averaged",
           UNION + " (NULL throughout unless all 28 pairs are present)", True),
         c("adv_peer_breadth_60", "continuous", 60,
           "fraction of the 12 related pairs whose R oriented towards p has the sign of R_p (sign 0 when |R| ≤ 1e-10, "
@@ -76,7 +76,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
           "bars since ADX last rose above 25 (or since its first value, or since a NULL, if it started above), "
           f"at most {TREND_CAP}; 0 while ADX ≤ 25", "ti_adx_14 is NULL"),
         c("adv_di_cross", "ordinal", DI_LOOKBACK + 1,
-          "+1 when +DI − −DI goes from ≤ 0 to > 0, −1 when it goes from ≥ 0 to < 0, else 0",
+          "+1 when +DI − −DI goes from ≤ 0 to > 0, −1 when it goes from ≥ 0 to < 0, else 0; |+DI − −DI| ≤ 1e-9 · max(+DI, −DI) "
+          "counts as 0 (stable comparisons)",
           "a DI is NULL now or on the previous bar"),
     ]
     own = "the pair's own bars, r = ln(c_t/c_(t−1))"
@@ -131,8 +132,11 @@ def _own_bar_columns(frame: pl.DataFrame, rows: slice) -> dict[str, np.ndarray]:
         out["adv_adx_slope_5"] = adx - shift(adx, 5)
         out["adv_trend_bars"] = _trend_bars(adx, TREND_CAP)
         d = pdi - mdi
-        prev = shift(d, 1)
-        cross = np.where((prev <= 0) & (d > 0), 1.0, np.where((prev >= 0) & (d < 0), -1.0, 0.0))
+        tie = TIE_REL * np.maximum(np.abs(pdi), np.abs(mdi))  # stable comparison of +DI and −DI
+        side = np.where(d > tie, 1.0, np.where(d < -tie, -1.0, 0.0))
+        side[np.isnan(d)] = np.nan
+        prev = shift(side, 1)
+        cross = np.where((prev <= 0) & (side > 0), 1.0, np.where((prev >= 0) & (side < 0), -1.0, 0.0))
         out["adv_di_cross"] = np.where(np.isnan(d) | np.isnan(prev), np.nan, cross)
         r = np.full_like(c, np.nan)
         r[1:] = np.log(c[1:] / c[:-1])
@@ -215,7 +219,9 @@ def advanced(frame: pl.DataFrame, ctx: Ctx) -> tuple[pl.DataFrame, dict[str, pl.
             towards = r[:, ks] * s
             m = towards.mean(axis=1)
             corrs = np.column_stack([rolling_corr(r[:, j], shift_rows(m, k), 240, dimensionless=True) for k in range(1, 6)])
-            pick = np.argmax(np.abs(np.nan_to_num(corrs, nan=-1.0)), axis=1)  # first max: the smaller k
+            a = np.abs(np.nan_to_num(corrs, nan=0.0))
+            top = a.max(axis=1, keepdims=True)
+            pick = np.argmax(a >= top - TIE_REL * top, axis=1)  # ties within 1e-9 · the max: the smaller k
             lead = corrs[np.arange(t), pick]
             lead[np.isnan(corrs).any(axis=1)] = np.nan
             u["adv_lead_lag_5"][:, j] = lead

@@ -40,7 +40,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         cols.append(Column(
             f"ccy_{side}_rank", "ordinal", w,
             f"rank of ΔS_{ccy} = S_{ccy}(t) − S_{ccy}({before}) among the 8 currencies, (average rank − 1)/7, "
-            "ties averaged (exact equality)",
+            "ties (within 1e-9 · the largest |ΔS|: stable comparisons) averaged",
             nullable_when=f"any of the 8 currencies is undefined: {undefined}", bounded=True))
     for side, ccy in (("base", "B"), ("quote", "Q")):
         cols.append(Column(f"ccy_{side}_mom_{w}", "continuous", w, f"ΔS_{ccy} = S_{ccy}(t) − S_{ccy}({before})",

@@ -11,7 +11,7 @@ from bqx.core.declaration import Column, Ctx, series
 from bqx.core.registry import family
 from bqx.families.bqx import DEFAULTS as BQX_DEFAULTS
 from bqx.families.bqx import columns as bqx_columns
-from bqx.kernels.rolling import sign_eps
+from bqx.kernels.rolling import TIE_REL, sign_eps
 from bqx.kernels.regression import EPS_SCALE, window_std_from_fit
 from bqx.kernels.order_stats import trailing_order_stats
 
@@ -41,7 +41,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                nullable_when="any reg_idx_wW_r2 is NULL (a constant window)", bounded=True),
         Column("drv_volatility_regime", "ordinal", _bqx_warmup("bqx_agg_volatility") + n,
                f"0 if bqx_agg_volatility < the {q1:.4g} quantile of its previous {n} values (t excluded, linear "
-               f"interpolation), 2 if > the {q2:.4g} quantile, else 1",
+               f"interpolation), 2 if > the {q2:.4g} quantile, else 1; within 1e-9 of a quantile counts as equal (stable comparisons)",
                nullable_when=f"any of the previous {n} values is NULL"),
         Column("drv_mtf_divergence", "ordinal", max(fast, slow),
                f"sign(bqx_w{fast}_return) − sign(bqx_w{slow}_return), sign 0 when |v| ≤ 1e-10 (−2 … 2)"),
@@ -72,7 +72,7 @@ def derived(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out["drv_trend_strength"] = np.mean(terms, axis=0)
     vol = _col(frame, "bqx_agg_volatility")
     lo, hi = trailing_order_stats(vol, n, p["regime_quantiles"])[:2]
-    regime = np.where(vol < lo, 0.0, np.where(vol > hi, 2.0, 1.0))
+    regime = np.where(vol < lo - TIE_REL, 0.0, np.where(vol > hi + TIE_REL, 2.0, 1.0))  # stable comparisons
     out["drv_volatility_regime"] = np.where(np.isnan(lo) | np.isnan(vol), np.nan, regime)
     out["drv_mtf_divergence"] = sgn[fast] - sgn[slow]
     short, long = min(rw), max(rw)

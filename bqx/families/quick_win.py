@@ -17,7 +17,7 @@ import talib
 
 from bqx.core.declaration import Column, Ctx, null_frame, series
 from bqx.core.registry import family
-from bqx.kernels.rolling import rolling_mean, rolling_sum, scale_is_zero, shift
+from bqx.kernels.rolling import rolling_mean, rolling_sum, scale_is_zero, shift, snap_diff, snap_log
 from bqx.universe import pair as universe_pair
 
 BPS = 1e4
@@ -31,8 +31,8 @@ TWO_DAYS = "the data's first two trading days (the previous day is missing or pa
 def columns(p: Mapping[str, Any]) -> list[Column]:
     cols = [Column(f"qw_ret_{k}", "continuous", k, f"ln(c_t / c_(t−{k})) · 10^4") for k in p["returns"]]
     cols += [
-        Column("qw_range_bps", "continuous", 0, "(h − l)/c · 10^4"),
-        Column("qw_body_bps", "continuous", 0, "(c − o)/c · 10^4"),
+        Column("qw_range_bps", "continuous", 0, "(h − l)/c · 10^4; exactly 0 when the two prices are within 1e-9 · c (stable comparisons)"),
+        Column("qw_body_bps", "continuous", 0, "(c − o)/c · 10^4; exactly 0 when the two prices are within 1e-9 · c (stable comparisons)"),
         Column("qw_round_dist_bps", "continuous", 0,
                "(c − R)/c · 10^4, R = the nearest multiple of 50 pips (pip 0.01 for JPY pairs, 0.0001 otherwise); "
                "a price within 1e-9 step of half-way counts as a tie and goes to the lower level"),
@@ -40,7 +40,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                "(c − P)/c · 10^4, P = (H + L + C)/3 of the previous trading day's max h, min l and last close "
                "(the previous day with bars: Friday's before Sunday 17:00)", TWO_DAYS),
         Column("qw_clv", "continuous", 0, "((c − l) − (h − c))/(h − l)", "h − l ≤ 1e-12 · h (a flat bar)", bounded=True),
-        Column("qw_gap_bps", "continuous", 1, "(o_t − c_(t−1))/c_(t−1) · 10^4, c_(t−1) the previous bar's close"),
+        Column("qw_gap_bps", "continuous", 1, "(o_t − c_(t−1))/c_(t−1) · 10^4, c_(t−1) the previous bar's close; exactly 0 when the two prices are within 1e-9 · c (stable comparisons)"),
         Column("qw_day_ret_bps", "continuous", 1, "ln(c_t / open of the trading day's first bar) · 10^4", FIRST_DAY),
         Column("qw_hi60_dist_bps", "continuous", 59, "(max h over L_60 − c)/c · 10^4"),
         Column("qw_lo60_dist_bps", "continuous", 59, "(c − min l over L_60)/c · 10^4"),
@@ -67,21 +67,22 @@ def quick_win(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out: dict[str, np.ndarray] = {}
     lc = np.log(c)
     for k in ctx.params["returns"]:
-        out[f"qw_ret_{k}"] = (lc - shift(lc, k)) * BPS
-    out["qw_range_bps"] = (h - l) / c * BPS
-    out["qw_body_bps"] = (c - o) / c * BPS
+        out[f"qw_ret_{k}"] = snap_log(lc - shift(lc, k)) * BPS
+    # differences of prices equal within 1e-9 · c are exactly 0 (FEATURES.md stable comparisons)
+    out["qw_range_bps"] = snap_diff(h - l, c) / c * BPS
+    out["qw_body_bps"] = snap_diff(c - o, c) / c * BPS
     out["qw_round_dist_bps"] = (c - round_level(c, 50.0 * _pip(ctx))) / c * BPS
     rng = h - l
     with np.errstate(divide="ignore", invalid="ignore"):
         out["qw_clv"] = np.where(scale_is_zero(rng, h), nan, ((c - l) - (h - c)) / rng)
     c_prev = shift(c, 1)
-    out["qw_gap_bps"] = (o - c_prev) / c_prev * BPS
+    out["qw_gap_bps"] = snap_diff(o - c_prev, c_prev) / c_prev * BPS
 
     day_index, start = trading_days(frame["ts"])
     ends = np.r_[start[1:], frame.height] - 1
     row_day = day_index
     first_of_row = start[row_day]
-    out["qw_day_ret_bps"] = np.where(row_day >= 1, (lc - np.log(o[first_of_row])) * BPS, nan)
+    out["qw_day_ret_bps"] = np.where(row_day >= 1, snap_log(lc - np.log(o[first_of_row])) * BPS, nan)
     out["qw_bar_count_day"] = np.where(row_day >= 1, np.arange(frame.height) - first_of_row + 1.0, nan)
     pivot_day = (np.maximum.reduceat(h, start) + np.minimum.reduceat(l, start) + c[ends]) / 3.0
     prev_pivot = np.r_[nan, pivot_day[:-1]]
@@ -98,7 +99,7 @@ def quick_win(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
         vwap = rolling_sum((h + l + c) / 3.0 * v, 60) / rolling_sum(v, 60)
         out["qw_vwap60_dev_bps"] = np.where((n_pos > 0) & has_volume, (c - vwap) / c * BPS, nan)
         mean_rng = rolling_mean(rng, 60)
-        out["qw_range_ratio_60"] = np.where(scale_is_zero(mean_rng, c), nan, rng / mean_rng)
+        out["qw_range_ratio_60"] = np.where(scale_is_zero(mean_rng, c), nan, snap_diff(rng, c) / mean_rng)
     return pl.DataFrame([series(n, out[n]) for n in names])
 
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from bqx.core.declaration import Column, Ctx, null_frame, series
 from bqx.core.registry import family
-from bqx.kernels.rolling import (rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
+from bqx.kernels.rolling import (TIE_LOG, TIE_REL, rolling_autocorr, rolling_mean, rolling_mean_std, rolling_var, shift,
                                   std_is_zero)
 from bqx.kernels.order_stats import trailing_order_stats
 
@@ -34,14 +34,14 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
     age = AGE_RULE.format(lb=lb)
     return [
         Column("rg_trend", "ordinal", ADX_WARMUP,
-               "+2 if ADX > 25 and +DI − (−DI) > 10; +1 if ADX > 20 and +DI > −DI; −2, −1 symmetric; else 0 (TA-Lib "
-               "ADX/PLUS_DI/MINUS_DI(14) on the rate index, from technical)", "ADX or a DI is NULL (flat start)"),
+               "+2 if ADX > 25 and +DI − (−DI) > 10; +1 if ADX > 20 and +DI > −DI; −2, −1 symmetric; else 0 (ADX, ±DI(14) of "
+               "technical, TA-Lib's recurrences with stable comparisons; +DI > −DI means by more than 1e-9 · max(+DI, −DI))", "ADX or a DI is NULL (flat start)"),
         Column("rg_trend_age", "count", ADX_WARMUP + 1,
                f"bars since rg_trend last changed (0 on the bar it changes), at most {lb}", age),
         Column("rg_vol", "ordinal", vol_warm,
                f"0 if stat_std_60 < the 1/3 quantile of its previous {w} values (t excluded, linear interpolation), "
-               "2 if > the 2/3 quantile, else 1"),
-        Column("rg_vol_pctile", "continuous", vol_warm, f"fraction of the previous {w} stat_std_60 values ≤ the current",
+               "2 if > the 2/3 quantile, else 1; within 1e-9 (log-return units: stable comparisons) of a quantile counts as equal to it"),
+        Column("rg_vol_pctile", "continuous", vol_warm, f"fraction of the previous {w} stat_std_60 values ≤ the current + 1e-9 (stable comparisons)",
                bounded=True),
         Column("rg_autocorr_240", "continuous", 240, "lag-1 autocorrelation of r over L_240 (the 239 pairs inside)",
                 "std of either member of the pairs is zero (≤ 1e-12 or ≤ 1e-9 · mean |r|)", bounded=True),
@@ -86,8 +86,8 @@ def regimes(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out["rg_trend_age"] = capped_age(_changed(trend), ~np.isnan(trend), lb)
 
     std60 = arr("stat_std_60")
-    q_lo, q_hi, pct = trailing_order_stats(std60, w, (1.0 / 3.0, 2.0 / 3.0))
-    vol = np.where(std60 < q_lo, 0.0, np.where(std60 > q_hi, 2.0, 1.0))
+    q_lo, q_hi, pct = trailing_order_stats(std60, w, (1.0 / 3.0, 2.0 / 3.0), TIE_LOG)
+    vol = np.where(std60 < q_lo - TIE_LOG, 0.0, np.where(std60 > q_hi + TIE_LOG, 2.0, 1.0))
     vol[np.isnan(q_lo) | np.isnan(std60)] = np.nan
     out["rg_vol"], out["rg_vol_pctile"] = vol, pct
 
@@ -126,9 +126,10 @@ def regimes(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
 def trend_regime(adx: np.ndarray, pdi: np.ndarray, mdi: np.ndarray) -> np.ndarray:
     """+2/−2 for a strong directional trend, +1/−1 for a weak one, 0 otherwise; NaN where an input is NaN."""
     d = pdi - mdi
+    tie = TIE_REL * np.maximum(np.abs(pdi), np.abs(mdi))  # stable comparison of +DI and −DI
     out = np.zeros(adx.shape[0])
-    out = np.where((adx > 20) & (pdi > mdi), 1.0, out)
-    out = np.where((adx > 20) & (mdi > pdi), -1.0, out)
+    out = np.where((adx > 20) & (d > tie), 1.0, out)
+    out = np.where((adx > 20) & (d < -tie), -1.0, out)
     out = np.where((adx > 25) & (d > 10), 2.0, out)
     out = np.where((adx > 25) & (-d > 10), -2.0, out)
     return np.where(np.isnan(adx) | np.isnan(d), np.nan, out)

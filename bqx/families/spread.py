@@ -13,7 +13,7 @@ import talib
 
 from bqx.core.declaration import Column, Ctx, null_frame, series
 from bqx.core.registry import family
-from bqx.kernels.rolling import shift
+from bqx.kernels.rolling import TIE_BPS, TIE_REL, shift, snap_diff
 from bqx.kernels.rolling import rolling_corr
 from bqx.kernels.window_stats import (
     divide, rolling_le_fraction, rolling_quantiles, rolling_slope, scale_zero, std_zero,
@@ -37,7 +37,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         Column(f"spr_min_{w}", "continuous", w - 1, f"min of sb over L_{w}", nullable_when=NO_BIDASK),
         Column(f"spr_max_{w}", "continuous", w - 1, f"max of sb over L_{w}", nullable_when=NO_BIDASK),
         Column(f"spr_range_{w}", "continuous", w - 1, f"max − min of sb over L_{w}", nullable_when=NO_BIDASK),
-        Column(f"spr_pctile_{w}", "continuous", w - 1, f"fraction of sb in L_{w} that are ≤ sb_t (sb_t included)",
+        Column(f"spr_pctile_{w}", "continuous", w - 1, f"fraction of sb in L_{w} that are ≤ sb_t + 1e-7 bps (sb_t included; 1e-7 bps = 1e-11 · price: stable comparisons, "
+               "see docs/NUMERICS.md)",
                nullable_when=NO_BIDASK, bounded=True),
         Column(f"spr_slope_{w}", "continuous", w - 1, f"OLS slope of sb on bar position 0…{w - 1} over L_{w} (bps per bar)",
                nullable_when=NO_BIDASK),
@@ -63,7 +64,7 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
         Column(f"spr_q90_{lg}", "continuous", lg - 1, f"90 % quantile of sb over L_{lg}, linear interpolation",
                nullable_when=NO_BIDASK),
         Column("spr_streak", "count", w - 1,
-               f"number of consecutive bars up to t (at most {cap}) whose sb exceeds (strictly) their own spr_mean_{w}; "
+               f"number of consecutive bars up to t (at most {cap}) whose sb exceeds their own spr_mean_{w} by more than 1e-7 bps (stable comparisons); "
                "0 when sb_t does not; NULL if the run reaches a bar whose spr_mean is NULL",
                nullable_when=f"{NO_BIDASK}, or the run of exceeding bars reaches a NULL spr_mean_{w} "
                              f"(within the first {w - 1 + cap} bars, or next to missing quotes)"),
@@ -73,7 +74,8 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                nullable_when=f"{NO_BIDASK}, or no bid/ask opens"),
         Column("spr_toxicity", "continuous", w,
                f"(std(Δm over L_{sh}) / std(Δm over L_{w})) · (mean(sb over L_{sh}) / spr_mean_{w}), m = (b + a)/2; "
-               f"NULL when std(Δm over L_{w}) ≤ 1e-9 · mean |Δm| or spr_mean_{w} is 0",
+               f"NULL when std(Δm over L_{w}) ≤ 1e-9 · mean |Δm| or ≤ 1e-9 · m, or spr_mean_{w} is 0; a std(Δm) ≤ 1e-9 · m "
+               "is 0 (changes equal within 1e-9 · m: stable comparisons)",
                nullable_when=f"{NO_BIDASK}, or a constant quote mid over L_{w}, or zero mean spread"),
     ]
 
@@ -109,7 +111,7 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out[f"spr_mean_{w}"], out[f"spr_std_{w}"] = mean, std
     out[f"spr_min_{w}"], out[f"spr_max_{w}"] = st["min"], st["max"]
     out[f"spr_range_{w}"] = st["max"] - st["min"]
-    out[f"spr_pctile_{w}"] = rolling_le_fraction(sb, w)
+    out[f"spr_pctile_{w}"] = rolling_le_fraction(sb, w, TIE_BPS)
     out[f"spr_slope_{w}"] = rolling_slope(sb, w)
     out["spr_spike"] = np.where(np.isnan(sb) | np.isnan(mean), np.nan, (sb > float(p["spike"]) * mean).astype(np.float64))
     out[f"spr_z_{w}"] = divide(sb - mean, std, std_zero(std, st["mean_abs"], dimensionless=False))
@@ -128,15 +130,17 @@ def spread(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     out[f"spr_rel_{lg}"] = divide(sb, longw["mean"], scale_zero(longw["mean"], longw["min"], longw["max"]))
     out[f"spr_q90_{lg}"] = rolling_quantiles(sb, lg, (0.9,))[0]
 
-    above = np.where(np.isnan(sb) | np.isnan(mean), np.nan, (sb > mean).astype(np.float64))
+    above = np.where(np.isnan(sb) | np.isnan(mean), np.nan, (sb > mean + TIE_BPS).astype(np.float64))
     out["spr_streak"] = streak_above(above, int(p["streak_cap"]))
     oc = s - (ao - bo)
     oc = np.where(scale_zero(oc, a, b, ao, bo), 0.0, oc)  # a sum of prices: exactly 0 within 1e-12 of them
     out["spr_oc_change_bps"] = divide(oc * 1e4, m, m_zero)
 
-    dm = m - shift(m, 1)
+    dm = snap_diff(m - shift(m, 1), m)  # equal mids (within 1e-9 · m): exactly 0
     dm_short, dm_long = window_mean_std(dm, sh), window_mean_std(dm, w)
-    dm_zero = std_zero(dm_long["std"], dm_long["mean_abs"], dimensionless=False)
-    vol_ratio = divide(dm_short["std"], dm_long["std"], dm_zero)
+    # a window of mid changes equal within 1e-9 · m has std 0 (stable comparisons), not rounding noise
+    short_std = snap_diff(dm_short["std"], m)
+    dm_zero = std_zero(dm_long["std"], dm_long["mean_abs"], dimensionless=False) | (dm_long["std"] <= TIE_REL * m)
+    vol_ratio = divide(short_std, dm_long["std"], dm_zero)
     out["spr_toxicity"] = vol_ratio * divide(short["mean"], mean, mean_zero)
     return pl.DataFrame([series(name, np.asarray(out[name], dtype=np.float64)) for name in names])

@@ -9,7 +9,7 @@ import polars as pl
 
 from bqx.core.declaration import Column, Ctx, series
 from bqx.core.registry import family
-from bqx.kernels.rolling import EPS_SIGN, rolling_central_moments, rolling_mean, shift
+from bqx.kernels.rolling import EPS_SIGN, TIE_LOG, rolling_central_moments, rolling_mean, shift, snap_log
 from bqx.kernels.rolling import rolling_autocorr
 from bqx.kernels.window_stats import (
     divide, rolling_entropy, rolling_min_max, rolling_quantiles_mad, std_zero, window_mean_std,
@@ -52,9 +52,10 @@ def columns(p: Mapping[str, Any]) -> list[Column]:
                nullable_when=f"zero std of r among the pairs in L_{w}", bounded=True),
         Column(f"stat_entropy_{w}", "continuous", w,
                f"Shannon entropy (bits) of the histogram of r over L_{w} in {bins} equal bins over [min, max] "
-               "(binned as numpy.histogram, the maximum in the last bin); 0 when max − min ≤ 1e-12 · max(|min|, |max|)"),
-        Column("stat_mom_1", "continuous", 1, "r_t = ln(c_t / c_(t−1))"),
-        Column(f"stat_mom_{mom}", "continuous", mom, f"ln(c_t / c_(t−{mom}))"),
+               "(binned as numpy.histogram, the maximum in the last bin, but a value within 1e-9 below an interior edge is on it: "
+               "stable comparisons); 0 when max − min ≤ 1e-12 · max(|min|, |max|)"),
+        Column("stat_mom_1", "continuous", 1, "r_t = ln(c_t / c_(t−1)); exactly 0 when |r_t| ≤ 1e-9 (equal closes: stable comparisons; every column here uses this r)"),
+        Column(f"stat_mom_{mom}", "continuous", mom, f"ln(c_t / c_(t−{mom})); exactly 0 when within 1e-9"),
         Column(f"stat_up_ratio_{w}", "continuous", w,
                f"fraction of r > 0 in L_{w}; a return counts as positive only when r > 1e-10 (the sign rule), "
                "so flat bars (r = 0) are not up", bounded=True),
@@ -75,8 +76,8 @@ def statistics(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     w, s, mom = int(p["window"]), int(p["short"]), int(p["mom"])
     c = frame["close"].to_numpy().astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.log(c / shift(c, 1))
-        mom_n = np.log(c / shift(c, mom))
+        r = snap_log(np.log(c / shift(c, 1)))  # equal closes (within 1e-9 · c) give exactly 0
+        mom_n = snap_log(np.log(c / shift(c, mom)))
     absr = np.abs(r)
     out: dict[str, np.ndarray] = {}
 
@@ -106,7 +107,7 @@ def statistics(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
 
     out[f"stat_ret_z_{w}"] = divide(r - main["mean"], main["std"], zero)
     out[f"stat_autocorr_{w}"] = rolling_autocorr(r, w, dimensionless=True)
-    out[f"stat_entropy_{w}"] = rolling_entropy(r, w, int(p["bins"]))
+    out[f"stat_entropy_{w}"] = rolling_entropy(r, w, int(p["bins"]), TIE_LOG)
     out["stat_mom_1"] = r
     out[f"stat_mom_{mom}"] = mom_n
 

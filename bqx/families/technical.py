@@ -17,6 +17,7 @@ import talib
 from bqx.families import technical_momentum, technical_trend, technical_volatility
 from bqx.core.declaration import Column, Ctx, null_frame
 from bqx.core.registry import family
+from bqx.kernels.rolling import snap_diff
 from bqx.kernels.technical import window_max, window_min
 
 CONTEXT = 3000
@@ -39,7 +40,7 @@ def technical(frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
     names = [c.name for c in columns(ctx.params)]
     if frame.height == 0:
         return null_frame(names, 0)
-    tr = talib.TRANGE(xh, xl, x)
+    tr = snap_diff(talib.TRANGE(xh, xl, x), x)  # a range of prices equal within 1e-9 · x is 0 (stable comparisons)
     hh14, ll14 = window_max(xh, 14), window_min(xl, 14)
     out = technical_momentum.compute(x, xh, xl, v, has_volume, hh14, ll14, tr)
     ema20 = talib.EMA(x, 20)

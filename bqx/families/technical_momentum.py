@@ -10,11 +10,12 @@ import numpy as np
 import talib
 
 from bqx.core.declaration import Column
-from bqx.kernels.rolling import scale_is_zero
+from bqx.kernels.rolling import scale_is_zero, snap_diff
 from bqx.kernels.recursions import cci, cmo, mfi, rsi, stochrsi_k, window_any, window_mean
-from bqx.kernels.technical import stoch
+from bqx.kernels.technical import aroonosc, stoch
 
 EPS = 1e-12  # FEATURES.md Numerics: a range, mean, sum, ATR or EMA is zero when <= 1e-12 · its inputs' magnitude
+TIE = 1e-9  # FEATURES.md Numerics, stable comparisons: values within 1e-9 · x_t are equal
 
 ZERO = "≤ 1e-12 · x_t"
 RSI_NULL = f"average gain + average loss (TA-Lib's Wilder averages of |Δx|) {ZERO}: TA-Lib returns 0 there"
@@ -37,7 +38,7 @@ def columns() -> list[Column]:
         Column("ti_cci_20", "continuous", 19, "TA-Lib CCI(20) on xh, xl, x",
                "the mean deviation of the typical price over L_20 ≤ 1e-12 · tp_t (TA-Lib returns 0 or rounding noise)"),
         Column("ti_roc_12", "continuous", 12, "TA-Lib ROC(12) = 100 · (x_t / x_(t−12) − 1)"),
-        Column("ti_mom_10", "level", 10, "TA-Lib MOM(10) = x_t − x_(t−10), rate-index units"),
+        Column("ti_mom_10", "level", 10, "TA-Lib MOM(10) = x_t − x_(t−10), rate-index units (exactly 0 when the two prices are within 1e-9 · x_t: stable comparisons)"),
         Column("ti_cmo_14", "continuous", 14,
                "Chande's original CMO: 100 · (Σ up − Σ down) / (Σ up + Σ down) over the 14 changes of x in L_15 "
                "(= 100 · (x_t − x_(t−14)) / Σ|Δx|); not TA-Lib's CMO (a rescaled RSI)",
@@ -45,13 +46,17 @@ def columns() -> list[Column]:
         Column("ti_mfi_14", "continuous", 14,
                "MFI(14) as TA-Lib defines it: 100 · positive / (positive + negative) money flow over the 14 flows in L_15, "
                "money flow = tp · v, tp = (xh + xl + x)/3, positive when tp rises, negative when it falls; computed by bqx "
-               "(TA-Lib returns 0 when the flow sum is below 1.0)",
+               "(TA-Lib returns 0 when the flow sum is below 1.0); stable comparison: positive only when tp_t > tp_(t−1) + ε, "
+               "negative only when tp_t < tp_(t−1) − ε, ε = 1e-9 · x_t, so it differs from TA-Lib's (exact comparison) "
+               "where equal typical prices of quantised bars would let rounding noise pick a side",
                "the pair has no volume, or the money-flow sum ≤ 1e-12 · tp_t · Σ v over the window", bounded=True),
         Column("ti_ultosc", "continuous", 28, "TA-Lib ULTOSC(7, 14, 28) on xh, xl, x",
                f"the true-range sum over 7 bars (hence any of its three sums) {ZERO}", bounded=True),
         Column("ti_trix_15", "continuous", 43, "TA-Lib TRIX(15): 1-bar % change of the triple EMA(15) of x"),
         Column("ti_ppo", "continuous", 25, "TA-Lib PPO(12, 26, SMA) = 100 · (SMA12 − SMA26) / SMA26 of x"),
-        Column("ti_aroonosc_14", "continuous", 14, "TA-Lib AROONOSC(14) on xh, xl", bounded=True),
+        Column("ti_aroonosc_14", "continuous", 14, "AROONOSC(14) on xh, xl: (100/14) · (bars since the lowest low − bars since the highest high) over L_15 "
+               "as TA-Lib (ties: the most recent), with highs within 1e-9 · x_t of the maximum tied (lows alike); differs "
+               "from TA-Lib's where a quantised tie within noise decides", bounded=True),
     ]
 
 
@@ -78,14 +83,14 @@ def compute(x: np.ndarray, xh: np.ndarray, xl: np.ndarray, v: np.ndarray, has_vo
     out["ti_cci_20"] = cci(tp, 20, EPS)  # TA-Lib's CCI, NaN where the mean deviation is zero
 
     out["ti_roc_12"] = talib.ROC(x, 12)
-    out["ti_mom_10"] = talib.MOM(x, 10)
+    out["ti_mom_10"] = snap_diff(talib.MOM(x, 10), x)  # equal closes (within 1e-9 · x): exactly 0
 
     out["ti_cmo_14"] = cmo(x, 14, EPS)
-    out["ti_mfi_14"] = mfi(tp, v, 14, EPS) if has_volume else np.full(x.shape[0], nan)
+    out["ti_mfi_14"] = mfi(tp, v, x, 14, EPS, TIE) if has_volume else np.full(x.shape[0], nan)
     tr7 = 7.0 * window_mean(tr, 7)
     out["ti_ultosc"] = np.where(scale_is_zero(tr7, x), nan, talib.ULTOSC(xh, xl, x, 7, 14, 28))
     out["ti_trix_15"] = talib.TRIX(x, 15)
     out["ti_ppo"] = talib.PPO(x, 12, 26, 0)
-    out["ti_aroonosc_14"] = talib.AROONOSC(xh, xl, 14)
+    out["ti_aroonosc_14"] = aroonosc(xh, xl, x, 14, TIE)
     return out
 

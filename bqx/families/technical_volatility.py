@@ -19,7 +19,7 @@ def columns() -> list[Column]:
     return [
         Column("ti_atr_14", "level", 14, "TA-Lib ATR(14) on xh, xl, x, rate-index units"),
         Column("ti_natr_14", "continuous", 14, "TA-Lib NATR(14) = 100 · ATR14 / x"),
-        Column("ti_trange", "level", 1, "TA-Lib TRANGE = max(xh, x_(t−1)) − min(xl, x_(t−1))"),
+        Column("ti_trange", "level", 1, "TA-Lib TRANGE = max(xh, x_(t−1)) − min(xl, x_(t−1)); 0 when ≤ 1e-9 · x_t (its prices equal: stable comparisons)"),
         Column("ti_atr_ratio", "continuous", 100, "ATR(14) / ATR(100), both TA-Lib", f"ATR(100) {ZERO}"),
         Column("ti_parkinson_20", "continuous", 19, "sqrt(mean over L_20 of ln(xh/xl)² / (4 ln 2))"),
         Column("ti_gk_20", "continuous", 19,

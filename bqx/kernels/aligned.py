@@ -146,14 +146,19 @@ def shift_rows(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def rank_scaled(m: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Per row of m (T, n): (average rank − 1) / (n − 1), ranks from 1, ties averaged; NaN rows if any NaN."""
+def rank_scaled(m: np.ndarray, chunk: int = 65536, tie_rel: float = 1e-9) -> np.ndarray:
+    """Per row of m (T, n): (average rank − 1) / (n − 1), ranks from 1, ties averaged; NaN rows if any NaN.
+
+    Stable comparisons (FEATURES.md Numerics): values within tie_rel · the row's largest |value| are tied."""
     t, n = m.shape
     out = np.full((t, n), np.nan)
     for a in range(0, t, chunk):
         block = m[a:a + chunk]
-        less = (block[:, None, :] < block[:, :, None]).sum(axis=2)
-        equal = (block[:, None, :] == block[:, :, None]).sum(axis=2)
+        with np.errstate(invalid="ignore"):
+            tie = (tie_rel * np.nanmax(np.abs(block), axis=1, initial=0.0))[:, None, None]
+        diff = block[:, None, :] - block[:, :, None]  # [row, i, j] = m_j − m_i
+        less = (diff < -tie).sum(axis=2)
+        equal = (np.abs(diff) <= tie).sum(axis=2)
         out[a:a + chunk] = (less + (equal + 1) / 2.0 - 1.0) / (n - 1)
     out[np.isnan(m).any(axis=1)] = np.nan
     return out

@@ -47,7 +47,7 @@ def _kth(tree: np.ndarray, k: int, log: int) -> int:
 
 
 @nb.njit(cache=True)
-def _trailing(v: np.ndarray, slot: np.ndarray, sorted_vals: np.ndarray, w: int, probs: np.ndarray) -> np.ndarray:
+def _trailing(v: np.ndarray, slot: np.ndarray, sorted_vals: np.ndarray, w: int, probs: np.ndarray, tie: float) -> np.ndarray:
     size = v.shape[0]
     k = probs.shape[0]
     out = np.full((k + 1, size), np.nan)
@@ -81,13 +81,14 @@ def _trailing(v: np.ndarray, slot: np.ndarray, sorted_vals: np.ndarray, w: int, 
             else:
                 out[j, t] = a
         if not np.isnan(v[t]):
-            hi = np.searchsorted(sorted_vals, v[t], side="right")
+            hi = np.searchsorted(sorted_vals, v[t] + tie, side="right")
             out[k, t] = _prefix(tree, hi) / w
     return out
 
 
-def trailing_order_stats(v: np.ndarray, w: int, probs: Sequence[float]) -> np.ndarray:
-    """Rows: the `probs` quantiles of the previous w values P_w(t) (t excluded), then the fraction of them <= v_t.
+def trailing_order_stats(v: np.ndarray, w: int, probs: Sequence[float], tie: float = 0.0) -> np.ndarray:
+    """Rows: the `probs` quantiles of the previous w values P_w(t) (t excluded), then the fraction of them <= v_t
+    (values within `tie` of v_t count as equal: FEATURES.md's stable comparisons).
 
     Quantiles interpolate linearly (numpy's default). NaN until w previous values exist and
     wherever one of them is NaN; the fraction is NaN where v_t is NaN too.
@@ -98,4 +99,4 @@ def trailing_order_stats(v: np.ndarray, w: int, probs: Sequence[float]) -> np.nd
     slot = np.empty(v.shape[0], dtype=np.int64)
     slot[order] = np.arange(v.shape[0])
     sorted_vals = np.where(finite, v, np.inf)[order]
-    return _trailing(v, slot, sorted_vals, int(w), np.asarray(probs, dtype=np.float64))
+    return _trailing(v, slot, sorted_vals, int(w), np.asarray(probs, dtype=np.float64), float(tie))

@@ -108,10 +108,12 @@ def cmo(x: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def mfi(tp: np.ndarray, vol: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
+def mfi(tp: np.ndarray, vol: np.ndarray, level: np.ndarray, n: int, zero_rel: float, tie_rel: float) -> np.ndarray:
     """MFI(n) as TA-Lib defines it: 100 · Σ positive / Σ (positive + negative) money flow tp·v over the n
-    flows up to t (a flow is positive when tp rises, negative when it falls); NaN where the flow sum
-    <= zero_rel · tp_t · Σ v (no volume, or tp flat over the window). Windows summed from scratch."""
+    flows up to t, with FEATURES.md's stable comparison (ε = tie_rel · level_t): a flow is positive only
+    when tp_t > tp_(t−1) + ε, negative only when tp_t < tp_(t−1) − ε, neither otherwise (tie_rel = 0 is
+    TA-Lib's exact comparison). NaN where the flow sum <= zero_rel · tp_t · Σ v (no volume, or tp flat
+    over the window). Windows summed from scratch."""
     size = tp.shape[0]
     out = np.full(size, np.nan)
     if size <= n:
@@ -120,9 +122,10 @@ def mfi(tp: np.ndarray, vol: np.ndarray, n: int, zero_rel: float) -> np.ndarray:
     nf = np.zeros(size)
     for j in range(1, size):
         mf = tp[j] * vol[j]
-        if tp[j] > tp[j - 1]:
+        eps = tie_rel * level[j]
+        if tp[j] > tp[j - 1] + eps:
             pf[j] = mf
-        elif tp[j] < tp[j - 1]:
+        elif tp[j] < tp[j - 1] - eps:
             nf[j] = mf
     pos = _window_sums(pf, n)
     neg = _window_sums(nf, n)
@@ -168,12 +171,25 @@ TA_EPSILON = 1e-14  # TA-Lib 0.6's TA_IS_ZERO: |v| < 1e-14
 
 
 @nb.njit(cache=True)
-def dmi(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int, zero_rel: float):
+def directional_move(up: float, down: float, eps: float) -> int:
+    """+1 if the up move counts (+DM), −1 if the down move counts (−DM), 0 if neither: TA-Lib's rule with
+    FEATURES.md's stable comparison, +DM only when up > down + ε and up > ε (−DM alike); ε = 0 is TA-Lib's."""
+    if down > eps and down > up + eps:
+        return -1
+    if up > eps and up > down + eps:
+        return 1
+    return 0
+
+
+@nb.njit(cache=True)
+def dmi(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int, zero_rel: float, tie_rel: float):
     """TA-Lib's PLUS_DI, MINUS_DI, ADX and ADXR(n) in one pass, operation for operation as TA-Lib's ADX
     (Wilder sums of +DM, −DM and TR seeded with n−1 values from row 1; DX summed over rows n .. 2n−1
-    for the first ADX), with FEATURES.md's NULL rules: DI NaN where the smoothed TR <= zero_rel · c_t
-    (TA-Lib's 0 below its own epsilon kept otherwise); ADX NaN before the first row whose smoothed TR
-    > zero_rel · c_t; ADXR = (ADX_t + ADX_(t−n+1)) / 2 where both exist."""
+    for the first ADX), with FEATURES.md's stable comparisons (ε = tie_rel · c_t): which move counts is
+    `directional_move`, and a true range ≤ ε is 0 (its prices are equal); tie_rel = 0 is TA-Lib exactly.
+    NULL rules: DI NaN where the smoothed TR <= zero_rel · c_t (TA-Lib's 0 below its own epsilon kept
+    otherwise); ADX NaN before the first row whose smoothed TR > zero_rel · c_t; ADXR = (ADX_t +
+    ADX_(t−n+1)) / 2 where both exist."""
     size = c.shape[0]
     pdi = np.full(size, np.nan)
     mdi = np.full(size, np.nan)
@@ -188,14 +204,16 @@ def dmi(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int, zero_rel: float):
     prev_adx = 0.0
     started = False
     for t in range(1, size):
+        eps = tie_rel * c[t]
         diff_p = h[t] - h[t - 1]
         diff_m = lo[t - 1] - lo[t]
         if t >= n:
             mdm -= mdm / n
             pdm -= pdm / n
-        if diff_m > 0 and diff_p < diff_m:
+        side = directional_move(diff_p, diff_m, eps)
+        if side < 0:
             mdm += diff_m
-        elif diff_p > 0 and diff_p > diff_m:
+        elif side > 0:
             pdm += diff_p
         yc = c[t - 1]
         r = h[t] - lo[t]
@@ -205,6 +223,8 @@ def dmi(h: np.ndarray, lo: np.ndarray, c: np.ndarray, n: int, zero_rel: float):
         r2 = abs(lo[t] - yc)
         if r2 > r:
             r = r2
+        if r <= eps:
+            r = 0.0
         if t < n:
             tr += r
             continue

@@ -15,6 +15,11 @@ EPS_ABS_STD = 1e-12  # ... and, for dimensionless y, when <= 1e-12
 EPS_SCALE = 1e-12  # a range, mean, sum, ATR or EMA is zero when |d| <= 1e-12 * max |inputs|
 EPS_SIGN = 1e-10  # sign of a dimensionless quantity is 0 when |z| <= 1e-10
 EPS_BQX_ZERO = 1e-12  # bqx values with |v| <= 1e-12 are stored as exactly 0
+TIE_REL = 1e-9  # stable comparisons: values within 1e-9 · the price level they derive from are equal
+TIE_LOG = TIE_REL  # ... in log-price units (returns, their std): ln(c · (1 + 1e-9)) − ln c = 1e-9
+# spreads in bps: 1e-9 · price would be 1e-5 bps, above the spacing of distinct spreads on a tenth-pip grid
+# (≥ 1.8e-6 bps); 1e-7 bps (1e-11 · price) sits 50x above 1e-13 noise (2e-9 bps) and 18x below that spacing
+TIE_BPS = 1e-7
 
 
 @nb.njit(cache=True)
@@ -280,3 +285,16 @@ def rolling_regression_slope(y: np.ndarray, x: np.ndarray, w: int, *, dimensionl
     with np.errstate(invalid="ignore", divide="ignore"):
         b = m[4] / m[2]
     return np.where(zero, np.nan, b)
+
+
+def snap_log(r: np.ndarray) -> np.ndarray:
+    """A log return (or log ratio) of two prices equal within 1e-9 of each other made exactly 0 (FEATURES.md
+    stable comparisons: otherwise 1e-13 noise turns a flat bar's 0 into ±1e-13)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(r) <= TIE_LOG, 0.0, r)
+
+
+def snap_diff(d: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """A difference of two prices made exactly 0 where they are equal within 1e-9 · level (stable comparisons)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(d) <= TIE_REL * np.abs(level), 0.0, d)

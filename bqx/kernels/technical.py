@@ -9,7 +9,7 @@ import numba as nb
 import numpy as np
 import talib
 
-from bqx.kernels.recursions import _window_sums
+from bqx.kernels.recursions import _window_sums, directional_move
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -192,3 +192,114 @@ def stoch(hh: np.ndarray, ll: np.ndarray, x: np.ndarray, n: int, k: int, d: int)
     slowk[:first] = np.nan
     return slowk, slowd
 
+
+
+@nb.njit(cache=True)
+def sar(h: np.ndarray, lo: np.ndarray, x: np.ndarray, acc: float, maximum: float, tie_rel: float) -> np.ndarray:
+    """TA-Lib's SAR(acc, maximum) operation for operation, with FEATURES.md's stable comparisons (ε = tie_rel ·
+    x_t; tie_rel = 0 is TA-Lib exactly): the start is short only when bar 1's down move counts as −DM
+    (`directional_move`); a long reverses when low ≤ SAR + ε (a short when high ≥ SAR − ε: touching
+    reverses, as in TA-Lib); a new extreme (af steps up) needs high > EP + ε (low < EP − ε). NaN on row 0."""
+    size = h.shape[0]
+    out = np.full(size, np.nan)
+    if size < 2:
+        return out
+    af = acc
+    if af > maximum:
+        af = acc = maximum
+    is_long = directional_move(h[1] - h[0], lo[0] - lo[1], tie_rel * x[1]) >= 0
+    if is_long:
+        ep = h[1]
+        s = lo[0]
+    else:
+        ep = lo[1]
+        s = h[0]
+    new_low = lo[1]
+    new_high = h[1]
+    for t in range(1, size):
+        prev_low = new_low
+        prev_high = new_high
+        new_low = lo[t]
+        new_high = h[t]
+        eps = tie_rel * x[t]
+        if is_long:
+            if new_low <= s + eps:
+                is_long = False
+                s = ep
+                if s < prev_high:
+                    s = prev_high
+                if s < new_high:
+                    s = new_high
+                out[t] = s
+                af = acc
+                ep = new_low
+                s = s + af * (ep - s)
+                if s < prev_high:
+                    s = prev_high
+                if s < new_high:
+                    s = new_high
+            else:
+                out[t] = s
+                if new_high > ep + eps:
+                    ep = new_high
+                    af += acc
+                    if af > maximum:
+                        af = maximum
+                s = s + af * (ep - s)
+                if s > prev_low:
+                    s = prev_low
+                if s > new_low:
+                    s = new_low
+        else:
+            if new_high >= s - eps:
+                is_long = True
+                s = ep
+                if s > prev_low:
+                    s = prev_low
+                if s > new_low:
+                    s = new_low
+                out[t] = s
+                af = acc
+                ep = new_high
+                s = s + af * (ep - s)
+                if s > prev_low:
+                    s = prev_low
+                if s > new_low:
+                    s = new_low
+            else:
+                out[t] = s
+                if new_low < ep - eps:
+                    ep = new_low
+                    af += acc
+                    if af > maximum:
+                        af = maximum
+                s = s + af * (ep - s)
+                if s < prev_high:
+                    s = prev_high
+                if s < new_high:
+                    s = new_high
+    return out
+
+
+@nb.njit(cache=True)
+def aroonosc(h: np.ndarray, lo: np.ndarray, x: np.ndarray, n: int, tie_rel: float) -> np.ndarray:
+    """TA-Lib's AROONOSC(n) = (100/n) · (i_high − i_low) over the last n + 1 bars, i_high the index of the
+    highest high, ties going to the most recent as in TA-Lib, with FEATURES.md's stable comparison: a high
+    within ε = tie_rel · x_t of the window's maximum ties with it (i_low alike); tie_rel = 0 is TA-Lib's."""
+    size = h.shape[0]
+    out = np.full(size, np.nan)
+    if size <= n:
+        return out
+    hh, _ = _rolling_max(h, n + 1, 1.0)
+    ll, _ = _rolling_max(lo, n + 1, -1.0)
+    factor = 100.0 / n
+    for t in range(n, size):
+        eps = tie_rel * x[t]
+        i_hi = t
+        while h[i_hi] < hh[t] - eps:
+            i_hi -= 1
+        i_lo = t
+        while lo[i_lo] > ll[t] + eps:
+            i_lo -= 1
+        out[t] = factor * (i_hi - i_lo)
+    return out

@@ -115,8 +115,8 @@ def _mad_sorted(s: np.ndarray) -> float:
 
 
 @nb.njit(cache=True)
-def _rolling_sorted(x: np.ndarray, w: int, probs: np.ndarray, want_mad: bool, want_rank: bool) -> np.ndarray:
-    """Rows: the quantiles at `probs`, then MAD (if asked), then the fraction of the window ≤ x_t (if asked)."""
+def _rolling_sorted(x: np.ndarray, w: int, probs: np.ndarray, want_mad: bool, want_rank: bool, tie: float = 0.0) -> np.ndarray:
+    """Rows: the quantiles at `probs`, then MAD (if asked), then the fraction of the window ≤ x_t + tie (if asked)."""
     n = x.shape[0]
     rows = probs.shape[0] + (1 if want_mad else 0) + (1 if want_rank else 0)
     out = np.full((rows, n), np.nan)
@@ -145,7 +145,7 @@ def _rolling_sorted(x: np.ndarray, w: int, probs: np.ndarray, want_mad: bool, wa
             out[row, t] = _mad_sorted(s)
             row += 1
         if want_rank:
-            out[row, t] = np.searchsorted(s, v, side="right") / w
+            out[row, t] = np.searchsorted(s, v + tie, side="right") / w
     return out
 
 
@@ -165,9 +165,9 @@ def rolling_mad(x: np.ndarray, w: int) -> np.ndarray:
     return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.empty(0), True, False)[0]
 
 
-def rolling_le_fraction(x: np.ndarray, w: int) -> np.ndarray:
-    """Fraction of the last w values that are ≤ x_t (x_t included)."""
-    return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.empty(0), False, True)[0]
+def rolling_le_fraction(x: np.ndarray, w: int, tie: float = 0.0) -> np.ndarray:
+    """Fraction of the last w values that are ≤ x_t (x_t included), values within `tie` of x_t counting as equal."""
+    return _rolling_sorted(np.asarray(x, dtype=np.float64), int(w), np.empty(0), False, True, float(tie))[0]
 
 
 # -- per-window moments of pairs, slope, entropy ---------------------------------------------------
@@ -193,11 +193,12 @@ def rolling_slope(x: np.ndarray, w: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _rolling_entropy(x: np.ndarray, w: int, bins: int) -> np.ndarray:
+def _rolling_entropy(x: np.ndarray, w: int, bins: int, tie: float) -> np.ndarray:
     """Shannon entropy (bits) of the window's histogram in `bins` equal bins over [min, max].
 
-    Binning follows numpy.histogram exactly (edges = linspace(min, max, bins+1), the maximum in
-    the last bin); 0 when the range is zero by the 1e-12 rule.
+    Binning follows numpy.histogram (edges = linspace(min, max, bins+1), the maximum in the last
+    bin), except that a value within `tie` below an interior edge is on it (stable comparisons; tie = 0
+    is numpy's binning); 0 when the range is zero by the 1e-12 rule.
     """
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -229,9 +230,9 @@ def _rolling_entropy(x: np.ndarray, w: int, bins: int) -> np.ndarray:
             i = int(((v - lo) / (hi - lo)) * bins)
             if i == bins:
                 i -= 1
-            if v < edges[i]:
+            if v < edges[i] - tie:
                 i -= 1
-            if i != bins - 1 and v >= edges[i + 1]:
+            if i != bins - 1 and v >= edges[i + 1] - tie:
                 i += 1
             counts[i] += 1.0
         h = 0.0
@@ -243,9 +244,10 @@ def _rolling_entropy(x: np.ndarray, w: int, bins: int) -> np.ndarray:
     return out
 
 
-def rolling_entropy(x: np.ndarray, w: int, bins: int = 10) -> np.ndarray:
-    """Shannon entropy in bits of the histogram of the last w values in `bins` equal-width bins."""
-    return _rolling_entropy(np.asarray(x, dtype=np.float64), int(w), int(bins))
+def rolling_entropy(x: np.ndarray, w: int, bins: int = 10, tie: float = 0.0) -> np.ndarray:
+    """Shannon entropy in bits of the histogram of the last w values in `bins` equal-width bins (a value within
+    `tie` below an interior edge counts as on it)."""
+    return _rolling_entropy(np.asarray(x, dtype=np.float64), int(w), int(bins), float(tie))
 
 
 @nb.njit(cache=True)
