@@ -107,7 +107,7 @@ def validate(
         checked.append((fam, res))
 
     boundary: dict[str, CheckResult] = {}
-    data_end = max(view.bars(p)["ts"][-1] for p in view.pairs())
+    data_end = view.last_ts()
     kwargs = dict(samples=n, partitions=k, month_tasks=k_month, seed=seed, data_end=data_end, cuts=n_cuts,
                   sweeps=n_sweeps)
     contexts: dict[str, CheckResult] = {}
@@ -122,12 +122,14 @@ def validate(
             say(f"checking {fam.name}")
             trunc, pert, sweep, contexts[fam.name], res.partitions = check_family(view, fam, **kwargs)
             res.checks.update(truncation=trunc, perturbation=pert, sweep=sweep)
+            view.clear()
         if checked:
             say("checking month boundaries")
             rows = max([2000] + [2 * max([r.context] + [c.warmup for c in f.columns(view.fam_params(f))])
                                  for f, r in checked])
             check_boundary(view, [f for f, _ in checked], boundary, rng_for(seed, "boundary"),
                            months=b_months, pairs=b_pairs, rows=rows)
+            view.clear()
         for fam, res in checked:
             if fam.name in futures:
                 say(f"waiting for {fam.name}")

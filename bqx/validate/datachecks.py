@@ -74,7 +74,10 @@ def _job(store: str, params: Mapping[str, Any] | None, name: str, kwargs: dict[s
     key = (store, json.dumps(params, sort_keys=True, default=str))
     if key not in _VIEWS:
         _VIEWS[key] = StoreView(store, params)
-    return check_family(_VIEWS[key], REGISTRY.get(name), **kwargs)
+    try:
+        return check_family(_VIEWS[key], REGISTRY.get(name), **kwargs)
+    finally:
+        _VIEWS[key].clear()
 
 
 def poolable(fam: Family) -> bool:
