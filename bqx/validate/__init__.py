@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
+from bqx.engine.lock import read_lock
 from bqx.errors import TaskError, UsageError
 from bqx.families.registry import REGISTRY
 from bqx.validate.boundary import check_boundary
@@ -68,6 +69,14 @@ def validate(
     so it never replaces the latest complete one). `cuts`: sweep cut points per checked partition
     (default 500), in at most `sweeps` recomputes (default 8); 0 turns the sweep off.
     """
+    with read_lock(store, "validation"):
+        return _validate(store, families, samples, seed, partitions=partitions, month_tasks=month_tasks,
+                         boundary_months=boundary_months, boundary_pairs=boundary_pairs, params=params, save=save,
+                         workers=workers, progress=progress, cuts=cuts, sweeps=sweeps)
+
+
+def _validate(store, families, samples, seed, *, partitions, month_tasks, boundary_months, boundary_pairs, params,
+              save, workers, progress, cuts, sweeps) -> ValidationReport:
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     say = progress or (lambda _: None)
