@@ -70,3 +70,14 @@ def test_a_new_store_defaults_to_the_sample_market(tmp_path):
     assert res.returncode == 0, res.stderr
     plan = json.loads(res.stdout)["plan"]
     assert plan["pairs"] == ["EURUSD"] and plan["months"] == ["2024-07", "2024-08"]
+
+
+def test_ingest_into_a_sample_store_is_refused(tmp_path):
+    store = tmp_path / "s"
+    assert run(store, source="sample", pairs=["EURUSD"], start="2024-07", end="2024-07", stages=["rate_index"],
+               executor="serial").ok
+    res = bqx("sample", "--out", str(tmp_path / "f"), "--pairs", "GBPUSD", "--start", "2024-07", "--months", "1")
+    assert res.returncode == 0, res.stderr
+    res = bqx("ingest", str(tmp_path / "f"), "--store", str(store))
+    assert res.returncode != 0 and "sample market's bars" in res.stderr and "mix" in res.stderr
+    assert set(bars_partitions(store)) == {("EURUSD", "2024-07")}
