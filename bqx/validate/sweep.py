@@ -180,11 +180,14 @@ def _changed(win: Window, base: pl.DataFrame, got: pl.DataFrame, cuts: Cuts) -> 
     return b, score
 
 
-def _first_diff(win: Window, want: pl.DataFrame, got: pl.DataFrame) -> tuple[str, float | None, float | None] | None:
+def _first_diff(win: Window, want: pl.DataFrame, got: pl.DataFrame,
+                ref: pl.DataFrame) -> tuple[str, float | None, float | None] | None:
+    """The first column whose one-row values differ (the median part of the tolerance from `ref`'s column)."""
     for col in win.columns:
         e = want[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
         a = got[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        if differ(col, e, a).any():
+        r = ref[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if differ(col, e, a, r).any():
             return col.name, value(float(e[0])), value(float(a[0]))
     return None
 
@@ -253,7 +256,7 @@ def _confirm(view, win: Window, altered: Mapping[str, pl.DataFrame], base: pl.Da
         return
     t_us = int(round(t.timestamp() * 1_000_000))
     after = cuts.at[cuts.at > t_us]
-    leak = _first_diff(win, row_full, trunc)
+    leak = _first_diff(win, row_full, trunc, got)
     if leak is not None:
         col = leak[0]
         nxt = _us(after[0]) if after.size else "the end"
@@ -264,7 +267,7 @@ def _confirm(view, win: Window, altered: Mapping[str, pl.DataFrame], base: pl.Da
     if score < SIGNIFICANT:
         context_result.note = "rounding-level changes beyond the declared context (sums re-anchored later)"
         return
-    diff = _first_diff(win, row_base, row_full)
+    diff = _first_diff(win, row_base, row_full, base)
     col = diff[0] if diff else None
     before = cuts.at[cuts.at <= t_us]
     prev = _us(before[-1]) if before.size else "?"
