@@ -26,7 +26,7 @@ from bqx.bar_schema import BAR_COLUMNS
 from bqx.store.layout import read_pairs_json, write_pairs_json
 from bqx.io import write_parquet
 from bqx.store.lock import store_lock
-from bqx.errors import InputError
+from bqx.errors import InputError, UsageError
 
 
 
@@ -89,6 +89,12 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
     bars_dir = root / "bars"
     with store_lock(root, "ingest"):
         catalog = read_pairs(root)
+        sample = sorted(p for p, e in catalog.items() if e.get("source") == "sample")
+        if sample:
+            raise UsageError(
+                f"store {root} holds the sample market's bars ({len(sample)} pair(s), e.g. {sample[0]}); "
+                f"bars from {src_id} would mix with them",
+                hint="Ingest into a new --store (each store holds one kind of data: the sample market or yours).")
         written = 0
         for (p,), frame in result.bars.partition_by("pair", as_dict=True, maintain_order=True).items():
             src = result.sources[p]

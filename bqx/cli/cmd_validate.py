@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the sampled partitions, timestamps and perturbations."),
         partitions: Optional[int] = typer.Option(None, "--partitions", min=0,
                                                  help="(pair, month) partitions per per-pair family (default 3)."),
+        cuts: Optional[int] = typer.Option(None, "--cuts", min=0,
+                                           help="Sweep cut points per checked partition (default 500; 0 turns the "
+                                                "sweep off). See docs/VALIDATION.md for the detection probability."),
         json_: bool = JsonOpt,
         report: Optional[Path] = typer.Option(None, "--report", help="Also write the JSON report to FILE."),
         export: Optional[str] = typer.Option(
@@ -31,7 +34,7 @@ def register(app: typer.Typer) -> None:
             help="Instead, check an export (path or s3:// URL): complete, splits chronological with one boundary, "
                  "purged and embargoed, scaler reproducible from training rows only."),
     ) -> None:
-        """Check that no feature uses the future: static declarations, truncation, perturbation, month boundaries.
+        """Check that no feature uses the future: static declarations, truncation, perturbation, sweep, month boundaries.
 
         Exits 0 when every family passes, 1 when a check fails. With --export, checks an export's splits and scaler.
         """
@@ -40,7 +43,8 @@ def register(app: typer.Typer) -> None:
             return
         cfg, root = _store(config, store)
         result = run_validation(root, families=split_list(families), samples=samples or cfg.validate_.samples,
-                                seed=seed if seed else cfg.validate_.seed, partitions=partitions, json_=json_)
+                                seed=seed if seed else cfg.validate_.seed, partitions=partitions, json_=json_,
+                                cuts=cuts)
         if report is not None:
             from bqx.validate.report import write_report
 
@@ -79,14 +83,14 @@ def _check_export(url: str, store: Optional[Path], json_: bool, report: Optional
         raise TaskError(f"export {url} fails {len(failed)} check(s): {', '.join(failed)}")
 
 
-def run_validation(root: Path, *, families=None, samples=None, seed=0, partitions=None, json_=False):
+def run_validation(root: Path, *, families=None, samples=None, seed=0, partitions=None, json_=False, cuts=None):
     """Validate with progress lines, print the table and the verdict (unless JSON); returns the report."""
     from bqx.validate import validate
 
     if not STATE.verbose:
         logging.getLogger("bqx").setLevel(logging.ERROR)
     say = (lambda s: None) if (json_ or STATE.quiet) else (lambda s: console.print(f"[dim]{s}[/]"))
-    result = validate(root, families, samples, seed, partitions=partitions, progress=say)
+    result = validate(root, families, samples, seed, partitions=partitions, progress=say, cuts=cuts)
     if not json_:
         out.print(result.table())
         info(f"report saved to {root / 'validation' / 'latest.json'}")

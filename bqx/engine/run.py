@@ -26,7 +26,7 @@ from bqx.engine.partitions import add_months, month_span, month_start, parse_mon
 from bqx.engine.plan import (EST_ROWS_PER_MONTH, BarsInventory, StageSpec, Task, TaskGraph, TaskKey, choose,
                              describe, select_stages, stage_specs)
 from bqx.store.layout import bars_partitions, clean_temp_files, file_digest
-from bqx.engine.source import (SAMPLE_START, baseline_of, check_not_before_baseline, ensure_anchors, fix_baseline,
+from bqx.engine.source import (AUTO, SAMPLE_START, baseline_of, refuse_mixing, resolve_source, check_not_before_baseline, ensure_anchors, fix_baseline,
                                inventory, pair_infos, select_months, write_source)
 from bqx.engine.worker import TaskResult, TaskSpec
 from bqx.errors import InputError, UsageError
@@ -71,7 +71,7 @@ class RunResult:
 def run(
     store: str | os.PathLike[str],
     *,
-    source: Any = "sample",
+    source: Any = AUTO,
     pairs: Sequence[str] | None = None,
     start: str | None = None,
     end: str | None = None,
@@ -88,8 +88,10 @@ def run(
 ) -> RunResult:
     """Compute every stale task of the selected stages (and what they read) for the selected pairs and months.
 
-    `source`: "sample" (the built-in sample market; default pairs all 28, months 2024-07 and
-    2024-08), None (the bars already in the store), a polars frame of bars with a `pair` column,
+    `source`: "auto" (default: the sample market for a new store or one holding only sample bars,
+    else the bars already in the store), "sample" (the built-in sample market; default pairs all
+    28, months 2024-07 and 2024-08; refused on a store holding bars from another source), None
+    (the bars already in the store), a polars frame of bars with a `pair` column,
     or a Parquet file/directory of such bars. `start`/`end`: months "YYYY-MM" (or ISO dates),
     both included. `params`: family -> parameter overrides. `executor`: "process" (default,
     `workers` spawned processes, one per core when None), "serial", "dask" (the Dask scheduler at
@@ -111,6 +113,9 @@ def run(
         raise UsageError(f"a scheduler ({scheduler}) needs the dask executor, not {executor!r}")
     specs = stage_specs(params)
     planned, wanted = select_stages(specs, stages)
+    source = resolve_source(root, source)
+    if isinstance(source, str) and source == "sample":
+        refuse_mixing(root)
     if isinstance(source, str) and source == "sample" and start_m is None and end_m is None:
         start_m, end_m = SAMPLE_START, add_months(SAMPLE_START, 1)
 

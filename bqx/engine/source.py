@@ -21,6 +21,33 @@ from bqx.core.runner import pair_info
 from bqx.universe import PAIR_NAMES
 
 SAMPLE_START = "2024-07"
+AUTO = "auto"  # the sample market for a new or sample store, else the bars already in the store
+
+
+def foreign_pairs(root: str | os.PathLike[str]) -> dict[str, str]:
+    """Pairs whose stored bars do not come from the sample market -> their source."""
+    info = read_pairs_json(root)
+    have = sorted({p for p, _ in bars_partitions(root)})
+    return {p: str(info.get(p, {}).get("source", "unknown")) for p in have if info.get(p, {}).get("source") != "sample"}
+
+
+def refuse_mixing(root: str | os.PathLike[str]) -> None:
+    """The sample market is refused into a store that holds bars from another source."""
+    foreign = foreign_pairs(root)
+    if foreign:
+        first = next(iter(foreign))
+        raise UsageError(
+            f"store {root} holds bars of {len(foreign)} pair(s) from another source ({first} from {foreign[first]}); "
+            "the sample market's bars would mix with them",
+            hint=f"Run `bqx run --store {root}` without --source (or with --source store) to compute from the bars "
+                 "in the store, or pass another --store for the sample market.")
+
+
+def resolve_source(root: str | os.PathLike[str], source: Any) -> Any:
+    """`AUTO` becomes "sample" for a store with no bars or only sample bars, else None (the store's bars)."""
+    if isinstance(source, str) and source == AUTO:
+        return None if foreign_pairs(root) else "sample"
+    return source
 
 
 def baseline_of(store: str | os.PathLike[str]) -> datetime | None:
@@ -55,11 +82,7 @@ def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None
         end = end or add_months(start, 1)
         names = pairs or list(PAIR_NAMES)
         check_not_before_baseline(root, month_start(start), "sample bars")
-        info = read_pairs_json(root)
-        foreign = [p for p in names if p in info and info[p].get("source") != "sample"]
-        if foreign:
-            raise UsageError(f"pairs {foreign} in store {root} come from {info[foreign[0]].get('source')}, not the "
-                             "sample market", hint="Run without a source (source=None) or use another --store.")
+        refuse_mixing(root)
         have = bars_partitions(root)
         months = month_span(start, end)
         if all((p, m) in have for p in names for m in months):

@@ -106,6 +106,17 @@ def export(
     or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
     validation did not pass unless `no_validate`.
     """
+    from bqx.store.lock import read_lock
+
+    with read_lock(store, "export"):
+        return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
+                       purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
+                       scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
+                       progress=progress)
+
+
+def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
+            scale_kinds, scale_targets, no_validate, s3, progress) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if precision not in ("float32", "float64"):

@@ -1,4 +1,10 @@
-"""The store's exclusive write lock: `<store>/.lock`, held with fcntl.flock by one writer at a time."""
+"""The store's lock: `<store>/.lock` held with fcntl.flock, exclusively by one writer (run, ingest) or
+shared by any number of readers (validate, export).
+
+A writer refuses to start while a reader holds the lock, and a reader while a writer does, each
+naming the other process. The writer's pid, purpose and command are in the lock file; each
+reader's in `<store>/.readers/<pid>.json` while it reads (stale files of dead readers are ignored).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from pathlib import Path
 from bqx.errors import StoreLockedError
 
 LOCK_NAME = ".lock"
+READERS = ".readers"
 
 
 @contextmanager
@@ -32,18 +39,22 @@ def store_lock(store: str | os.PathLike[str], purpose: str = "write") -> Iterato
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(fd)
+            readers = _live_readers(root)
+            if readers:
+                r = readers[0]
+                more = f" and {len(readers) - 1} other reader(s)" if len(readers) > 1 else ""
+                raise StoreLockedError(
+                    f"store {root} is being read by pid {r.get('pid', '?')}{more} (started at {r.get('started_at', '?')}, "
+                    f"{r.get('purpose', 'read')}: {r.get('command', '?')}); a {purpose} would change it under that reader",
+                    hint=f"Wait for the {r.get('purpose', 'reader')} to finish, or stop that process, then run again.",
+                ) from None
             raise StoreLockedError(
                 f"store {root} is being written by pid {holder.get('pid', '?')} "
                 f"(started at {holder.get('started_at', '?')}, {holder.get('purpose', 'write')}: "
                 f"{holder.get('command', '?')})",
                 hint="Wait for it to finish, or stop that process, then run again.",
             ) from None
-        info = {
-            "pid": os.getpid(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "purpose": purpose,
-            "command": " ".join(sys.argv)[:500],
-        }
+        info = _me(purpose)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         try:
@@ -53,6 +64,61 @@ def store_lock(store: str | os.PathLike[str], purpose: str = "write") -> Iterato
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def read_lock(store: str | os.PathLike[str], purpose: str = "read") -> Iterator[Path | None]:
+    """Hold the store's lock shared (with other readers) for the block; refuse at once while a writer holds it.
+
+    A store directory that does not exist is not locked (the reader reports it missing itself).
+    """
+    root = Path(store)
+    if not root.is_dir():
+        yield None
+        return
+    path = root / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    mine = root / READERS / f"{os.getpid()}-{id(path):x}.json"
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise StoreLockedError(
+                f"store {root} is being changed by pid {holder.get('pid', '?')} "
+                f"(started at {holder.get('started_at', '?')}, {holder.get('purpose', 'write')}: "
+                f"{holder.get('command', '?')}); a {purpose} now would read a store in the middle of a change",
+                hint=f"Wait for it to finish (`bqx status` shows its progress), then run the {purpose} again.",
+            ) from None
+        try:
+            mine.parent.mkdir(exist_ok=True)
+            mine.write_text(json.dumps(_me(purpose)))
+        except OSError:
+            pass  # a read-only store: readers stay anonymous
+        try:
+            yield path
+        finally:
+            mine.unlink(missing_ok=True)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _me(purpose: str) -> dict[str, object]:
+    return {"pid": os.getpid(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "purpose": purpose, "command": " ".join(sys.argv)[:500]}
+
+
+def _live_readers(root: Path) -> list[dict[str, object]]:
+    out = []
+    for f in sorted((root / READERS).glob("*.json")) if (root / READERS).is_dir() else []:
+        try:
+            info = json.loads(f.read_text())
+            os.kill(int(info["pid"]), 0)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        out.append(info)
+    return out
 
 
 def _read_holder(fd: int) -> dict[str, object]:

@@ -5,6 +5,9 @@
 - truncation: at N sampled bars per checked partition, recomputed on the rows up to t, the value
   at t equals the stored one;
 - perturbation: altering the values, or removing and inserting rows, after t changes no row <= t;
+- sweep: many cut points per recompute (bars perturbed at cuts spaced more than the declared
+  context apart; every row outside the context of each perturbed bar must not change), so a leak
+  on a fraction p of rows is caught with probability 1 - (1 - p)^cuts (docs/VALIDATION.md);
 - boundary: a month computed with the declared context equals the continuous series from the
   pair's first bar (a failure here alone is a context error, not a leak).
 
@@ -12,7 +15,7 @@ Default coverage: per per-pair family 3 partitions (a JPY pair first, the first 
 among them) x 6 timestamps (first and last bar of the month, the last bar of the data, the bar
 after the longest gap, a bar after a short gap, random bars); per cross-pair family 1 month x 6
 timestamps over every pair; boundary on 1 month (2 pairs, or every pair for cross-pair families)
-over its first 2,000+ bars. The report is written to `<store>/validation/latest.json`.
+over its first 2,000+ bars; sweep: 500 cuts per checked partition in at most 8 recomputes. The report is written to `<store>/validation/latest.json`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
+from bqx.store.lock import read_lock
 from bqx.errors import TaskError, UsageError
 from bqx.core.registry import REGISTRY
 from bqx.validate.boundary import check_boundary
@@ -29,6 +33,7 @@ from bqx.validate.datachecks import check_family, default_workers, poolable, sub
 from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, latest_path, write_latest
 from bqx.validate.sampling import (DEFAULT_BOUNDARY_MONTHS, DEFAULT_BOUNDARY_PAIRS, DEFAULT_MONTH_TASKS,
                                    DEFAULT_PARTITIONS, DEFAULT_SAMPLES, rng_for)
+from bqx.validate.sweep import MAX_SWEEPS, TARGET_CUTS
 from bqx.validate.static import check_static, is_target, target_path
 from bqx.validate.storeview import StoreView, current_fingerprint
 
@@ -49,6 +54,8 @@ def validate(
     save: bool = True,
     workers: int | None = None,
     progress: Progress | None = None,
+    cuts: int | None = None,
+    sweeps: int | None = None,
 ) -> ValidationReport:
     """Validate the causality of the store's families; returns the report (see `report.passed`).
 
@@ -59,8 +66,17 @@ def validate(
     built-in families' checks (default: up to 2, one per core; user families always run in this
     process). `save`: write the report to
     `<store>/validation/latest.json` (a validation of some families only goes to `partial.json`,
-    so it never replaces the latest complete one).
+    so it never replaces the latest complete one). `cuts`: sweep cut points per checked partition
+    (default 500), in at most `sweeps` recomputes (default 8); 0 turns the sweep off.
     """
+    with read_lock(store, "validation"):
+        return _validate(store, families, samples, seed, partitions=partitions, month_tasks=month_tasks,
+                         boundary_months=boundary_months, boundary_pairs=boundary_pairs, params=params, save=save,
+                         workers=workers, progress=progress, cuts=cuts, sweeps=sweeps)
+
+
+def _validate(store, families, samples, seed, *, partitions, month_tasks, boundary_months, boundary_pairs, params,
+              save, workers, progress, cuts, sweeps) -> ValidationReport:
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     say = progress or (lambda _: None)
@@ -69,8 +85,10 @@ def validate(
     k_month = DEFAULT_MONTH_TASKS if month_tasks is None else int(month_tasks)
     b_months = DEFAULT_BOUNDARY_MONTHS if boundary_months is None else int(boundary_months)
     b_pairs = DEFAULT_BOUNDARY_PAIRS if boundary_pairs is None else int(boundary_pairs)
-    if min(n, k, k_month, b_months, b_pairs) < 0:
-        raise UsageError("samples, partitions, month tasks and boundary months/pairs must be >= 0")
+    n_cuts = TARGET_CUTS if cuts is None else int(cuts)
+    n_sweeps = MAX_SWEEPS if sweeps is None else int(sweeps)
+    if min(n, k, k_month, b_months, b_pairs, n_cuts, n_sweeps) < 0:
+        raise UsageError("samples, partitions, month tasks, boundary months/pairs, cuts and sweeps must be >= 0")
     known = list(REGISTRY.names())
     selected = list(dict.fromkeys(families)) if families else known
     for name in selected:
@@ -98,8 +116,10 @@ def validate(
         checked.append((fam, res))
 
     boundary: dict[str, CheckResult] = {}
-    data_end = max(view.bars(p)["ts"][-1] for p in view.pairs())
-    kwargs = dict(samples=n, partitions=k, month_tasks=k_month, seed=seed, data_end=data_end)
+    data_end = view.last_ts()
+    kwargs = dict(samples=n, partitions=k, month_tasks=k_month, seed=seed, data_end=data_end, cuts=n_cuts,
+                  sweeps=n_sweeps)
+    contexts: dict[str, CheckResult] = {}
     n_workers = default_workers() if workers is None else max(1, int(workers))
     pooled = [f for f, _ in checked if poolable(f)]
     pool, futures = submit_all(view, pooled, n_workers, kwargs)
@@ -109,23 +129,25 @@ def validate(
             if fam.name in futures:
                 continue
             say(f"checking {fam.name}")
-            trunc, pert, res.partitions = check_family(view, fam, **kwargs)
-            res.checks.update(truncation=trunc, perturbation=pert)
+            trunc, pert, sweep, contexts[fam.name], res.partitions = check_family(view, fam, **kwargs)
+            res.checks.update(truncation=trunc, perturbation=pert, sweep=sweep)
+            view.clear()
         if checked:
             say("checking month boundaries")
             rows = max([2000] + [2 * max([r.context] + [c.warmup for c in f.columns(view.fam_params(f))])
                                  for f, r in checked])
             check_boundary(view, [f for f, _ in checked], boundary, rng_for(seed, "boundary"),
                            months=b_months, pairs=b_pairs, rows=rows)
+            view.clear()
         for fam, res in checked:
             if fam.name in futures:
                 say(f"waiting for {fam.name}")
                 try:
-                    trunc, pert, res.partitions = futures[fam.name].result()
+                    trunc, pert, sweep, contexts[fam.name], res.partitions = futures[fam.name].result()
                 except Exception:  # noqa: BLE001 - a worker that died: check the family here instead
-                    trunc, pert, res.partitions = check_family(view, fam, **kwargs)
-                res.checks.update(truncation=trunc, perturbation=pert)
-            res.checks["boundary"] = boundary[fam.name]
+                    trunc, pert, sweep, contexts[fam.name], res.partitions = check_family(view, fam, **kwargs)
+                res.checks.update(truncation=trunc, perturbation=pert, sweep=sweep)
+            res.checks["boundary"] = merge_context(boundary[fam.name], contexts.get(fam.name))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -139,15 +161,27 @@ def validate(
         started_at=started,
         seconds=round(time.perf_counter() - t_start, 3),
         settings={"samples": n, "partitions": k, "month_tasks": k_month, "boundary_months": b_months,
-                  "boundary_pairs": b_pairs, "seed": seed, "families": selected},
+                  "boundary_pairs": b_pairs, "seed": seed, "cuts": n_cuts, "sweeps": n_sweeps, "families": selected},
         coverage=(f"per per-pair family {k} partitions x {n} timestamps; per cross-pair family {k_month} month(s) x "
-                  f"{n} timestamps over every pair; boundary on {b_months} month(s), {b_pairs} pairs "
-                  "(every pair for cross-pair families)"),
+                  f"{n} timestamps over every pair; sweep {n_cuts} cuts per partition in <= {n_sweeps} recomputes; "
+                  f"boundary on {b_months} month(s), {b_pairs} pairs (every pair for cross-pair families)"),
         families=results,
     )
     if save:
         write_latest(view.root, report, partial=not report.complete)
     return report
+
+
+def merge_context(boundary: CheckResult, context: CheckResult | None) -> CheckResult:
+    """The boundary check with the sweep's context failures (rows changed beyond the declared context) added."""
+    if context is None or context.status == "pass":
+        return boundary
+    if boundary.status == "skip":
+        boundary.status, boundary.note = "pass", ""
+    for failure in context.failures:
+        boundary.fail(failure)
+    boundary.mismatches += max(0, context.mismatches - len(context.failures))
+    return boundary
 
 
 def _static_target(fam: Any, params: Mapping[str, Any]) -> CheckResult:

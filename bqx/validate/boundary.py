@@ -1,8 +1,14 @@
 """The boundary check: a month computed with the family's declared context equals the continuous series.
 
 For sampled months that have a previous month, the whole chain of the checked families is
-computed afresh from bars, continuously from the pair's first bar (runner.compute_frames with the
-store's anchors, baseline and parameters; nothing is read from the store). Each family is then
+computed afresh from bars, continuously from a bounded start (runner.compute_frames with the
+store's anchors, baseline and parameters; nothing is read from the store): REFERENCE_LEAD times
+the chain's composed context (each family's context plus the largest of its inputs'), and at
+least MIN_LEAD bars, before the month, or the pair's first bar when that is later. The declared
+convergence: a family whose value depends on bars further back than REFERENCE_LEAD x its composed
+context (an expanding statistic from the first bar) differs here and is a context error; one that
+depends on at most its context agrees exactly as it would from the first bar, so memory and time
+do not grow with the months before the checked one. Each family is then
 recomputed alone on the month's rows plus its own declared context (inputs taken from the
 continuous chain, rows trimmed as the engine trims them) and compared with the continuous values
 over the month's first `rows` bars, where a too-short context shows. A family that passes
@@ -29,14 +35,31 @@ from bqx.validate.storeview import StoreView
 from bqx.validate.truncation import compare_rows
 
 
+REFERENCE_LEAD = 3  # the continuous reference starts this many composed contexts before the month ...
+MIN_LEAD = 20_000  # ... and at least this many bars before it
+
+
 def boundary_months(view: StoreView, k: int, rng: np.random.Generator) -> list[str]:
-    """Up to k months that some pair entered from a previous month: the earliest (cheapest) first, then random."""
+    """Up to k months that some pair entered from a previous month: the earliest first, then random."""
     months = view.months()
     candidates = [m for m in months[1:] if any(m in ms and ms.index(m) > 0 for ms in view.months_by_pair.values())]
     if not candidates or k <= 0:
         return []
     order = [candidates[0]] + [candidates[i] for i in rng.permutation(len(candidates))]
     return list(dict.fromkeys(order))[:k]
+
+
+def composed_context(view: StoreView, chain: list[Family]) -> int:
+    """The largest context along the chain: a family's own plus the largest of its inputs' (bars: 0)."""
+    eff: dict[str, int] = {}
+    for fam in chain:  # dependency order
+        eff[fam.name] = fam.context(view.fam_params(fam)) + max((eff.get(i, 0) for i in fam.inputs), default=0)
+    return max(eff.values(), default=0)
+
+
+def reference_lead(view: StoreView, chain: list[Family]) -> int:
+    """Bars before the month from which the continuous reference starts."""
+    return max(MIN_LEAD, REFERENCE_LEAD * composed_context(view, chain))
 
 
 def compare_rows_after(view: StoreView, fam: Family, pair: str, month_start: datetime, cont: pl.DataFrame,
@@ -87,9 +110,12 @@ def check_boundary(view: StoreView, fams: list[Family], results: Mapping[str, Ch
 def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: str, start: datetime,
                pairs: list[str], rows: int, anchors: Mapping[str, object], results: Mapping[str, CheckResult]) -> None:
     t0 = time.perf_counter()
+    lead = reference_lead(view, chain)
     bars, firsts = {}, {}
     for p in pairs:
-        b = view.bars(p, [m for m in view.months_by_pair[p] if m <= month])
+        b = view.bars(p, view.months_before(p, month, lead), cache=False)
+        first = int(b["ts"].search_sorted(start, side="left"))
+        b = b.slice(max(0, first - lead))
         firsts[p] = int(b["ts"].search_sorted(start, side="left"))
         bars[p] = b
     ends = [bars[p]["ts"][min(firsts[p] + rows, bars[p].height) - 1] for p in pairs if bars[p].height > firsts[p]]
@@ -110,7 +136,8 @@ def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: 
         t1 = time.perf_counter()
         ctx = fam.context(view.fam_params(fam))
         where = "all pairs" if fam.cross_pair else pairs[0]
-        detail = f"{month} from {where}: computed with its declared context {ctx} vs continuously from the first bar"
+        detail = (f"{month} from {where}: computed with its declared context {ctx} vs continuously from "
+                  f"{lead} bars earlier (or the first bar)")
         lows = {p: max(0, int(f["ts"].search_sorted(start, side="left")) - ctx) for p, f in cont.items()}
         if fam.cross_pair:
             t_lo = min(cont[p]["ts"][lo] for p, lo in lows.items() if cont[p].height > lo)

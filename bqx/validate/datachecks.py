@@ -20,16 +20,19 @@ from bqx.validate.recompute import open_window
 from bqx.validate.report import CheckResult
 from bqx.validate.sampling import choose_partitions, choose_timestamps, rng_for
 from bqx.validate.storeview import StoreView
+from bqx.validate.sweep import check_sweep, detection_probability
 from bqx.validate.truncation import check_truncation, reference
 
-Outcome = tuple[CheckResult, CheckResult, list[str]]
+Outcome = tuple[CheckResult, CheckResult, CheckResult, CheckResult, list[str]]
 
 
 def check_family(view: StoreView, fam: Family, *, samples: int, partitions: int, month_tasks: int, seed: int,
-                 data_end: datetime) -> Outcome:
-    """The truncation and perturbation results of `fam` and the partitions they covered."""
+                 data_end: datetime, cuts: int, sweeps: int) -> Outcome:
+    """The truncation, perturbation and sweep results of `fam`, the sweep's context failures (for the
+    boundary check) and the partitions they covered."""
     rng = rng_for(seed, fam.name)
     trunc, pert = CheckResult("truncation"), CheckResult("perturbation")
+    sweep, context = CheckResult("sweep"), CheckResult("boundary")
     covered: list[str] = []
     for pair, month in choose_partitions(view.done(fam), month_tasks if fam.cross_pair else partitions, rng):
         covered.append(f"{pair}/{month}" if pair else month)
@@ -44,9 +47,20 @@ def check_family(view: StoreView, fam: Family, *, samples: int, partitions: int,
         truncated = check_truncation(view, win, ts, trunc, refs)
         t1 = time.perf_counter()
         check_perturbation(view, win, ts, pert, truncated, rng)
+        del truncated, refs  # the sweep needs neither: memory stays that of one recompute or two
+        t2 = time.perf_counter()
+        if cuts > 0 and sweeps > 0:
+            check_sweep(view, win, sweep, context, rng_for(seed, fam.name, "sweep", pair or "", month),
+                        target=cuts, max_sweeps=sweeps)
         trunc.seconds += t1 - t0
-        pert.seconds += time.perf_counter() - t1
-    return trunc, pert, covered
+        pert.seconds += t2 - t1
+        sweep.seconds += time.perf_counter() - t2
+    if cuts > 0 and sweeps > 0:
+        sweep.note = (f"{sweep.samples} cuts over {len(covered)} partition(s): P(catch) = "
+                      f"{detection_probability(0.01, sweep.samples):.4f} for a 1-bar lookahead on 1 % of rows")
+    else:
+        sweep.status, sweep.note = "skip", "no cuts asked"
+    return trunc, pert, sweep, context, covered
 
 
 _VIEWS: dict[tuple[str, str], StoreView] = {}
@@ -61,7 +75,10 @@ def _job(store: str, params: Mapping[str, Any] | None, name: str, kwargs: dict[s
     key = (store, json.dumps(params, sort_keys=True, default=str))
     if key not in _VIEWS:
         _VIEWS[key] = StoreView(store, params)
-    return check_family(_VIEWS[key], REGISTRY.get(name), **kwargs)
+    try:
+        return check_family(_VIEWS[key], REGISTRY.get(name), **kwargs)
+    finally:
+        _VIEWS[key].clear()
 
 
 def poolable(fam: Family) -> bool:

@@ -1,7 +1,7 @@
 """The validation report: per family and check, samples, mismatches and the first failures.
 
-Verdicts per family: `pass`; `leak` (static lookahead, reads targets, or truncation or
-perturbation failed: the feature uses the future); `context error` (truncation and perturbation
+Verdicts per family: `pass`; `leak` (static lookahead, reads targets, or truncation,
+perturbation or sweep failed: the feature uses the future); `context error` (truncation and perturbation
 pass but the month computed with the declared context differs from the continuous series: the
 declared context is too short); `error` (a recompute raised); `exempt` (targets look ahead by
 definition); `not stored` (nothing of the family in the store yet).
@@ -17,7 +17,7 @@ from typing import Any
 
 from bqx.io import atomic_write_text
 
-CHECKS = ("static", "truncation", "perturbation", "boundary")
+CHECKS = ("static", "truncation", "perturbation", "sweep", "boundary")
 MAX_FAILURES = 5  # first failures kept per family and check
 VALIDATION_DIR = "validation"
 LATEST = "latest.json"
@@ -75,7 +75,7 @@ class FamilyResult:
         st = {name: c.status for name, c in self.checks.items()}
         if self.verdict in ("exempt", "not stored"):
             return self.verdict
-        if st.get("static") == "fail" or "fail" in (st.get("truncation"), st.get("perturbation")):
+        if st.get("static") == "fail" or "fail" in (st.get("truncation"), st.get("perturbation"), st.get("sweep")):
             self.verdict = "leak"
         elif "error" in st.values():
             self.verdict = "error"

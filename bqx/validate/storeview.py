@@ -99,16 +99,30 @@ class StoreView:
         return sorted((p, m) for p, m in rows if p is not None and (p, m) in self.bar_files)
 
     # -- data ------------------------------------------------------------------------------
-    def bars(self, pair: str, months: list[str] | None = None) -> pl.DataFrame:
-        """The pair's bars of `months` (default all), in time order."""
+    def bars(self, pair: str, months: list[str] | None = None, cache: bool = True) -> pl.DataFrame:
+        """The pair's bars of `months` (default all), in time order (kept for the next call unless `cache` is off)."""
         use = sorted(self.months_by_pair[pair]) if months is None else sorted(months)
         parts = []
         for m in use:
             key = (pair, m)
-            if key not in self._bars:
-                self._bars[key] = pl.read_parquet(self.bar_files[key]).sort("ts")
-            parts.append(self._bars[key])
+            if key in self._bars:
+                parts.append(self._bars[key])
+                continue
+            frame = pl.read_parquet(self.bar_files[key]).sort("ts")
+            if cache:
+                self._bars[key] = frame
+            parts.append(frame)
         return pl.concat(parts) if len(parts) != 1 else parts[0]
+
+    def last_ts(self) -> datetime:
+        """The last bar of the data (each pair's last month read, ts only, not kept)."""
+        return max(pl.read_parquet(self.bar_files[(p, max(ms))], columns=["ts"])["ts"].max()
+                   for p, ms in self.months_by_pair.items())
+
+    def clear(self) -> None:
+        """Forget the bars and stored columns read so far (memory stays that of one check)."""
+        self._bars.clear()
+        self._stored.clear()
 
     def stored_family(self, fam: Family, pair: str, months: list[str] | None = None) -> pl.DataFrame:
         """The family's stored columns (ts + columns) of the pair over `months` (default all)."""
