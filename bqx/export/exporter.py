@@ -274,7 +274,7 @@ def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: Scal
                 if fitted is None and name == "train":
                     moments = fit.moments_of(part)
                 data_frame = fitted.transform(part, pair) if fitted is not None else part
-                data_frame = data_frame.select(pl.col("ts"), *[pl.col(c).cast(dtype) for c in sel.columns])
+                data_frame = data_frame.select("ts", *sel.columns).cast({c: dtype for c in sel.columns})
                 rel = f"features/{name}/pair={pair}/year_month={month}/data.parquet"
                 data = parquet_bytes(data_frame.to_arrow())
                 dest.write_bytes(rel, data)

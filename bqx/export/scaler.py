@@ -37,12 +37,12 @@ class Moments:
         if not self.columns or frame.height == 0:
             return
         cols = [pl.col(c).cast(pl.Float64) for c in self.columns]
-        stats = frame.select([c.count().alias(f"n{i}") for i, c in enumerate(cols)]
-                             + [c.mean().alias(f"m{i}") for i, c in enumerate(cols)]).row(0)
+        x = frame.select(self.columns)
+        stats = x.select(pl.all().count().name.prefix("n_"), pl.all().cast(pl.Float64).mean().name.prefix("m_")).row(0)
         k = len(self.columns)
         n_b = np.asarray(stats[:k], dtype=np.float64)
         mean_b = np.asarray([np.nan if v is None else v for v in stats[k:]], dtype=np.float64)
-        m2_row = frame.select([
+        m2_row = x.select([
             ((c - (0.0 if np.isnan(m) else float(m))) ** 2).sum().alias(f"s{i}")
             for i, (c, m) in enumerate(zip(cols, mean_b))
         ]).row(0)
@@ -201,6 +201,7 @@ def written_summary(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, An
     if columns:
         m = Moments(columns)
         m.update(frame)
-        mx = frame.select([pl.col(c).cast(pl.Float64).abs().max().fill_null(0.0) for c in columns]).row(0)
+        x = frame.select(columns)
+        mx = x.select(pl.all().cast(pl.Float64).abs().max().fill_null(0.0)).row(0)
         out.update(moments=m, maxabs=dict(zip(columns, (float(v) for v in mx))))
     return out

@@ -179,8 +179,8 @@ class PairStream:
         out = [wide.select("ts")]
         for fam in self.views:
             n = self.context[fam.name]
-            keep = [c for c in wide.columns if c in set(visible_columns(fam, self.sel.params))]
-            frame = wide.select(keep)
+            visible = set(visible_columns(fam, self.sel.params))
+            frame = wide.select([c for c in wide.columns if c in visible])
             prev = self.tail.get(fam.name)
             if prev is not None and n:
                 frame = pl.concat([prev, frame], how="vertical_relaxed")
