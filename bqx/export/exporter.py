@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
@@ -235,13 +235,17 @@ def _by_pair(sel: source.Selection, workers: int | None, job: Callable[[str], li
 def _fit_pass(sel: source.Selection, plan: SplitPlan, fit: ScalerFit, workers: int | None) -> Scaler:
     """The scaler from the training rows (for a normalized export, which needs it before writing)."""
 
+    scaled = set(fit.columns)  # read only the scaled columns, of the months before the boundary
+    narrow = replace(sel, features=tuple(c for c in sel.features if c in scaled),
+                     targets=tuple(c for c in sel.targets if c in scaled))
+
     def job(pair: str) -> list[_Block]:
         out = []
-        stream = source.PairStream(sel, pair)
+        stream = source.PairStream(narrow, pair)
         for month in sel.months[pair]:
-            frame = stream.month(month)
             if month_start_of(month) >= plan.train_end:
                 break
+            frame = stream.month(month)
             train = _splits(plan, pair, frame, ("train",)).get("train")
             if train is not None:
                 out.append(_Block(pair, month, [], fit.moments_of(train), {}))
