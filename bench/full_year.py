@@ -10,7 +10,9 @@ month), `run` every stage (the timed run), rerun with nothing changed, then `bqx
 `bqx export` on the result. Per stage it prints tasks, rows, the summed task seconds (as the
 workers measured them), rows per task-second, its wall span, and the bytes written, all from the
 manifest. Peak memory: the driver's and the largest worker's peak RSS (getrusage) and, with psutil,
-the largest sum of RSS over the run's process tree. Targets (2 cores): run < 10 min, memory < 8 GB,
+the largest sum of RSS over the run's process tree. At the end: run, validate and export side by side
+with wall, CPU, peak memory and bytes written, against the I/O floor (bytes written / the fsync write
+speed of the same disk, measured in the same run). Targets (2 cores): run < 10 min, memory < 8 GB,
 no-change rerun < 5 % of the run.
 """
 
@@ -107,8 +109,14 @@ class TreeMemory:
 
 
 def child(code: str, args: dict, what: str, extra: list[str] | None = None) -> tuple[dict, float, TreeMemory]:
-    """Run `code` (or the CLI with `extra`) in a new process; (its BENCH json, wall seconds, tree memory)."""
+    """Run `code` (or the CLI with `extra`) in a new process; (its BENCH json, wall seconds, tree memory).
+
+    The json gets `cpu_tree`: CPU seconds of the process and everything it waited for (getrusage).
+    """
     cmd = [sys.executable, "-c", code, json.dumps(args)] if extra is None else CLI + extra
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -116,7 +124,9 @@ def child(code: str, args: dict, what: str, extra: list[str] | None = None) -> t
     out, err = proc.communicate()
     mem.stop()
     seconds = time.perf_counter() - t
-    data: dict = {"returncode": proc.returncode}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    data: dict = {"returncode": proc.returncode,
+                  "cpu_tree": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
     for line in out.splitlines():
         if line.startswith("BENCH "):
             data.update(json.loads(line[6:]))
@@ -151,6 +161,26 @@ def last_run_id(store: Path) -> int:
         return conn.execute("SELECT max(id) FROM runs").fetchone()[0]
 
 
+def tree_bytes(path: Path) -> int:
+    """Bytes of the regular files under `path` (0 when it does not exist)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def fsync_write_speed(directory: Path, size: int = 2 << 30, chunk: int = 16 << 20) -> float:
+    """Bytes per second of writing a `size`-byte file in `directory` and fsyncing it (the file is removed)."""
+    block = os.urandom(chunk)
+    path = directory / ".bench-write-speed.tmp"
+    t = time.perf_counter()
+    with open(path, "wb") as fh:
+        for _ in range(max(1, size // chunk)):
+            fh.write(block)
+        fh.flush()
+        os.fsync(fh.fileno())
+    seconds = time.perf_counter() - t
+    path.unlink()
+    return max(1, size // chunk) * chunk / seconds
+
+
 def mb(n: float) -> str:
     return f"{n / 2**20:,.0f} MB"
 
@@ -165,6 +195,22 @@ def print_stages(table: list[dict], bar_rows: int) -> None:
               f"{a['max_task']:8.2f} {a['rows'] / max(a['seconds'], 1e-9):11,.0f} {span:9.1f} {mb(a['bytes']):>10s}")
     print(f"{'all':18s} {sum(a['tasks'] for a in table):5d} {bar_rows:11,d} {total:8.1f} {'':6s} {'':8s} "
           f"{'':11s} {'':9s} {mb(sum(a['bytes'] for a in table)):>10s}")
+
+
+def print_steps(steps: list[dict], speed: float, workers: int) -> None:
+    """Run, validate and export side by side, each against its I/O floor (bytes written / fsync write speed)."""
+    print(f"\nI/O floor: this disk writes {speed / 1e6:,.0f} MB/s (2 GiB file, fsync; measured now, same disk)")
+    print(f"{'step':9s} {'wall s':>8s} {'CPU s':>8s} {'CPU/wall':>8s} {'peak':>10s} {'written':>10s} {'floor s':>8s} "
+          f"{'wall/floor':>10s}")
+    for st in steps:
+        floor = st["bytes"] / speed
+        peak = mb(st["peak"]) if st["peak"] is not None else "?"
+        print(f"{st['step']:9s} {st['wall']:8.1f} {st['cpu']:8.1f} {st['cpu'] / max(st['wall'], 1e-9):8.2f} {peak:>10s} "
+              f"{mb(st['bytes']):>10s} {floor:8.1f} {st['wall'] / max(floor, 1e-9):10.1f}")
+    total = {k: sum(st[k] for st in steps) for k in ("wall", "cpu", "bytes")}
+    print(f"{'all':9s} {total['wall']:8.1f} {total['cpu']:8.1f} {'':8s} {'':10s} {mb(total['bytes']):>10s} "
+          f"{total['bytes'] / speed:8.1f} {total['wall'] / max(total['bytes'] / speed, 1e-9):10.1f}")
+    print(f"(CPU s / {workers} cores is the wall time an idle machine could reach when the work parallelises)")
 
 
 def profile_stage(store: Path, stage: str, top: int) -> None:
@@ -260,6 +306,7 @@ def main() -> None:
 
         run_args = {"store": str(store), "stages": stages, "executor": args.executor, "workers": args.workers,
                     "scheduler": args.scheduler}
+        steps: list[dict] = []
         first, t_run, m_run = child(RUN_CODE, run_args, "the run")
         if not first["ok"]:
             print(f"run NOT ok: {first['failed']} (+{first['blocked']} blocked)")
@@ -274,22 +321,32 @@ def main() -> None:
               f"machine with {args.workers} workers the run would take at best {cpu / max(1, args.workers):.0f} s")
         print(f"peak memory: driver {mb(first['driver_rss'])}, largest worker {mb(first['worker_rss'])}{tree}")
         print_stages(table, bar_rows)
+        steps.append({"step": "run", "wall": t_run, "cpu": first["cpu_tree"], "peak": m_run.peak if m_run.available else None,
+                      "bytes": written})
 
         again, t_again, _ = child(RUN_CODE, run_args, "the rerun")
         print(f"\nno-change rerun: {again['done']} tasks in {again['seconds']:.2f} s "
               f"({t_again:.1f} s with interpreter start) = {again['seconds'] / first['seconds']:.1%} of the run")
 
         if not args.skip_validate_export:
+            export_dir = store.parent / (store.name + "-export")
+            shutil.rmtree(export_dir, ignore_errors=True)
             for name, cmd in (("validate", ["validate", "--store", str(store), "--json"]),
-                              ("export", ["export", "--store", str(store), "--to", str(store.parent / (store.name + "-export")),
+                              ("export", ["export", "--store", str(store), "--to", str(export_dir),
                                           "--no-validate", "--json"])):
+                size0 = tree_bytes(store)
                 res, t, mem = child("", {}, name, extra=cmd)
                 if res["returncode"] not in (0, 1) or "No such command" in res["stderr"]:
                     last = (res["stderr"].strip().splitlines() or ["?"])[-1]
                     print(f"bqx {name}: not available ({last[:200]})")
                 else:
                     peak = f", peak {mb(mem.peak)}" if mem.available else ""
-                    print(f"bqx {name}: {t:.1f} s (exit {res['returncode']}{peak})")
+                    print(f"bqx {name}: {t:.1f} s, {res['cpu_tree']:.1f} CPU-s (exit {res['returncode']}{peak})")
+                    out_bytes = tree_bytes(export_dir) if name == "export" else max(0, tree_bytes(store) - size0)
+                    steps.append({"step": name, "wall": t, "cpu": res["cpu_tree"], "peak": mem.peak if mem.available else None,
+                                  "bytes": out_bytes})
+        speed = fsync_write_speed(store.parent)
+        print_steps(steps, speed, args.workers)
         for stage in (args.profile or "").split(",") if args.profile else ():
             profile_stage(store, stage, args.top)
         print(f"\nload average at end {os.getloadavg()[0]:.1f} (the machine may be shared: times are noisy)")

@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
+import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,7 +27,7 @@ from bqx.export import source
 from bqx.export.checks import run_checks
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
                                SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
-from bqx.export.scaler import GLOBAL, SCALED_KINDS, Scaler, ScalerFit
+from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
 from bqx.export.splits import SPLITS, SplitPlan, plan_splits
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
 
@@ -98,13 +101,15 @@ def export(
     no_validate: bool = False,
     s3: S3Options | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> ExportResult:
     """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
 
     `split` fractions cut the pairs' common date range by time unless `train_end` (and
     `val_end`) are given; `purge` defaults to the largest target horizon; `scaler` is "global"
     or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
-    validation did not pass unless `no_validate`.
+    validation did not pass unless `no_validate`. `workers` threads (default 2, at most the
+    cores) read, encode and write pairs side by side.
     """
     from bqx.store.lock import read_lock
 
@@ -112,11 +117,11 @@ def export(
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
                        scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress)
+                       progress=progress, workers=workers)
 
 
 def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress) -> ExportResult:
+            scale_kinds, scale_targets, no_validate, s3, progress, workers) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if precision not in ("float32", "float64"):
@@ -142,27 +147,19 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     dest = open_destination(to, s3)
     _prepare(dest)
     dtype = pl.Float32 if precision == "float32" else pl.Float64
-    written: list[dict[str, Any]] = []
-    rows: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     fitted: Scaler | None = None
     if normalize:
         say("fitting the scaler on training rows")
-        for pair, month, parts in _blocks(sel, plan, only_train=True):
-            fit.update(pair, parts["train"])
-        fitted = fit.result(sel.pairs)
-    for pair, month, parts in _blocks(sel, plan, only_train=False):
-        for name, part in parts.items():
-            if fitted is None and name == "train":
-                fit.update(pair, part)
-            out = fitted.transform(part, pair) if fitted is not None else part
-            out = out.select(pl.col("ts"), *[pl.col(c).cast(dtype) for c in sel.columns])
-            rel = f"features/{name}/pair={pair}/year_month={month}/data.parquet"
-            data = parquet_bytes(out.to_arrow())
-            dest.write_bytes(rel, data)
-            written.append({"path": rel, "split": name, "pair": pair, "month": month, "rows": out.height,
-                            "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-            rows[name][pair] = rows[name].get(pair, 0) + out.height
-        say(f"{pair} {month}: " + ", ".join(f"{k} {v.height}" for k, v in parts.items()))
+        fitted = _fit_pass(sel, plan, fit, workers)
+    check_cols = _check_columns(fitted or fit, sel)
+    blocks = _stream(sel, plan, dest, fit, fitted, dtype, check_cols, workers, say)
+    written = [w for blk in blocks for w in blk.written]
+    rows: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    for w in written:
+        rows[w["split"]][w["pair"]] = rows[w["split"]].get(w["pair"], 0) + w["rows"]
+    if fitted is None:
+        for blk in blocks:  # merged in (pair, month) order, whatever order the threads finished in
+            fit.merge(blk.pair, blk.moments)
     fitted = fitted or fit.result(sel.pairs)
     scaler_doc = fitted.to_dict() | {"scale_targets": scale_targets, "normalized_output": normalize}
     dest.write_bytes(SCALER_JSON, _json(scaler_doc))
@@ -186,7 +183,8 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
         say(f"removed {len(stale)} files of the previous export")
 
     say("checking splits and scaler")
-    checks = [c.to_dict() for c in run_checks(dest, store=sel.store, require_complete=False)]
+    summaries = {w["path"]: blk.checks[w["path"]] for blk in blocks for w in blk.written}
+    checks = [c.to_dict() for c in run_checks(dest, store=sel.store, require_complete=False, written=summaries)]
     dest.write_bytes(CHECKS_JSON, _json(checks))
     failed = [c for c in checks if c["passed"] is False]
     if failed:
@@ -202,20 +200,99 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     )
 
 
-def _blocks(sel: source.Selection, plan: SplitPlan, *, only_train: bool):
-    """(pair, month, {split: rows}) for every pair-month, purged and embargoed rows removed."""
-    for pair in sel.pairs:
+@dataclass
+class _Block:
+    """What one pair-month wrote: file entries, its training moments and the check summaries."""
+
+    pair: str
+    month: str
+    written: list[dict[str, Any]]
+    moments: Moments | None
+    checks: dict[str, dict[str, Any]]
+
+
+def _splits(plan: SplitPlan, pair: str, frame: pl.DataFrame, wanted: Sequence[str] = SPLITS) -> dict[str, pl.DataFrame]:
+    """{split: rows} of one pair-month, purged and embargoed rows removed, empty splits left out."""
+    frame = frame.with_columns(plan.label(pair, frame["ts"]).alias("_split"))
+    parts = {s: frame.filter(pl.col("_split") == s).drop("_split") for s in wanted}
+    return {s: f for s, f in parts.items() if f.height}
+
+
+def _n_workers(workers: int | None) -> int:
+    return max(1, workers if workers else min(2, os.cpu_count() or 1))
+
+
+def _by_pair(sel: source.Selection, workers: int | None, job: Callable[[str], list[_Block]]) -> list[_Block]:
+    """`job(pair)` for every pair on a thread pool (polars, Parquet, hashing and I/O release the GIL)."""
+    n = _n_workers(workers)
+    if n == 1 or len(sel.pairs) < 2:
+        results = [job(p) for p in sel.pairs]
+    else:
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bqx-export") as pool:
+            results = list(pool.map(job, sel.pairs))
+    return [blk for per_pair in results for blk in per_pair]
+
+
+def _fit_pass(sel: source.Selection, plan: SplitPlan, fit: ScalerFit, workers: int | None) -> Scaler:
+    """The scaler from the training rows (for a normalized export, which needs it before writing)."""
+
+    scaled = set(fit.columns)  # read only the scaled columns, of the months before the boundary
+    narrow = replace(sel, features=tuple(c for c in sel.features if c in scaled),
+                     targets=tuple(c for c in sel.targets if c in scaled))
+
+    def job(pair: str) -> list[_Block]:
+        out = []
+        stream = source.PairStream(narrow, pair)
         for month in sel.months[pair]:
-            if only_train and month_start_of(month) >= plan.train_end:
-                continue
-            frame = source.read_month(sel, pair, month)
-            label = plan.label(pair, frame["ts"])
-            frame = frame.with_columns(label.alias("_split"))
-            wanted = ("train",) if only_train else SPLITS
-            parts = {s: frame.filter(pl.col("_split") == s).drop("_split") for s in wanted}
-            parts = {s: f for s, f in parts.items() if f.height}
+            if month_start_of(month) >= plan.train_end:
+                break
+            frame = stream.month(month)
+            train = _splits(plan, pair, frame, ("train",)).get("train")
+            if train is not None:
+                out.append(_Block(pair, month, [], fit.moments_of(train), {}))
+        return out
+
+    for blk in _by_pair(sel, workers, job):
+        fit.merge(blk.pair, blk.moments)
+    return fit.result(sel.pairs)
+
+
+def _check_columns(scaler: Scaler | ScalerFit, sel: source.Selection) -> list[str]:
+    """The columns whose moments the scaler.reproducible check recomputes from the written rows."""
+    if isinstance(scaler, ScalerFit):
+        return sorted(scaler.columns)
+    return sorted({c for p in ([None] if scaler.scope == GLOBAL else sel.pairs)
+                   for c, s in scaler.for_pair(p).items() if s.mean is not None})
+
+
+def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: ScalerFit, fitted: Scaler | None,
+            dtype: Any, check_cols: list[str], workers: int | None, say: Callable[[str], None]) -> list[_Block]:
+    """Read each pair-month once, split it, and write each split's file once; pairs run side by side."""
+    lock = threading.Lock()
+
+    def job(pair: str) -> list[_Block]:
+        out = []
+        for month, frame in source.PairStream(sel, pair).months():
+            parts = _splits(plan, pair, frame)
+            written, checks, moments = [], {}, None
+            for name, part in parts.items():
+                if fitted is None and name == "train":
+                    moments = fit.moments_of(part)
+                data_frame = fitted.transform(part, pair) if fitted is not None else part
+                data_frame = data_frame.select("ts", *sel.columns).cast({c: dtype for c in sel.columns})
+                rel = f"features/{name}/pair={pair}/year_month={month}/data.parquet"
+                data = parquet_bytes(data_frame.to_arrow())
+                dest.write_bytes(rel, data)
+                written.append({"path": rel, "split": name, "pair": pair, "month": month, "rows": data_frame.height,
+                                "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+                checks[rel] = written_summary(data_frame, check_cols if name == "train" else [])
+            out.append(_Block(pair, month, written, moments, checks))
             if parts:
-                yield pair, month, parts
+                with lock:
+                    say(f"{pair} {month}: " + ", ".join(f"{k} {v.height}" for k, v in parts.items()))
+        return out
+
+    return _by_pair(sel, workers, job)
 
 
 def month_start_of(month: str) -> datetime:

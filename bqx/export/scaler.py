@@ -37,12 +37,12 @@ class Moments:
         if not self.columns or frame.height == 0:
             return
         cols = [pl.col(c).cast(pl.Float64) for c in self.columns]
-        stats = frame.select([c.count().alias(f"n{i}") for i, c in enumerate(cols)]
-                             + [c.mean().alias(f"m{i}") for i, c in enumerate(cols)]).row(0)
+        x = frame.select(self.columns)
+        stats = x.select(pl.all().count().name.prefix("n_"), pl.all().cast(pl.Float64).mean().name.prefix("m_")).row(0)
         k = len(self.columns)
         n_b = np.asarray(stats[:k], dtype=np.float64)
         mean_b = np.asarray([np.nan if v is None else v for v in stats[k:]], dtype=np.float64)
-        m2_row = frame.select([
+        m2_row = x.select([
             ((c - (0.0 if np.isnan(m) else float(m))) ** 2).sum().alias(f"s{i}")
             for i, (c, m) in enumerate(zip(cols, mean_b))
         ]).row(0)
@@ -51,8 +51,19 @@ class Moments:
 
     def merge(self, other: "Moments") -> None:
         if other.columns != self.columns:
-            raise ValueError("cannot merge moments of different columns")
+            other = other.subset(self.columns)
         self._merge(other.n, other.mean, other.m2)
+
+    def subset(self, columns: Sequence[str]) -> "Moments":
+        """These moments for `columns` only (each must be one of this object's columns)."""
+        at = {c: i for i, c in enumerate(self.columns)}
+        try:
+            idx = np.asarray([at[c] for c in columns], dtype=np.int64)
+        except KeyError as exc:
+            raise ValueError(f"no moments for column {exc.args[0]}") from None
+        out = Moments(columns)
+        out.n, out.mean, out.m2 = self.n[idx], self.mean[idx], self.m2[idx]
+        return out
 
     def _merge(self, n_b: np.ndarray, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
         n = self.n + n_b
@@ -160,9 +171,37 @@ class ScalerFit:
             self.moments[key] = Moments(self.columns)
         self.moments[key].update(frame)
 
+    def moments_of(self, frame: pl.DataFrame) -> Moments:
+        """One block's moments, to `merge` later (blocks may be summarised on several threads)."""
+        m = Moments(self.columns)
+        m.update(frame)
+        return m
+
+    def merge(self, pair: str, block: Moments | None) -> None:
+        """Fold in a block summarised by `moments_of` (in a fixed order, for reproducible rounding)."""
+        if block is None:
+            return
+        key = pair if self.scope == PER_PAIR else GLOBAL
+        if key not in self.moments:
+            self.moments[key] = Moments(self.columns)
+        self.moments[key].merge(block)
+
     def result(self, pairs: Sequence[str] = ()) -> Scaler:
         if self.scope == GLOBAL:
             return Scaler(GLOBAL, self.kinds, columns=column_scales(self.moments.get(GLOBAL, Moments(self.columns))))
         return Scaler(PER_PAIR, self.kinds, pairs={
             p: column_scales(self.moments.get(p, Moments(self.columns))) for p in sorted(set(pairs) | set(self.moments))
         })
+
+
+def written_summary(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
+    """What the export checks need of a file beyond its bytes: rows, and for training files the
+    moments and largest magnitude of `columns`, computed from the values exactly as written."""
+    out: dict[str, Any] = {"rows": frame.height}
+    if columns:
+        m = Moments(columns)
+        m.update(frame)
+        x = frame.select(columns)
+        mx = x.select(pl.all().cast(pl.Float64).abs().max().fill_null(0.0)).row(0)
+        out.update(moments=m, maxabs=dict(zip(columns, (float(v) for v in mx))))
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,7 +21,7 @@ from bqx.engine.manifest import stored_params
 from bqx.store.layout import BARS, bars_partitions, partition_path
 from bqx.errors import UsageError
 from bqx.core.registry import REGISTRY
-from bqx.core.runner import params_for
+from bqx.core.runner import params_for, visible_columns
 
 TARGETS = "targets"
 
@@ -116,8 +117,77 @@ def pair_ts(sel: Selection, pair: str) -> np.ndarray:
 
 
 def read_month(sel: Selection, pair: str, month: str) -> pl.DataFrame:
-    """ts and every selected column of one pair-month, float64 as stored, views computed."""
+    """ts and every selected column of one pair-month, float64 as stored, views computed (via `load`)."""
     from bqx.engine.load import load
 
     frame = load(sel.store, pairs=[pair], start=month, end=month, columns=list(sel.columns)).collect()
     return frame.drop("pair").sort("ts")
+
+
+class PairStream:
+    """The pair's months in time order, as `read_month` gives them, each stage file read once.
+
+    A month's frame is the bars' `ts` with the selected columns of each stored stage (read by
+    column, aligned by row as the engine writes them); a view is computed on the month's rows
+    after the last `context` rows of the previous month, kept from the frame read before, so no
+    file is read twice.
+    """
+
+    def __init__(self, sel: Selection, pair: str):
+        from bqx.engine.plan import stage_specs
+        from bqx.engine.source import baseline_of
+        from bqx.core.declaration import Ctx, PairInfo
+
+        self.sel, self.pair = sel, pair
+        specs = stage_specs(sel.params or None)
+        owner = {c: name for name, spec in specs.items() for c in spec.columns}
+        self.views = [f for f in REGISTRY if f.view and any(c in sel.columns for c in f.column_names(params_for(f, sel.params)))]
+        view_cols = {c for f in self.views for c in f.column_names(params_for(f, sel.params))}
+        self.read: dict[str, list[str]] = {}
+        for c in sel.columns:
+            if c not in view_cols:
+                self.read.setdefault(owner[c], []).append(c)
+        for fam in self.views:
+            for dep in fam.inputs:
+                if dep != "bars":
+                    d = REGISTRY.get(dep)
+                    cols = self.read.setdefault(d.stage, [])
+                    cols += [c for c in d.column_names(params_for(d, sel.params)) if c not in cols]
+        baseline = baseline_of(sel.store) or datetime(1970, 1, 1, tzinfo=timezone.utc)
+        self.ctx = {f.name: Ctx(params=params_for(f, sel.params), baseline_time=baseline, pair=PairInfo(pair))
+                    for f in self.views}
+        self.context = {f.name: int(f.context(params_for(f, sel.params))) for f in self.views}
+        self.tail: dict[str, pl.DataFrame] = {}
+
+    def months(self):
+        """(month, frame) for each of the pair's months, in time order."""
+        for month in self.sel.months[self.pair]:
+            yield month, self.month(month)
+
+    def month(self, month: str) -> pl.DataFrame:
+        from bqx.core.runner import run_pair_family
+
+        root, pair = self.sel.store, self.pair
+        bars = pl.read_parquet(partition_path(root, BARS, pair, month))
+        wide = bars if bars["ts"].is_sorted() else bars.sort("ts")
+        for stage, cols in self.read.items():
+            part = pl.read_parquet(partition_path(root, stage, pair, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
+            if part.height == wide.height and part["ts"].equals(wide["ts"]):
+                wide = wide.hstack(part.drop("ts"))
+            else:
+                wide = wide.join(part, on="ts", how="left", maintain_order="left")
+        out = [wide.select("ts")]
+        for fam in self.views:
+            n = self.context[fam.name]
+            visible = set(visible_columns(fam, self.sel.params))
+            frame = wide.select([c for c in wide.columns if c in visible])
+            prev = self.tail.get(fam.name)
+            if prev is not None and n:
+                frame = pl.concat([prev, frame], how="vertical_relaxed")
+            skip = frame.height - wide.height
+            computed = run_pair_family(fam, frame, self.ctx[fam.name])
+            out.append(computed.slice(skip))
+            self.tail[fam.name] = frame.tail(n) if n else frame.clear()
+        full = pl.concat(out, how="horizontal")
+        extra = wide.select([c for c in self.sel.columns if c in wide.columns and c not in full.columns])
+        return pl.concat([full, extra], how="horizontal").select("ts", *self.sel.columns)

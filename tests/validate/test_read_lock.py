@@ -17,6 +17,7 @@ from bqx.validate import validate
 
 HOLD = """
 import sys
+from bqx.store.lock import read_lock, store_lock
 lock = store_lock if sys.argv[2] == "write" else read_lock
 with lock(sys.argv[1], sys.argv[3]):
     print("HELD", flush=True)
