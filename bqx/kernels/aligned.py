@@ -146,7 +146,7 @@ def shift_rows(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def rank_scaled(m: np.ndarray, chunk: int = 65536, tie_rel: float = 1e-9) -> np.ndarray:
+def rank_scaled(m: np.ndarray, chunk: int = 8192, tie_rel: float = 1e-9) -> np.ndarray:
     """Per row of m (T, n): (average rank − 1) / (n − 1), ranks from 1, ties averaged; NaN rows if any NaN.
 
     Stable comparisons (FEATURES.md Numerics): values within tie_rel · the row's largest |value| are tied."""
