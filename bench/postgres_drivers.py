@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "postgres"))
 
-import server as pgserver  # noqa: E402
+import pg_server as pgserver  # noqa: E402
 
 QUERY = ("SELECT ts, open::float8, high::float8, low::float8, close::float8, volume::float8, bid_open::float8, "
          "bid_high::float8, bid_low::float8, bid_close::float8, ask_open::float8, ask_high::float8, ask_low::float8, "

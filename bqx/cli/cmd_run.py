@@ -11,11 +11,16 @@ from rich.table import Table
 from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out, split_list
 
 
-def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None):
-    """The engine's source: "sample", None for bars already in the store, or bars ingested from a path."""
+def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, postgres=None):
+    """The engine's source: "sample", None for bars already in the store, or bars ingested from a path or database."""
     if cfg_source == "sample":
         return "sample"
     if cfg_source in ("none", "store", ""):
+        return None
+    if cfg_source.startswith(("postgresql://", "postgres://")):
+        from bqx.cli.cmd_ingest import ingest_database
+
+        ingest_database(cfg_source, store, postgres, policy=policy, tz=tz)
         return None
     from bqx.bars.ingest import ingest
 
@@ -31,8 +36,8 @@ def register(app: typer.Typer) -> None:
         store: Optional[Path] = StoreOpt,
         source: Optional[str] = typer.Option(
             None, "--source",
-            help="'sample' (the built-in market, default), 'store' (bars already ingested), or a path of bar files "
-                 "to ingest first (strict validation)."),
+            help="'sample' (the built-in market, default), 'store' (bars already ingested), a path of bar files "
+                 "to ingest first (strict validation), or postgresql://USER@HOST:PORT/DB."),
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Pairs, e.g. EURUSD,USDJPY (default: all)."),
         start: Optional[str] = typer.Option(None, "--start", help="First month YYYY-MM (sample default: 2024-07)."),
         end: Optional[str] = typer.Option(None, "--end", help="Last month YYYY-MM, included (sample default: 2024-08)."),
@@ -61,7 +66,7 @@ def register(app: typer.Typer) -> None:
 
         cfg, _ = config_from(config, store=store, source=source, pairs=split_list(pairs), start=start, end=end,
                              workers=workers, executor=executor, scheduler=scheduler)
-        src = source_arg(cfg.source, cfg.store, policy, tz)
+        src = source_arg(cfg.source, cfg.store, policy, tz, cfg.postgres)
         kwargs = dict(source=src, pairs=list(cfg.pairs) if cfg.pairs else None, start=cfg.start, end=cfg.end,
                       stages=split_list(stages), workers=cfg.workers, executor=cfg.executor, dry_run=dry_run,
                       force=force, retry_failed=retry_failed, params=cfg.family_params(), seed=cfg.seed)

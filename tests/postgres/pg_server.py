@@ -63,6 +63,11 @@ class Server:
             for s in sql:
                 cur.execute(s)
 
+    def psql(self, sql: str, db: str = DB) -> str:
+        """Run SQL with psql over the local socket (for statements COPY cannot wrap, like EXPLAIN)."""
+        return _as_postgres([str(self.bindir / "psql"), "-h", str(self.root), "-p", str(self.port), "-d", db,
+                             "-X", "-A", "-t", "-c", sql]).stdout
+
     def stop(self) -> None:
         try:
             _as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
