@@ -103,6 +103,7 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
                     report.rows_in += read.parsed.frame.height
                     good, issues, order = rules.check_rows(read.parsed.frame, read.file, read.parsed.price_sets,
                                                            layout.pair_column is not None)
+                    issues, order = read.with_raw(issues), read.with_raw(order)
                     if policy == "strict":
                         rules.raise_first(pl.concat([issues, order]), scope=f" in {read.file}")
                     if order.height:

@@ -66,6 +66,7 @@ def test_every_row_rule_quarantined_under_repair(pg, pgpass, rules_table, tmp_pa
     assert set(q["file"]) == {f"{pg.url()}/rules.m1_eurusd?month=2024-07"}
     assert q.filter(pl.col("rule") == "bad-number").select("column", "value", "line").row(0) == ("close", "NULL", 1)
     assert q.filter(pl.col("rule") == "bid-above-ask")["column"].to_list() == ["bid_open"]
+    assert q["raw"].null_count() == 0 and q.filter(pl.col("line") == 1)["raw"].item().startswith("2024-07-01 00:00:00")
 
 
 def test_strict_stops_at_the_first_row_naming_table_month_and_value(pg, pgpass, rules_table, tmp_path):

@@ -138,6 +138,17 @@ class MonthInfo:
 class MonthRead:
     parsed: Parsed
     file: str  # the label used in quarantine records and errors
+    fetched: pl.DataFrame  # the rows as fetched (for the text of rejected rows)
+    names: list[str]
+
+    def with_raw(self, issues: pl.DataFrame) -> pl.DataFrame:
+        """Quarantine records with `raw` filled from the fetched rows they name."""
+        if issues.height == 0:
+            return issues
+        lines = issues.select(pl.col("line").alias(LINE)).unique()
+        text = raw_text(self.fetched, self.names).join(lines, on=LINE, how="semi")
+        return issues.join(text.rename({LINE: "line"}), on="line", how="left").with_columns(
+            pl.coalesce("_text", "raw").alias("raw")).drop("_text")
 
 
 @dataclass
@@ -323,7 +334,7 @@ class Reader:
         order = ", ".join(["ts", *(quote_ident(n) for n in names)])
         frame = self.query(f"SELECT {', '.join(sel)} FROM {table.qualified} WHERE {where} ORDER BY {order}", params)
         file = f"{self.url}/{table.label}?month={info.month}" + (f"&pair={info.pair_value}" if "pair" in table.columns else "")
-        return MonthRead(_parsed(frame, table, names, texts, info, self.layout.tz, file), file)
+        return MonthRead(_parsed(frame, table, names, texts, info, self.layout.tz, file), file, frame, names)
 
 
 def _normalize(value: str | None) -> str:
@@ -333,9 +344,8 @@ def _normalize(value: str | None) -> str:
 def _parsed(frame: pl.DataFrame, table: Table, names: list[str], texts: dict[str, str], info: MonthInfo,
             tz: str | None, file: str) -> Parsed:
     """Fetched rows as the readers' parsed frame, so bqx.bars.rules sees what it sees for a CSV file."""
-    raw = pl.concat_str([pl.col("ts").cast(pl.String).fill_null("NULL"),
-                         *[pl.col(n).cast(pl.String).fill_null("NULL") for n in names]], separator=",")
-    f = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64), raw.alias(RAW))
+    # the row's text is built only for rejected rows (raw_text), after the rules ran: RAW stays NULL here
+    f = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64), pl.lit(None, pl.String).alias(RAW))
     if "pair" in f.columns:
         f = f.with_columns(normalize_pair(pl.col("pair").fill_null("")).alias("pair"))
     else:
@@ -373,6 +383,13 @@ def _parsed(frame: pl.DataFrame, table: Table, names: list[str], texts: dict[str
     out = f.select(LINE, RAW, "ts", *PRICE_COLUMNS, "volume", *keep, "pair", "_rule", "_col", "_val")
     return Parsed(file=file, fmt="postgresql", side=side, frame=out, pair=table.pair, price_sets=price_sets,
                   has_volume=has_volume)
+
+
+def raw_text(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """(_line, text) of fetched rows: the values as the database gave them, comma-separated."""
+    text = pl.concat_str([pl.col("ts").cast(pl.String).fill_null("NULL"),
+                          *[pl.col(n).cast(pl.String).fill_null("NULL") for n in names]], separator=",")
+    return frame.with_row_index(LINE, offset=1).select(pl.col(LINE).cast(pl.Int64), text.alias("_text"))
 
 
 def connect(url: str) -> Any:
