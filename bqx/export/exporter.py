@@ -114,6 +114,10 @@ def export(
     or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
     validation did not pass unless `no_validate`.
     """
+    if to.startswith(("postgresql://", "postgres://")):  # PostgreSQL sink hook (bqx.export.postgres_sink)
+        from bqx.export.postgres_sink import export_postgres
+
+        return export_postgres(store, to, **{k: v for k, v in locals().items() if k not in ("store", "to")})
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     if precision not in ("float32", "float64"):

@@ -392,7 +392,7 @@ def raw_text(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     return frame.with_row_index(LINE, offset=1).select(pl.col(LINE).cast(pl.Int64), text.alias("_text"))
 
 
-def connect(url: str) -> Any:
+def connect(url: str, autocommit: bool = True) -> Any:
     """An ADBC connection (libpq reads PGPASSWORD / ~/.pgpass); a clear InputError when it fails."""
     check_url(url)
     try:
@@ -401,7 +401,7 @@ def connect(url: str) -> Any:
         raise UsageError("reading PostgreSQL needs the ADBC driver",
                          hint="Install bqx with the postgres extra: pip install 'bqx[postgres]'.") from None
     try:
-        conn = adbc.connect(url, autocommit=True)
+        conn = adbc.connect(url, autocommit=autocommit)
     except Exception as exc:  # noqa: BLE001
         raise db_error(url, exc) from None
     return conn
