@@ -11,7 +11,7 @@ from rich.table import Table
 from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out, split_list
 
 
-def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, postgres=None):
+def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, postgres=None, pairs=None):
     """The engine's source: "sample", None for bars already in the store, or bars ingested from a path or database."""
     if cfg_source == "sample":
         return "sample"
@@ -20,7 +20,7 @@ def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, postgr
     if cfg_source.startswith(("postgresql://", "postgres://")):
         from bqx.cli.cmd_ingest import ingest_database
 
-        ingest_database(cfg_source, store, postgres, policy=policy, tz=tz)
+        ingest_database(cfg_source, store, postgres, policy=policy, tz=tz, pairs=pairs)
         return None
     from bqx.bars.ingest import ingest
 
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
 
         cfg, _ = config_from(config, store=store, source=source, pairs=split_list(pairs), start=start, end=end,
                              workers=workers, executor=executor, scheduler=scheduler)
-        src = source_arg(cfg.source, cfg.store, policy, tz, cfg.postgres)
+        src = source_arg(cfg.source, cfg.store, policy, tz, cfg.postgres, list(cfg.pairs) if cfg.pairs else None)
         kwargs = dict(source=src, pairs=list(cfg.pairs) if cfg.pairs else None, start=cfg.start, end=cfg.end,
                       stages=split_list(stages), workers=cfg.workers, executor=cfg.executor, dry_run=dry_run,
                       force=force, retry_failed=retry_failed, params=cfg.family_params(), seed=cfg.seed)

@@ -32,6 +32,7 @@ def test_cli_ingest_and_run_from_the_database(pg, sample, tmp_path):
     assert bad.returncode == 2 and "password" in bad.stderr and "wrong-one" not in bad.stderr
     (tmp_path / "bqx.toml").write_text(f'store = "{tmp_path / "r"}"\nsource = "{pg.url()}"\n'
                                        '[postgres]\ntable = "cli.fx_{pair}_m1"\n')
-    res = bqx("run", "--stages", "rate_index", "--executor", "serial", cwd=tmp_path, env=env)
+    res = bqx("run", "--stages", "rate_index", "--executor", "serial", "--pairs", "GBPUSD", cwd=tmp_path, env=env)
     assert res.returncode == 0, res.stderr
+    assert "GBPUSD 2024-07:" in res.stderr and "EURUSD 2024-07:" not in res.stderr  # only the pairs asked for are read
     assert (tmp_path / "r" / "rate_index" / "pair=GBPUSD" / "year_month=2024-07" / "data.parquet").is_file()
