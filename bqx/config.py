@@ -48,6 +48,15 @@ class ValidateConfig(_Frozen):
     seed: int = 0
 
 
+class PostgresConfig(_Frozen):
+    """Where a `postgresql://` source keeps its bars (docs/POSTGRESQL.md)."""
+
+    table: str = Field("m1_{pair}", description="table per pair (pattern with {pair}), or the long table with pair_column")
+    pair_column: str | None = None
+    columns: dict[str, str] | None = Field(None, description="bar column -> table column, as --column-map")
+    tz: str | None = Field(None, description="zone of a `timestamp without time zone` column")
+
+
 class Config(_Frozen):
     """Everything a bqx command may be told, validated."""
 
@@ -65,6 +74,7 @@ class Config(_Frozen):
     families: dict[str, dict[str, Any]] = Field(default_factory=dict)
     export: ExportConfig = ExportConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    postgres: PostgresConfig = PostgresConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

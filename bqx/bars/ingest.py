@@ -78,7 +78,17 @@ class IngestReport:
 def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: str | None = None, policy: str = "strict",
            tz: str | None = None, pairs: list[str] | tuple[str, ...] | None = None,
            column_map: dict[str, str] | None = None, run_id: str | None = None) -> IngestReport:
-    """Read, validate and write `source` into `<store>/bars/`; returns the report (strict raises InputError)."""
+    """Read, validate and write `source` into `<store>/bars/`; returns the report (strict raises InputError).
+
+    A `postgresql://` URL reads the database (bqx.bars.ingest_postgres; default table layout m1_{pair}).
+    """
+    from bqx.bars.readers.postgres import PgLayout, is_postgres_url
+
+    if is_postgres_url(source):  # PostgreSQL source hook
+        from bqx.bars.ingest_postgres import ingest_postgres
+
+        return ingest_postgres(str(source), store, PgLayout(column_map=column_map, tz=tz), policy=policy, pairs=pairs,
+                               run_id=run_id)
     root = Path(store)
     result = read_source(source, fmt=fmt, tz=tz, column_map=column_map, pairs=pairs, policy=policy, keep_origin=True)
     src_id = str(Path(source).resolve())

@@ -28,7 +28,7 @@ def _fractions(text: str | None) -> tuple[float, float, float] | None:
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
-        to: str = typer.Option(..., "--to", help="Destination: a local directory or s3://BUCKET/PREFIX."),
+        to: str = typer.Option(..., "--to", help="Destination: a local directory, s3://BUCKET/PREFIX, or postgresql://USER@HOST:PORT/DB[?table=SCHEMA.PREFIX] (docs/POSTGRESQL.md)."),
         store: Optional[Path] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
         split: Optional[str] = typer.Option(None, "--split", help="Train,validation,test fractions of the common date range by time (default 0.8,0.1,0.1)."),

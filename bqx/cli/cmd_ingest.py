@@ -14,7 +14,9 @@ from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json,
 def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
-        source: Path = typer.Argument(..., help="A bar file, or a directory of per-pair files.", show_default=False),
+        source: str = typer.Argument(..., help="A bar file, a directory of per-pair files, or "
+                                               "postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass).",
+                                     show_default=False),
         store: Optional[Path] = StoreOpt,
         fmt: Optional[str] = typer.Option(
             None, "--format",
@@ -31,6 +33,10 @@ def register(app: typer.Typer) -> None:
         column_map: Optional[str] = typer.Option(
             None, "--column-map",
             help='Generic files: JSON mapping canonical columns to yours, e.g. \'{"ts": "Time", "close": "Close"}\'.'),
+        table: Optional[str] = typer.Option(
+            None, "--table", help="PostgreSQL: table per pair, a pattern with {pair} (default m1_{pair}, "
+                                  "case-insensitive, schema.name allowed), or the one long table with --pair-column."),
+        pair_column: Optional[str] = typer.Option(None, "--pair-column", help="PostgreSQL: the pair column of a long table."),
         config: Optional[Path] = ConfigOpt,
         json_: bool = JsonOpt,
     ) -> None:
@@ -47,10 +53,37 @@ def register(app: typer.Typer) -> None:
                 mapping = json.loads(column_map)
             except json.JSONDecodeError as exc:
                 raise UsageError(f"--column-map is not valid JSON: {exc}") from None
-        report = do_ingest(source, cfg.store, fmt=fmt, policy=policy, tz=tz, pairs=split_list(pairs),
-                           column_map=mapping)
+        if source.startswith(("postgresql://", "postgres://")):
+            pg = cfg.postgres.model_copy(update={k: v for k, v in
+                                                 {"table": table, "pair_column": pair_column, "columns": mapping, "tz": tz}.items()
+                                                 if v is not None})
+            report = ingest_database(source, cfg.store, pg, policy=policy, pairs=split_list(pairs), quiet=json_)
+        else:
+            report = do_ingest(Path(source), cfg.store, fmt=fmt, policy=policy, tz=tz, pairs=split_list(pairs),
+                               column_map=mapping)
         if json_:
             emit_json(report.to_dict())
-        else:
+        elif not source.startswith(("postgresql://", "postgres://")):
             for line in report.lines():
                 info(line)
+
+
+def ingest_database(url: str, store: Path, pg=None, *, policy: str = "strict", tz: str | None = None,
+                    pairs: list[str] | None = None, quiet: bool = False):
+    """Ingest a PostgreSQL source with the [postgres] layout, a line per pair-month read."""
+    from bqx.bars.ingest_postgres import ingest_postgres
+    from bqx.bars.readers.postgres import PgLayout
+    from bqx.config import PostgresConfig
+
+    pg = pg or PostgresConfig()
+    layout = PgLayout(table=pg.table, pair_column=pg.pair_column, column_map=pg.columns, tz=tz or pg.tz)
+
+    def on_month(pair: str, month: str, status: str, rows: int) -> None:
+        if status != "unchanged" and not quiet:
+            info(f"  {pair} {month}: {rows:,} bars {status}" if status == "read" else f"  {pair} {month}: {status}")
+
+    report = ingest_postgres(url, store, layout, policy=policy, pairs=pairs, on_month=on_month)
+    if not quiet:
+        for line in report.lines():
+            info(line)
+    return report

@@ -11,8 +11,9 @@ from rich.table import Table
 from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out, split_list
 
 
-def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, given: bool = True):
-    """The engine's source: "sample", None for bars already in the store, or bars ingested from a path;
+def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, given: bool = True, postgres=None,
+               pairs=None):
+    """The engine's source: "sample", None for bars already in the store, or bars ingested from a path or database;
     when no source was given, "auto": the store's own bars if it holds any from another source, else the sample."""
     if not given:
         from bqx.engine.source import AUTO, resolve_source
@@ -23,6 +24,11 @@ def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, given:
     if cfg_source == "sample":
         return "sample"
     if cfg_source in ("none", "store", ""):
+        return None
+    if cfg_source.startswith(("postgresql://", "postgres://")):
+        from bqx.cli.cmd_ingest import ingest_database
+
+        ingest_database(cfg_source, store, postgres, policy=policy, tz=tz, pairs=pairs)
         return None
     from bqx.bars.ingest import ingest
 
@@ -38,8 +44,9 @@ def register(app: typer.Typer) -> None:
         store: Optional[Path] = StoreOpt,
         source: Optional[str] = typer.Option(
             None, "--source",
-            help="'sample' (the built-in market), 'store' (bars already ingested), or a path of bar files to ingest "
-                 "first (strict validation). Default: the store's bars when it holds ingested ones, else the sample."),
+            help="'sample' (the built-in market), 'store' (bars already ingested), a path of bar files to ingest "
+                 "first (strict validation), or postgresql://USER@HOST:PORT/DB. Default: the store's bars when it "
+                 "holds ingested ones, else the sample."),
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Pairs, e.g. EURUSD,USDJPY (default: all)."),
         start: Optional[str] = typer.Option(None, "--start", help="First month YYYY-MM (sample default: 2024-07)."),
         end: Optional[str] = typer.Option(None, "--end", help="Last month YYYY-MM, included (sample default: 2024-08)."),
@@ -68,7 +75,8 @@ def register(app: typer.Typer) -> None:
 
         cfg, origins = config_from(config, store=store, source=source, pairs=split_list(pairs), start=start, end=end,
                                    workers=workers, executor=executor, scheduler=scheduler)
-        src = source_arg(cfg.source, cfg.store, policy, tz, given="source" in origins)
+        src = source_arg(cfg.source, cfg.store, policy, tz, given="source" in origins, postgres=cfg.postgres,
+                         pairs=list(cfg.pairs) if cfg.pairs else None)
         kwargs = dict(source=src, pairs=list(cfg.pairs) if cfg.pairs else None, start=cfg.start, end=cfg.end,
                       stages=split_list(stages), workers=cfg.workers, executor=cfg.executor, dry_run=dry_run,
                       force=force, retry_failed=retry_failed, params=cfg.family_params(), seed=cfg.seed)

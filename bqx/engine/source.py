@@ -96,6 +96,10 @@ def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None
             bars = sample_market(pairs=names, start=month, months=1, seed=seed)
             written += len(write_bars(root, bars, source="sample", only_missing=True))
         return written
+    if isinstance(source, str) and source.startswith(("postgresql://", "postgres://")):
+        from bqx.bars.ingest_postgres import ingest_postgres
+
+        return ingest_postgres(source, root, pairs=pairs, lock=False).rows_out  # default layout m1_{pair}
     if isinstance(source, pl.DataFrame):
         frame = source
         label = "frame"

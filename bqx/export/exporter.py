@@ -113,6 +113,12 @@ def export(
     """
     from bqx.store.lock import read_lock
 
+    if to.startswith(("postgresql://", "postgres://")):  # PostgreSQL sink hook (bqx.export.postgres_sink)
+        from bqx.export.postgres_sink import export_postgres
+
+        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres")}
+        with read_lock(store, "export"):
+            return export_postgres(store, to, **kwargs)
     with read_lock(store, "export"):
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
