@@ -34,7 +34,7 @@ def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Seque
             for pair in present:
                 ctx = Ctx(params=f.params, baseline_time=baseline, pair=infos[pair], pairs={pair: infos[pair]},
                           anchor=per_pair.get(pair))
-                out = run_pair_family(f.family, tails[pair].frame(f.visible, f.context + 1), ctx)
+                out = run_pair_family(f.family, tails[pair].frame(f.visible, f.rows), ctx)
                 tails[pair].set_last(dict(zip(out.columns, out.row(-1))))
         if timings is not None:
             timings[f.name] = timings.get(f.name, 0.0) + time.perf_counter() - t0

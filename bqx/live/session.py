@@ -223,7 +223,7 @@ class Live:
                 if tail.ts.end:
                     ctx = Ctx(params=f.params, baseline_time=self.state.baseline, pair=self.state.infos[p],
                               pairs={p: self.state.infos[p]})
-                    out = run_pair_family(f.family, tail.frame(f.visible, f.context + 1), ctx)
+                    out = run_pair_family(f.family, tail.frame(f.visible, f.rows), ctx)
                     tail.set_last(dict(zip(out.columns, out.row(-1))))
 
 
