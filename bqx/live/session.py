@@ -175,11 +175,24 @@ class Live:
         for ts in sorted(self._pending):
             if not self._ready(ts, now):
                 break
-            out.append(self._compute(ts, self._pending.pop(ts)))
+            try:
+                out.append(self._compute(ts, self._pending.pop(ts)))
+            except BaseException:
+                self._forget_from(ts)
+                raise
             self._arrived.pop(ts, None)
         if not out:
             return pl.DataFrame(schema=self.schema())
         return pl.concat(out)
+
+    def _forget_from(self, ts: int) -> None:
+        """A minute failed: drop it and every later pending bar, as if they never came (they may be sent again)."""
+        for t in [t for t in self._pending if t >= ts]:
+            self._pending.pop(t)
+            self._arrived.pop(t, None)
+        for p in self.pairs:
+            times = [t for t, bars in self._pending.items() if p in bars]
+            self._last_ts[p] = max(times) if times else self.tails[p].last_ts
 
     def _compute(self, ts: int, bars: Mapping[str, Mapping[str, Any]]) -> pl.DataFrame:
         present = [p for p in self.pairs if p in bars]
