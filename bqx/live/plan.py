@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from bqx.bars.schema import BAR_COLUMNS
 from bqx.families.base import Family
@@ -78,3 +78,22 @@ def live_plan(params: Mapping[str, Mapping[str, Any]] | None = None, names: list
 
 def _rows(f: LiveFamily) -> int:
     return f.rows * (CROSS_MARGIN if f.family.cross_pair else 1)
+
+
+def reads_depth(plan: LivePlan, reads: Mapping[tuple[str, Any], Sequence[str]]) -> dict[str, int]:
+    """Rows each column must keep once the columns every family reads are known (1 for the rest: carried rows)."""
+    depth: dict[str, int] = {c: 1 for c in plan.columns}
+    for c in BAR_COLUMNS:
+        depth[c] = 1
+    by_name = {f.name: f for f in plan.families}
+    for (name, _), cols in reads.items():
+        f = by_name[name]
+        for c in cols:
+            if c in depth:
+                depth[c] = max(depth[c], _rows(f))
+    for f in plan.families:  # a family whose reads are unknown (none probed) keeps all it may read
+        if not any(k[0] == f.name for k in reads):
+            for c in f.visible:
+                if c in depth:
+                    depth[c] = max(depth[c], _rows(f))
+    return depth

@@ -17,7 +17,7 @@ from bqx.bars.schema import BAR_COLUMNS, TS_DTYPE
 from bqx.errors import UsageError
 from bqx.live import checks
 from bqx.live.compute import compute_minute
-from bqx.live.plan import live_plan
+from bqx.live.plan import live_plan, reads_depth
 from bqx.live.tail import PairTail
 from bqx.live.warm import anchors_for, read_tail, store_state
 from bqx.universe import PAIR_NAMES
@@ -25,6 +25,8 @@ from bqx.universe import PAIR_NAMES
 OnMissing = Literal["wait", "carry"]
 STATUS_OK, STATUS_CARRIED = "ok", "carried"
 _VALUE_COLUMNS = tuple(c for c in BAR_COLUMNS if c != "ts")
+#: (family function, params, pair info) -> the columns it reads; found once per process
+_READS: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
 
 class Live:
@@ -78,6 +80,10 @@ class Live:
             until = until.replace(tzinfo=timezone.utc)
         logging.getLogger("bqx.families").setLevel(logging.ERROR)
         self.tails = {p: PairTail(p, self.plan.depth, read_tail(root, p, self.plan, until)) for p in self.pairs}
+        self.reads = self._probe()
+        depth = reads_depth(self.plan, self.reads)
+        for tail in self.tails.values():
+            tail.reshape(depth)
         self._fill_views()
         self.on_missing, self.wait_seconds, self.clock = on_missing, float(wait_seconds), clock
         self._pending: dict[int, dict[str, dict[str, Any]]] = {}  # ts -> pair -> bar
@@ -201,7 +207,8 @@ class Live:
             self.tails[p].append(ts, values)
         try:
             self.tables = compute_minute(self.plan, self.tails, present, ts, baseline=self.state.baseline,
-                                         infos=self.state.infos, anchors=self.anchors, timings=self.timings)
+                                         infos=self.state.infos, anchors=self.anchors, reads=self.reads,
+                                         timings=self.timings)
         except BaseException:
             for p in present:
                 self.tails[p].pop()
@@ -224,6 +231,38 @@ class Live:
         return {"pair": pl.String, "ts": TS_DTYPE, "live_status": pl.String, "live_bar_ts": TS_DTYPE,
                 **{c: pl.Float64 for c in self.columns}}
 
+    def _probe(self) -> dict[tuple[str, Any], tuple[str, ...]]:
+        """Per family (and pair info), the columns it reads, found on the stored tail (bqx/live/usage.py)."""
+        from bqx.families.base import check_output
+        from bqx.live.compute import cross_ctx, cross_frame, pair_ctx
+        from bqx.live.usage import read_columns
+
+        reads: dict[tuple[str, Any], tuple[str, ...]] = {}
+        last = max(t.last_ts for t in self.tails.values() if t.ts.end)
+        infos, base = self.state.infos, self.state.baseline
+        for f in self.plan.families:
+            if f.family.cross_pair:
+                key = (f.family.compute, tuple(sorted(f.params.items())), tuple(sorted(infos.items(), key=str)))
+                if key not in _READS:
+                    long = cross_frame(f, self.tails, last, f.visible)
+                    ctx = cross_ctx(f, base, infos, self.anchors)
+                    _READS[key] = read_columns(lambda fr, f=f, ctx=ctx: f.family.compute(fr, ctx), long)
+                reads[(f.name, None)] = _READS[key]
+                continue
+            for p in self.pairs:
+                info = infos[p]
+                if (f.name, info) in reads or not self.tails[p].ts.end:
+                    continue
+                key = (f.family.compute, tuple(sorted(f.params.items())), info)
+                if key not in _READS:
+                    ctx = pair_ctx(f, p, base, infos, self.anchors)
+                    frame = self.tails[p].frame(f.visible, f.rows)
+                    _READS[key] = read_columns(
+                        lambda fr, f=f, ctx=ctx: check_output(f.family, f.family.compute(fr, ctx), fr.height, f.params),
+                        frame)
+                reads[(f.name, info)] = _READS[key]
+        return reads
+
     def _fill_views(self) -> None:
         """Views (lags) are not stored: compute the last stored row's values once, for carried rows."""
         from bqx.families.base import Ctx
@@ -236,7 +275,8 @@ class Live:
                 if tail.ts.end:
                     ctx = Ctx(params=f.params, baseline_time=self.state.baseline, pair=self.state.infos[p],
                               pairs={p: self.state.infos[p]})
-                    out = run_pair_family(f.family, tail.frame(f.visible, f.rows), ctx)
+                    cols = self.reads.get((f.name, self.state.infos[p]), f.visible)
+                    out = run_pair_family(f.family, tail.frame(cols, f.rows), ctx)
                     tail.set_last(dict(zip(out.columns, out.row(-1))))
 
 

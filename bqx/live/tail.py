@@ -72,6 +72,12 @@ class PairTail:
                 values = np.full(frame.height, np.nan)
             self.cols[name] = Ring(d, np.float64, values)
 
+    def reshape(self, depth: Mapping[str, int]) -> None:
+        """Keep `depth[name]` rows of each column (fewer columns, shallower buffers); ts keeps the deepest."""
+        rows = max(depth.values())
+        self.ts = Ring(rows, np.int64, self.ts.last(rows))
+        self.cols = {name: Ring(d, np.float64, self.cols[name].last(d)) for name, d in depth.items()}
+
     @property
     def last_ts(self) -> int | None:
         return int(self.ts.arr[self.ts.end - 1]) if self.ts.end else None
