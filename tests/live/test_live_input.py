@@ -131,3 +131,13 @@ def test_failed_computation_rolls_back(live_store, replay_minutes, monkeypatch):
     rows_before = {p: t.ts.end for p, t in clean.tails.items()}
     assert {p: t.ts.end for p, t in live.tails.items()} == rows_before
     _same(live.update(replay_minutes[0]), clean.update(replay_minutes[0]))
+
+
+def test_config_names_the_store_and_must_agree_on_parameters(live_store, replay_minutes):
+    from bqx.config import Config
+
+    by_path = bqx.Live(live_store, until=START)
+    by_config = bqx.Live(Config(store=live_store), until=START)
+    _same(by_config.update(replay_minutes[0]), by_path.update(replay_minutes[0]))
+    with pytest.raises(UsageError, match="parameters differ"):
+        bqx.Live(Config(store=live_store, families={"bqx": {"windows": [15, 30]}}), until=START)
