@@ -42,15 +42,17 @@ def register(app: typer.Typer) -> None:
         info(f"live: {len(session.pairs)} pairs, {len(session.columns)} features, from {source}")
         sink = JsonLines(sys.stdout) if out == "-" else ParquetDays(Path(out), flush_minutes)
         parser = LineParser()
-        minutes = appended = rejected = 0
+        minutes = appended = rejected = since_append = 0
 
         def emit(rows) -> None:
-            nonlocal minutes, appended
+            nonlocal minutes, appended, since_append
             if rows.height:
                 sink.write(rows)
                 minutes += rows["ts"].n_unique()
-                if append and minutes % flush_minutes == 0:
+                since_append += rows["ts"].n_unique()
+                if append and since_append >= flush_minutes:
                     appended += append_to_store(cfg.store, session.drain_accepted())
+                    since_append = 0
 
         def report(records) -> None:
             nonlocal rejected
