@@ -7,6 +7,7 @@ The curated public API:
 - `compute(bars, families=None)`: features on an in-memory bar frame, no store.
 - `run(store, ...)`, `load(store, ...)`, `status(store)`: the pipeline over a store.
 - `validate(store, ...)`: the causality validation.
+- `Live(store, pairs=...)`: live features; `live.update(bars)` returns the new bars' features.
 - `family`, `Column`, `Ctx`, `register`: declare and register your own family.
 
 `bqx.universe` (pairs, triangles) and `bqx.catalog` (the feature catalog) are modules.
@@ -35,6 +36,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "status": ("bqx.engine.status", "status"),
     "plan": ("bqx.engine.run", "plan"),
     "load": ("bqx.engine.load", "load"),
+    "Live": ("bqx.live", "Live"),
 }
 
 

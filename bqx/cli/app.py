@@ -38,6 +38,7 @@ def _register() -> None:
     for module in (cmd_run, cmd_plan, cmd_status, cmd_features, cmd_sample, cmd_ingest):
         module.register(app)
     app.add_typer(cmd_config.app, name="config")
+    __import__("bqx.cli.cmd_live", fromlist=["register"]).register(app)
     for optional in ("bqx.cli.cmd_validate", "bqx.cli.cmd_export"):
         try:
             mod = __import__(optional, fromlist=["register"])

@@ -1,0 +1,93 @@
+"""`bqx live`: features of each new bar, computed as a batch run stores them, from stdin or a growing directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import polars as pl
+import typer
+
+from bqx.cli.common import ConfigOpt, StoreOpt, config_from, info, split_list
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("live")
+    def live(
+        source: str = typer.Option(..., "--source", help="- (bar lines on stdin), a DIR of growing .csv/.jsonl files, "
+                                   "or postgresql://... (not available yet). Lines: JSON objects or CSV with a header."),
+        out: str = typer.Option("-", "--out", help="- (JSON lines on stdout) or a DIR (one Parquet file per UTC day)."),
+        store: Optional[Path] = StoreOpt,
+        config: Optional[Path] = ConfigOpt,
+        pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Pairs to follow (default: every pair of the store)."),
+        on_missing: str = typer.Option("carry", "--on-missing",
+                                       help="A pair without a bar at a minute: carry (compute now, repeat its last "
+                                            "features marked live_status=carried) or wait."),
+        wait: float = typer.Option(0.0, "--wait", help="With --on-missing wait: seconds to wait for a late pair's bar."),
+        idle: float = typer.Option(0.2, "--idle", help="Seconds without input after which the bars read are computed."),
+        append: bool = typer.Option(False, "--append-to-store", help="Also add the computed bars to the store's bars."),
+        flush_minutes: int = typer.Option(15, "--flush-minutes",
+                                          help="Write Parquet days and store appends every N minutes (and at the end)."),
+    ) -> None:
+        """Compute the features of new bars as they arrive (parity with `bqx run`; docs/LIVE.md)."""
+        from bqx.live import Live
+        from bqx.live.sinks import JsonLines, ParquetDays, append_to_store
+        from bqx.live.sources import LineParser, open_source
+
+        cfg, _ = config_from(config, store=store)
+        src = open_source(source)
+        session = Live(cfg, pairs=split_list(pairs), on_missing=on_missing, wait_seconds=wait)  # type: ignore[arg-type]
+        info(f"live: {len(session.pairs)} pairs, {len(session.columns)} features, from {source}")
+        sink = JsonLines(sys.stdout) if out == "-" else ParquetDays(Path(out), flush_minutes)
+        parser = LineParser()
+        minutes = appended = rejected = since_append = 0
+
+        def emit(rows) -> None:
+            nonlocal minutes, appended, since_append
+            if rows.height:
+                sink.write(rows)
+                minutes += rows["ts"].n_unique()
+                since_append += rows["ts"].n_unique()
+                if append and since_append >= flush_minutes:
+                    appended += append_to_store(cfg.store, session.drain_accepted())
+                    since_append = 0
+
+        def report(records) -> None:
+            nonlocal rejected
+            for r in records:
+                rejected += 1
+                sys.stderr.write(json.dumps({"rejected": r}, default=str) + "\n")
+
+        held = None  # the newest minute read: its other pairs' lines may still be on the way
+
+        def feed(frame) -> None:
+            emit(session.update(frame))
+            report(session.rejected.to_dicts())
+
+        try:
+            while not src.done:
+                frame, bad = parser.parse(src.read(idle))
+                report(bad)
+                if frame.height:
+                    if held is not None:
+                        frame = pl.concat([held, frame])
+                    newest = frame["ts"].max()
+                    held = frame.filter(pl.col("ts") == newest)
+                    if held.height < frame.height:
+                        feed(frame.filter(pl.col("ts") != newest))
+                elif held is not None:  # idle: the newest minute is complete as far as we can tell
+                    feed(held)
+                    held = None
+                else:
+                    emit(session.poll())
+            if held is not None:
+                feed(held)
+            emit(session.flush())
+        finally:
+            sink.close()
+            if append:
+                appended += append_to_store(cfg.store, session.drain_accepted())
+        info(f"live: {minutes} minutes computed, {rejected} bars rejected" + (f", {appended} bars added to {cfg.store}"
+                                                                            if append else ""))

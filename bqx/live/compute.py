@@ -1,0 +1,98 @@
+"""One minute's features: every family run by the batch's own runner on the cached tail of its declared context.
+
+A per-pair family gets the pair's last `context + 1` rows (bars and the cached columns of the
+families it reads, each computed in full when its own bar came); a cross-pair family gets every
+pair's rows from the earliest pair's context start, as a month task's window (PIPELINE.md §4).
+Only the new bar's row of the result is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+import polars as pl
+
+from bqx.core.declaration import Ctx, FamilyOutputError, PairInfo, check_output
+from bqx.core.runner import run_cross_family
+from bqx.live.plan import LiveFamily, LivePlan
+from bqx.live.tail import PairTail
+
+
+Reads = Mapping[tuple[str, Any], Sequence[str]]  # (family, PairInfo or None for cross-pair) -> columns it reads
+
+
+def pair_ctx(f: LiveFamily, pair: str, baseline: datetime, infos: Mapping[str, PairInfo], anchors: Mapping[str, Any]) -> Ctx:
+    """What a (pair, month) task gives the family: its pair's info only, its pair's anchor."""
+    return Ctx(params=f.params, baseline_time=baseline, pair=infos[pair], pairs={pair: infos[pair]},
+               anchor=(anchors.get(f.name) or {}).get(pair))
+
+
+def cross_ctx(f: LiveFamily, baseline: datetime, infos: Mapping[str, PairInfo], anchors: Mapping[str, Any]) -> Ctx:
+    return Ctx(params=f.params, baseline_time=baseline, pairs=dict(sorted(infos.items())), anchor=anchors.get(f.name))
+
+
+def compute_pair(f: LiveFamily, frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
+    """The family's output on `frame`, checked against its declaration on the row that is kept (the last)."""
+    out = f.family.compute(frame, ctx)
+    if isinstance(out, pl.DataFrame) and out.height != frame.height:
+        raise FamilyOutputError(f"family {f.name} returned {out.height} rows for {frame.height} input rows")
+    return check_output(f.family, out.tail(1) if isinstance(out, pl.DataFrame) else out, 1, f.params)
+
+
+def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Sequence[str], ts_us: int, *,
+                   baseline: datetime, infos: Mapping[str, PairInfo], anchors: Mapping[str, Any], reads: Reads,
+                   timings: dict[str, float] | None = None) -> dict[str, pl.DataFrame]:
+    """Fill the last row (the bar at `ts_us`) of every present pair's tail; returns the tables' rows at `ts_us`."""
+    tables: dict[str, pl.DataFrame] = {}
+    for f in plan.families:
+        t0 = time.perf_counter()
+        if f.family.cross_pair:
+            long = cross_frame(f, tails, ts_us, reads.get((f.name, None), f.visible))
+            cols, tabs = run_cross_family(f.family, long, cross_ctx(f, baseline, infos, anchors))
+            tables.update(_keep_cross(long, cols, tabs, tails, present, ts_us))
+        else:
+            for pair in present:
+                cols = reads.get((f.name, infos[pair]), f.visible)
+                out = compute_pair(f, tails[pair].frame(cols, f.rows), pair_ctx(f, pair, baseline, infos, anchors))
+                tails[pair].set_last(dict(zip(out.columns, out.row(-1))))
+        if timings is not None:
+            timings[f.name] = timings.get(f.name, 0.0) + time.perf_counter() - t0
+    return tables
+
+
+def cross_frame(f: LiveFamily, tails: Mapping[str, PairTail], ts_us: int, columns: Sequence[str]) -> pl.DataFrame:
+    """Every pair's rows of a month task's window ending at `ts_us`, long, sorted by (pair, ts)."""
+    # the month task's window: from the earliest pair's `context` rows before the first bar at/after the start
+    starts = []
+    for pair, tail in tails.items():
+        if tail.ts.end == 0:
+            continue
+        i = tail.ts.end - tail.count_since(ts_us)  # first cached row at/after ts
+        lo = max(0, i - f.context)
+        if lo < tail.ts.end:
+            starts.append(int(tail.ts.arr[lo]))
+    t0 = min(starts)
+    parts = []
+    for pair in sorted(tails):
+        tail = tails[pair]
+        n = tail.count_since(t0)
+        if n:
+            parts.append(tail.frame([c for c in columns if c != "pair"], n).select(pl.lit(pair).alias("pair"), pl.all()))
+    return pl.concat(parts, how="vertical")
+
+
+def _keep_cross(long: pl.DataFrame, cols: pl.DataFrame, tabs: Mapping[str, pl.DataFrame], tails: Mapping[str, PairTail],
+                present: Sequence[str], ts_us: int) -> dict[str, pl.DataFrame]:
+    stamp = long["ts"].dt.epoch("us")
+    at = (stamp == ts_us).to_numpy()
+    pairs_at = long["pair"].filter(at).to_list()
+    rows = cols.filter(at)
+    for pair, values in zip(pairs_at, rows.iter_rows()):
+        if pair in present:
+            tails[pair].set_last(dict(zip(rows.columns, values)))
+    out = {}
+    for name, table in tabs.items():
+        out[name] = table.filter(table["ts"].dt.epoch("us") == ts_us)
+    return out
