@@ -38,7 +38,7 @@ def _register() -> None:
     for module in (cmd_run, cmd_plan, cmd_status, cmd_features, cmd_sample, cmd_ingest):
         module.register(app)
     app.add_typer(cmd_config.app, name="config")
-    for optional in ("bqx.cli.cmd_validate", "bqx.cli.cmd_export"):
+    for optional in ("bqx.cli.cmd_validate", "bqx.cli.cmd_export", "bqx.cli.cmd_report"):
         try:
             mod = __import__(optional, fromlist=["register"])
         except ModuleNotFoundError as exc:
