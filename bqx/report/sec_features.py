@@ -22,6 +22,7 @@ from bqx.report.page import Chart, Section, table
 SAMPLE_PARTITIONS = 6
 SAMPLE_ROWS = 10_000
 BINS = 30
+CORR_ROWS = 5_000  # evenly spaced rows of the sample for the correlation heat map
 
 
 def footer_stats(files: Sequence[Path], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -139,7 +140,8 @@ def family_blocks(sec: Section, name: str, columns: list[str], files: dict[tuple
     sec.add(Chart(figures.small_multiples(panels, f"{name}: distributions (sample, q0.5–q99.5; red: constant or all "
                                           "NULL)", ncols=6 if len(columns) > 12 else 4), group=g))
     if len(columns) > 1 and x.size:
-        r = np.round(pairwise_corr(x), 3)
+        step = max(1, -(-x.shape[0] // CORR_ROWS))
+        r = np.round(pairwise_corr(x[::step]), 3)
         sec.add(Chart(figures.heatmap(r.tolist(), columns, columns, f"{name}: correlation within the family (sample)",
                                       colorscale="RdBu", zmin=-1, zmax=1, colorbar="corr",
                                       height=min(1400, max(420, 9 * len(columns) + 200))), group=g))
