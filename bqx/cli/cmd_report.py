@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out
-from bqx.cli.common import STATE
+from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +33,7 @@ def register(app: typer.Typer) -> None:
                               progress=None if quiet else (lambda s: console.print(f"[dim]{s}[/]")))
         if json_:
             emit_json({"path": str(result.path), "bytes": result.bytes, "seconds": round(result.seconds, 2),
-                       "sections": result.sections, "notes": result.notes})
+                       "sections": result.sections, "notes": result.notes, "timings": result.timings})
             return
         for sec, notes in result.notes.items():
             for n in notes:

@@ -23,6 +23,7 @@ class ReportResult:
     seconds: float
     sections: dict[str, int]  # section id -> charts
     notes: dict[str, list[str]]
+    timings: dict[str, float]  # seconds per section, and "page" for the HTML
 
 
 def build_report(store: str | os.PathLike[str], out: str | os.PathLike[str], *, export: str | None = None,
@@ -48,17 +49,23 @@ def build_report(store: str | os.PathLike[str], out: str | os.PathLike[str], *, 
              ("validation", lambda: sec_validation.section(ctx)), ("features", lambda: sec_features.section(ctx)),
              ("export", lambda: sec_export.section(ctx, export))]
     sections = []
+    timings = {"context": time.perf_counter() - t0}
     for i, (name, make) in enumerate(steps, 1):
         say(f"[{i}/{len(steps)}] {name}")
+        t = time.perf_counter()
         sections.append(make())
+        timings[sections[-1].id] = time.perf_counter() - t
+    t = time.perf_counter()
     subtitle = (f"store {root.resolve()} · {len(ctx.pairs)} pairs · {ctx.months[0] if ctx.months else '-'} to "
                 f"{ctx.months[-1] if ctx.months else '-'} · built {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     text = render("bqx report", subtitle, sections)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
+    timings["page"] = time.perf_counter() - t
     return ReportResult(path=path, bytes=path.stat().st_size, seconds=time.perf_counter() - t0,
-                        sections={s.id: len(s.charts) for s in sections}, notes={s.id: list(s.notes) for s in sections})
+                        sections={s.id: len(s.charts) for s in sections}, notes={s.id: list(s.notes) for s in sections},
+                        timings={k: round(v, 2) for k, v in timings.items()})
 
 
 __all__ = ["build_report", "ReportResult"]

@@ -64,12 +64,22 @@ def footer_stats(files: Sequence[Path], columns: Sequence[str]) -> dict[str, dic
 
 
 def spread(keys: Sequence[tuple[str, str]], n: int) -> list[tuple[str, str]]:
-    """n keys evenly spaced over the (pair, month) keys, so both pairs and months vary."""
+    """At most n (pair, month) keys along the diagonal: pairs and months both evenly spaced, first to last."""
     keys = sorted(keys)
     if len(keys) <= n:
         return list(keys)
-    idx = np.linspace(0, len(keys) - 1, n).round().astype(int)
-    return [keys[i] for i in sorted(set(idx.tolist()))]
+    have = set(keys)
+    pairs = sorted({p for p, _ in keys})
+    months = sorted({m for _, m in keys})
+    out: list[tuple[str, str]] = []
+    for k in range(n):
+        p = pairs[round(k * (len(pairs) - 1) / max(1, n - 1))]
+        m = months[round(k * (len(months) - 1) / max(1, n - 1))]
+        if (p, m) not in have:  # the pair's month nearest to m
+            m = min((q for r, q in keys if r == p), key=lambda q: abs(months.index(q) - months.index(m)))
+        if (p, m) not in out:
+            out.append((p, m))
+    return out
 
 
 def sample(files: dict[tuple[str, str], Path], columns: Sequence[str]) -> pl.DataFrame:
