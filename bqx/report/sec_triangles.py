@@ -39,11 +39,11 @@ def section(ctx: Context) -> Section:
     sec.add(Chart(figures.boxes([c[4:] for c in live], q, "Residual ε_T per triangle (bps): box q25–q75, whiskers "
                                 "q0.5–q99.5", ytitle="bps", height=460)))
     worst = sorted(live, key=lambda c: -(stats[f"{c}|max"] or 0.0))[:WORST]
-    small = downsample.extreme(lf.select("ts", *worst), worst)
+    small = downsample.extreme(lf.select("ts", *[pl.col(c).abs() for c in worst]), worst)
     x = downsample.iso(small["ts"])
     sec.add(Chart(figures.lines({c[4:]: (x, small[c].round(4).to_list()) for c in worst},
-                                f"The {len(worst)} triangles with the largest |ε_T| (largest |ε| per bucket of "
-                                f"{downsample.every(lf)})", ytitle="bps")))
+                                f"The {len(worst)} triangles with the largest |ε_T|: largest |ε_T| per bucket of "
+                                f"{downsample.every(lf)}", ytitle="|ε_T| bps")))
     opp = ctx.stage_files("arbitrage")
     if not opp:
         sec.note("No per-pair arbitrage columns stored: executable opportunities are unknown.")
@@ -56,14 +56,17 @@ def section(ctx: Context) -> Section:
     pairs = sorted(per["pair"].unique().to_list())
     look = {(p, m): (n, b) for p, m, n, b, _ in per.iter_rows()}
     total = int(per["n"].sum() or 0)
-    fig = figures.bars(months, {p: [look.get((p, m), (0, None))[0] or 0 for m in months] for p in pairs},
-                       f"Bars with an executable round trip (bid/ask, arb_exec_bps > threshold) per month: {total:,} in all",
-                       stacked=True, ytitle="bars")
     best = per.group_by("month").agg(pl.col("best").max()).sort("month")
-    fig["data"].append({"type": "scatter", "mode": "lines+markers", "name": "best round trip (bps)", "x": best["month"].to_list(),
-                        "y": best["best"].round(3).to_list(), "yaxis": "y2", "line": {"color": "#000"}})
-    fig["layout"]["yaxis2"] = {"title": {"text": "best arb_exec_bps"}, "overlaying": "y", "side": "right"}
-    fig["layout"]["showlegend"] = len(pairs) <= 30
+    if total:
+        fig = figures.bars(months, {p: [look.get((p, m), (0, None))[0] or 0 for m in months] for p in pairs},
+                           f"Bars with an executable round trip (bid/ask, arb_exec_bps > threshold) per month and pair: "
+                           f"{total:,} in all", stacked=True, ytitle="bars")
+        fig["layout"]["showlegend"] = len(pairs) <= 12
+    else:
+        fig = figures.bars(months, {"best round trip": best["best"].round(4).to_list()},
+                           "No executable round trip in any month: the best round trip per month (arb_exec_bps, "
+                           "negative = a loss after the spread)", ytitle="bps")
+    fig["layout"]["xaxis"] = {"type": "category", "title": {"text": "month"}}
     sec.add(Chart(fig))
     if int(per["quoted"].sum() or 0) == 0:
         sec.note("No pair has bid/ask quotes: executable round trips cannot be evaluated.")

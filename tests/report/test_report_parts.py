@@ -89,3 +89,11 @@ def test_critical_path_follows_the_dag():
     path, total = critical_path(ctx, seconds)
     assert path == ["rate_index", "bqx", "regression", "fit_quality"]  # fit_quality reads regression, bqx, rate_index
     assert total == 1.0 + 1.0 + 10.0 + 5.0
+
+
+def test_downsample_breaks_lines_at_empty_buckets():
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    frame = pl.DataFrame({"ts": [t0 + timedelta(minutes=i) for i in (0, 1, 4, 5)], "v": [1.0, 2.0, 3.0, 4.0]}).lazy()
+    out = downsample.last(frame, ["v"], points=3)  # 2-minute buckets at 0, 2, 4; the one at 2 is empty
+    assert out["ts"].to_list() == [t0 + timedelta(minutes=i) for i in (0, 2, 4)]
+    assert out["v"].to_list() == [2.0, None, 4.0]
