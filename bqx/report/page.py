@@ -1,8 +1,9 @@
 """The page: sections of notes, tables and Plotly figures, assembled into one self-contained HTML file.
 
 plotly.js is read from the installed `plotly` package and inlined; figures are plain JSON dicts drawn
-by `Plotly.newPlot`. The page counts what it drew: `<body data-rendered=N data-errors=M>` once every
-chart of the first view is drawn, and each section gets `data-drawn` (charts drawn in it).
+by `Plotly.newPlot`. The page counts what it drew: `<body data-rendered=N data-errors=M data-ms=T>` once
+every chart of the first view is drawn (T: milliseconds since navigation), and each section gets
+`data-drawn` (charts drawn in it).
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ document.querySelectorAll('section').forEach(s => {
 Promise.all(first).then(() => {
   document.body.dataset.rendered = String(document.querySelectorAll('.chart[data-drawn]').length);
   document.body.dataset.errors = String(errors);
+  document.body.dataset.ms = String(Math.round(performance.now()));
 }).catch(e => { errors += 1; document.body.dataset.errors = String(errors); console.error(e); });
 """
 

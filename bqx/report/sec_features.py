@@ -139,7 +139,7 @@ def family_blocks(sec: Section, name: str, columns: list[str], files: dict[tuple
             counts = counts.tolist()
         else:
             left, counts = [], []
-        label = f"{c} · NULL {share:.0%}" if share else c
+        label = f"{c} · NULL {share:.1%}" if share else c
         panels.append((label, left, counts, is_const or c in all_null))
         rows.append([c, None if share is None else round(share, 4), st["min"], *(None if q is None else float(q) for q in qs[1:4]),
                      st["max"], "constant" if is_const else ("all NULL" if c in all_null else "")])

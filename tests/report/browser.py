@@ -136,6 +136,7 @@ class Browser:
 STATE_JS = """(() => ({
   rendered: document.body ? (document.body.dataset.rendered ?? null) : null,
   errors: document.body ? (document.body.dataset.errors ?? null) : null,
+  ms: document.body ? Number(document.body.dataset.ms || 0) : 0,
   drawn: Object.fromEntries(Array.from(document.querySelectorAll('section')).map(s => [s.id, Number(s.dataset.drawn || 0)])),
   charts: document.querySelectorAll('.chart').length,
   svgs: document.querySelectorAll('.chart .main-svg').length,
