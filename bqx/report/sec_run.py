@@ -40,7 +40,7 @@ def section(ctx: Context) -> Section:
     nbytes: dict[str, int] = defaultdict(int)
     counts: dict[str, int] = defaultdict(int)
     for t in done:
-        label = f"{t['stage']} {t['pair'] or 'all pairs'} {t['month']}: {t['seconds']:.2f} s"
+        label = f"{t['stage']} {t['pair'] or 'all pairs'} {t['month']}: {t['seconds'] or 0:.2f} s"
         by_stage[t["stage"]].append((round(t["started_at"] - t0, 3), round(t["finished_at"] - t0, 3), label))
         secs[t["stage"]] += t["seconds"] or 0.0
         nbytes[t["stage"]] += sum(o[1] for o in json.loads(t["outputs"] or "[]"))
