@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from bqx.bars import rules
+from bqx.bars.ingest_report import IngestReport
 from bqx.bars.readers import read_source
 from bqx.bar_schema import BAR_COLUMNS
 from bqx.store.layout import read_pairs_json, write_pairs_json
@@ -28,51 +28,6 @@ from bqx.io import write_parquet
 from bqx.store.lock import store_lock
 from bqx.errors import InputError, UsageError
 
-
-
-@dataclass
-class IngestReport:
-    """What an ingest read, wrote and rejected.
-
-    rows_in = rows_out + rows_merged + rows_quarantined + rows_skipped (rows_merged: ask rows joined to
-    their bid rows; rows_skipped: rows of pairs not asked for). Whole files that could not be read are
-    listed in rejected_files and quarantined as one record each (scope "file").
-    """
-
-    source: str
-    store: str
-    policy: str
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_quarantined: int = 0
-    rows_skipped: int = 0
-    rows_merged: int = 0
-    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
-    fixes: dict[str, int] = field(default_factory=dict)
-    pairs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    partitions: int = 0
-    quarantine_path: str | None = None
-    files: list[dict[str, Any]] = field(default_factory=list)
-    rejected_files: list[str] = field(default_factory=list)
-    ignored_files: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def lines(self) -> list[str]:
-        """A short human summary."""
-        out = [f"ingested {self.rows_out} bars of {len(self.pairs)} pair(s) into {self.store} "
-               f"({self.partitions} partitions) from {self.rows_in} rows read"]
-        if self.rows_quarantined or self.rejected_files:
-            counts = ", ".join(f"{n} {r}" for r, n in self.quarantined_by_rule.items())
-            out.append(f"quarantined {self.rows_quarantined} rows and {len(self.rejected_files)} files ({counts}) "
-                       f"-> {self.quarantine_path}")
-        for rule, n in self.fixes.items():
-            out.append(f"fixed {n} rows: {rule} (sorted)")
-        if self.rows_skipped:
-            out.append(f"skipped {self.rows_skipped} rows of pairs not asked for")
-        return out + self.notes
 
 
 def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: str | None = None, policy: str = "strict",

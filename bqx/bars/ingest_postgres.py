@@ -19,7 +19,9 @@ from typing import Any, Callable
 import polars as pl
 
 from bqx.bars import rules
-from bqx.bars.ingest import IngestReport, atomic_write_parquet, read_pairs, write_pairs
+from bqx.bars.ingest_report import IngestReport
+from bqx.io import write_parquet as atomic_write_parquet
+from bqx.store.layout import read_pairs_json as read_pairs, write_pairs_json as write_pairs
 from bqx.bars.readers.postgres import PgLayout, Reader, check_url
 from bqx.bar_schema import BAR_COLUMNS, conform
 from bqx.store.lock import store_lock

@@ -9,77 +9,27 @@ did not write are removed; the split and scaler checks run; the marker is writte
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.errors import BqxError, TaskError, UsageError
+from bqx.errors import TaskError, UsageError
 from bqx.export import source
 from bqx.export.checks import run_checks
+from bqx.export.outcome import ExportRefusedError, ExportResult, IncompleteExportError, validation_status
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
                                SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
 from bqx.export.splits import SPLITS, SplitPlan, plan_splits
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
-
-
-class ExportRefusedError(BqxError):
-    """The store's latest causality validation did not pass (exit 1)."""
-
-    exit_code = 1
-
-
-class IncompleteExportError(BqxError):
-    """An export without its completion marker: interrupted, failed, or still being written (exit 1)."""
-
-    exit_code = 1
-
-
-@dataclass
-class ExportResult:
-    """What an export wrote."""
-
-    destination: str
-    export_id: str
-    rows: dict[str, dict[str, int]]  # split -> pair -> rows
-    files: int
-    boundaries: dict[str, str]
-    columns: int
-    scaled: int
-    constant: dict[str, list[str]]
-    validated: bool
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return all(c.get("passed") is not False for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"ok": self.ok}
-
-
-def validation_status(store: Any) -> tuple[bool, dict[str, Any] | None, str]:
-    """(passed, the latest validation report or None, why) for the store."""
-    report = importlib.import_module("bqx.validate").latest_validation(store)
-    if report is None:
-        return False, None, "the store has no recorded validation"
-    if not report.get("passed", report.get("ok", False)):
-        return False, report, "the latest validation failed"
-    if report.get("complete") is False:
-        return False, report, "the latest validation checked only some families"
-    if report.get("current") is False:
-        return False, report, "the store changed since its latest validation"
-    return True, report, "the latest validation passed"
 
 
 def export(

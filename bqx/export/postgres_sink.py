@@ -57,7 +57,7 @@ def export_postgres(store: Any, to: str, *, pairs: Sequence[str] | None = None, 
                     scale_kinds: Sequence[str] = SCALED_KINDS, scale_targets: bool = False, no_validate: bool = False,
                     progress: Callable[[str], None] | None = None, **_: Any) -> Any:
     """Export a store's features and targets into PostgreSQL tables; returns the exporter's ExportResult."""
-    from bqx.export.exporter import ExportRefusedError, validation_status
+    from bqx.export.outcome import ExportRefusedError, validation_status
 
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
@@ -121,7 +121,7 @@ def export_postgres(store: Any, to: str, *, pairs: Sequence[str] | None = None, 
             conn.close()
         except Exception:  # noqa: BLE001
             pass
-    from bqx.export.exporter import ExportResult
+    from bqx.export.outcome import ExportResult
 
     n_parts = sum(1 for by_pair in rows.values() for _ in by_pair)
     scaled_n = sum(1 for c in fitted.for_pair(sel.pairs[0]).values() if c.mean is not None) if sel.pairs else 0
