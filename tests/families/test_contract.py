@@ -270,7 +270,8 @@ def test_stability_check_fails_for_an_exact_comparison_dmi():
     """A user family wrapping TA-Lib's ADX (exact comparisons of the up and down moves) fails the check."""
     import talib
 
-    from bqx.core.declaration import Column, family
+    from bqx.core.declaration import Column
+    from bqx.core.registry import family
 
     @family(name="user_talib_adx", stage="technical", inputs=("rate_index",), register=False, context=3000,
             columns=lambda p: [Column("user_adx_14", "continuous", 27, "TA-Lib ADX(14)", bounded=True)])
