@@ -197,6 +197,11 @@ def print_stages(table: list[dict], bar_rows: int) -> None:
           f"{'':11s} {'':9s} {mb(sum(a['bytes'] for a in table)):>10s}")
 
 
+def ratio(wall: float, floor: float) -> str:
+    """wall / floor, or '-' when a step writes (almost) nothing."""
+    return f"{wall / floor:.1f}" if floor >= 0.1 else "-"
+
+
 def print_steps(steps: list[dict], speed: float, workers: int) -> None:
     """Run, validate and export side by side, each against its I/O floor (bytes written / fsync write speed)."""
     print(f"\nI/O floor: this disk writes {speed / 1e6:,.0f} MB/s (2 GiB file, fsync; measured now, same disk)")
@@ -206,10 +211,10 @@ def print_steps(steps: list[dict], speed: float, workers: int) -> None:
         floor = st["bytes"] / speed
         peak = mb(st["peak"]) if st["peak"] is not None else "?"
         print(f"{st['step']:9s} {st['wall']:8.1f} {st['cpu']:8.1f} {st['cpu'] / max(st['wall'], 1e-9):8.2f} {peak:>10s} "
-              f"{mb(st['bytes']):>10s} {floor:8.1f} {st['wall'] / max(floor, 1e-9):10.1f}")
+              f"{mb(st['bytes']):>10s} {floor:8.1f} {ratio(st['wall'], floor):>10s}")
     total = {k: sum(st[k] for st in steps) for k in ("wall", "cpu", "bytes")}
     print(f"{'all':9s} {total['wall']:8.1f} {total['cpu']:8.1f} {'':8s} {'':10s} {mb(total['bytes']):>10s} "
-          f"{total['bytes'] / speed:8.1f} {total['wall'] / max(total['bytes'] / speed, 1e-9):10.1f}")
+          f"{total['bytes'] / speed:8.1f} {ratio(total['wall'], total['bytes'] / speed):>10s}")
     print(f"(CPU s / {workers} cores is the wall time an idle machine could reach when the work parallelises)")
 
 
