@@ -1,13 +1,17 @@
 """The configuration: one frozen, validated object, loaded at the edge and passed down.
 
 Precedence: command-line flag > environment (`BQX_...`) > `bqx.toml` (or `--config FILE`) > default.
+A `BQX_*` variable that names no setting is ignored with one warning (a near miss is an error);
+an unknown key in `bqx.toml` is an error.
 Family parameters live under `[families.<name>]`; they enter the family's fingerprint.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -121,13 +125,60 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str
             origins[path] = source
 
 
-def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
-    """`BQX_WORKERS=2` -> workers; `BQX_EXPORT__EMBARGO=0` -> export.embargo; values parsed as JSON when they can be."""
+# BQX_* variables that belong to bqx's own scripts and tests, not to the configuration.
+NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
+_warned: set[str] = set()
+
+
+def _setting_names(model: type[BaseModel]) -> dict[str, Any]:
+    """Environment name (alias if any) -> the field's annotation."""
+    return {(f.alias or name): f.annotation for name, f in model.model_fields.items()}
+
+
+def _is_setting(key: str, path: list[str]) -> bool:
+    """Whether `path` names a setting. A near miss, or an unknown key in a known section, is an error."""
+    model: Any = Config
+    for depth, part in enumerate(path):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return True  # below a free mapping (families) or a scalar: the validation judges it
+        names = _setting_names(model)
+        if part in names:
+            model = names[part]
+            continue
+        close = difflib.get_close_matches(part, list(names), n=1, cutoff=0.8)
+        if close:
+            suggestion = ENV_PREFIX + "__".join([*path[:depth], close[0], *path[depth + 1:]]).upper()
+            raise ConfigError(f"environment variable {key} is not a setting; did you mean {suggestion}?",
+                              hint="Rename or unset it; `bqx config show` lists every setting.")
+        if depth:
+            section = ENV_PREFIX + "__".join(path[:depth]).upper()
+            raise ConfigError(f"environment variable {key} is not a setting; {section}__ takes "
+                              + ", ".join(n.upper() for n in names), hint="Rename or unset it.")
+        return False
+    return True
+
+
+def _warn_ignored(names: list[str]) -> None:
+    fresh = [n for n in names if n not in _warned]
+    if fresh:
+        _warned.update(fresh)
+        print(f"bqx: warning: ignoring {', '.join(fresh)} (not bqx settings)", file=sys.stderr)
+
+
+def _env_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """`BQX_WORKERS=2` -> workers; `BQX_EXPORT__EMBARGO=0` -> export.embargo; values parsed as JSON when they can be.
+
+    Also the sorted names of the `BQX_*` variables that are not settings (ignored).
+    """
     out: dict[str, Any] = {}
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX) or key in ("BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS"):
+    ignored: list[str] = []
+    for key, raw in sorted(environ.items()):
+        if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
             continue
         path = key[len(ENV_PREFIX):].lower().split("__")
+        if not _is_setting(key, path):
+            ignored.append(key)
+            continue
         try:
             value: Any = json.loads(raw)
         except json.JSONDecodeError:
@@ -138,7 +189,7 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
         for part in path[:-1]:
             node = node.setdefault(part, {})
         node[path[-1]] = value
-    return out
+    return out, ignored
 
 
 def load_config(
@@ -160,7 +211,9 @@ def load_config(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
         _deep_merge(merged, data, origins, str(path))
-    _deep_merge(merged, _env_values(os.environ if environ is None else environ), origins, "environment")
+    env_values, ignored = _env_values(os.environ if environ is None else environ)
+    _warn_ignored(ignored)
+    _deep_merge(merged, env_values, origins, "environment")
     _deep_merge(merged, dict(flags or {}), origins, "flag")
     try:
         config = Config.model_validate(merged)

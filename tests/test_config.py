@@ -66,3 +66,37 @@ def test_broken_toml_and_missing_file(tmp_path):
 def test_env_pairs_list(tmp_path):
     cfg, _ = load_config(environ={"BQX_PAIRS": "eurusd,USDJPY"}, cwd=tmp_path)
     assert cfg.pairs == ("EURUSD", "USDJPY")
+
+
+def test_unknown_environment_variables_are_ignored_with_one_warning(tmp_path, capsys):
+    from bqx import config as config_module
+
+    config_module._warned.clear()
+    env = {"BQX_PY": "/usr/bin/python3", "BQX_SOMETHING": "1", "BQX_WORKERS": "2", "BQX_EXTRAS": "test"}
+    cfg, origins = load_config(environ=env, cwd=tmp_path)
+    assert cfg.workers == 2 and origins == {"workers": "environment"}
+    load_config(environ=env, cwd=tmp_path)
+    err = capsys.readouterr().err
+    assert err == "bqx: warning: ignoring BQX_PY, BQX_SOMETHING (not bqx settings)\n"
+
+
+@pytest.mark.parametrize("key, suggestion", [
+    ("BQX_WORKRES", "BQX_WORKERS"),
+    ("BQX_STOR", "BQX_STORE"),
+    ("BQX_EXPORT__EMBARGOO", "BQX_EXPORT__EMBARGO"),
+    ("BQX_VALIDAT__SEED", "BQX_VALIDATE__SEED"),
+])
+def test_misspelt_environment_setting_is_an_error_with_a_suggestion(tmp_path, key, suggestion):
+    with pytest.raises(ConfigError, match=f"{key} is not a setting; did you mean {suggestion}\\?"):
+        load_config(environ={key: "1"}, cwd=tmp_path)
+
+
+def test_unknown_key_in_a_known_section_of_the_environment_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="BQX_EXPORT__BOGUS is not a setting; BQX_EXPORT__ takes SPLIT, PURGE"):
+        load_config(environ={"BQX_EXPORT__BOGUS": "1"}, cwd=tmp_path)
+
+
+def test_unknown_keys_in_the_file_stay_errors(tmp_path):
+    (tmp_path / "bqx.toml").write_text("something = 1\n")
+    with pytest.raises(ConfigError, match="something"):
+        load_config(environ={}, cwd=tmp_path)

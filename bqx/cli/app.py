@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")
         sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: typer >= 0.2x raises its own (vendored) click's
+        exc.show() if hasattr(exc, "show") else console.print(f"[bold red]error:[/] {exc.format_message()}")
+        sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors carry their own exit code
         import click
 

@@ -75,6 +75,17 @@ def test_run_status_and_rerun(tmp_path):
     assert again.returncode == 0
     result = json.loads(again.stdout)
     assert result["to_run"] == 0 and result["skipped"] == 6 and result["done"] == []
+    other = bqx("status", "--store", store, env={"BQX_SOMETHING": "1", "BQX_PY": "/usr/bin/python3"})
+    assert other.returncode == 0, other.stderr
+    assert "rate_index" in other.stdout and "done" in other.stdout
+    warnings = [ln for ln in other.stderr.splitlines() if "BQX_" in ln]
+    assert warnings == ["bqx: warning: ignoring BQX_PY, BQX_SOMETHING (not bqx settings)"], other.stderr
+
+
+def test_misspelt_setting_in_the_environment_is_an_error(tmp_path):
+    res = bqx("status", "--store", str(tmp_path / "missing"), env={"BQX_WORKRES": "2"})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "BQX_WORKRES is not a setting; did you mean BQX_WORKERS?" in res.stderr
 
 
 def test_verbose_anywhere_shows_traceback(tmp_path):

@@ -177,7 +177,7 @@ def test_squeeze_is_width_over_its_trailing_minimum():
     width = np.r_[np.full(19, np.nan), np.linspace(0.05, 0.01, 40), np.linspace(0.01, 0.04, 41)]
     width[70] = 0.0  # a zero width in the window: the ratio is undefined until it leaves
     out = regimes(_inputs(n, width=width), _ctx(SMALL))["rg_squeeze"].to_numpy()
-    want = (pd.Series(width) / pd.Series(width).rolling(20).min()).to_numpy()
+    want = (pd.Series(width) / pd.Series(width).rolling(20).min()).to_numpy().copy()  # pandas 3: read-only view
     want[70:90] = np.nan
     np.testing.assert_allclose(out, want, rtol=1e-12)
     assert np.isnan(out[:38]).all() and not np.isnan(out[38])  # 19 NULL widths + 20-bar window
