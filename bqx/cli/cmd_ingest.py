@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
             help='Generic files: JSON mapping canonical columns to yours, e.g. \'{"ts": "Time", "close": "Close"}\'.'),
         table: Optional[str] = typer.Option(
             None, "--table", help="PostgreSQL: table per pair, a pattern with {pair} (default m1_{pair}, "
-                                  "case-insensitive, schema.name allowed), or the one long table with --pair-column."),
+                                  "case-insensitive, schema.name allowed), or the one long table of --pair-column."),
         pair_column: Optional[str] = typer.Option(None, "--pair-column", help="PostgreSQL: the pair column of a long table."),
         config: Optional[Path] = ConfigOpt,
         json_: bool = JsonOpt,

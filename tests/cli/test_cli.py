@@ -17,7 +17,10 @@ COMMANDS = {
     "status": ["--store", "--json"],
     "features": ["--family", "--json", "--markdown"],
     "sample": ["--out", "--pairs", "--start", "--months", "--seed", "--format"],
-    "ingest": ["--store", "--format", "--policy", "--tz", "--pairs", "--column-map"],
+    "ingest": ["--store", "--format", "--policy", "--tz", "--pairs", "--column-map", "--table", "--pair-column"],
+    "live": ["--source", "--out", "--store", "--pairs", "--on-missing", "--wait", "--idle", "--append-to-store",
+             "--flush-minutes"],
+    "report": ["--store", "--out", "--export", "--json"],
 }
 
 
@@ -39,7 +42,8 @@ def test_every_option_is_explained(cmd):
     res = bqx(cmd, "--help")
     assert res.returncode == 0, res.stderr
     for opt in COMMANDS[cmd]:
-        line = next((ln for ln in res.stdout.splitlines() if opt in ln), None)
+        line = next((ln for ln in res.stdout.splitlines()
+                     if re.match(rf"^[\s│*]*(-\w, )?{re.escape(opt)}\b", ln)), None)
         assert line is not None, f"{cmd} --help lacks {opt}"
         assert len(line.split(opt, 1)[1].strip(" │")) > 3, f"{cmd} {opt} has no explanation"
 
