@@ -54,6 +54,8 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning bqx errors into one clear message and an exit code."""
+    from rich.markup import escape
+
     from bqx.errors import BqxError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     except BqxError as exc:
         if STATE.verbose:
             traceback.print_exc()
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         console.print("interrupted; rerun the same command to resume")
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: typer >= 0.2x raises its own (vendored) click's
-        exc.show() if hasattr(exc, "show") else console.print(f"[bold red]error:[/] {exc.format_message()}")
+        exc.show() if hasattr(exc, "show") else console.print(f"[bold red]error:[/] {escape(exc.format_message())}")
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors carry their own exit code
         import click
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         if STATE.verbose:
             traceback.print_exc()
-        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
                       "Rerun with --verbose for the traceback, and please report it.")
         sys.exit(1)
     sys.exit(0)

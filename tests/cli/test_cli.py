@@ -95,3 +95,18 @@ def test_misspelt_setting_in_the_environment_is_an_error(tmp_path):
 def test_verbose_anywhere_shows_traceback(tmp_path):
     res = bqx("status", "--store", str(tmp_path / "missing"), "--verbose")
     assert res.returncode == 2 and "Traceback" in res.stderr
+
+
+def test_error_messages_are_printed_verbatim(monkeypatch, capsys):
+    """Brackets in a message or hint (pip extras, paths, values) are text, not console markup."""
+    from bqx.cli import app as app_module
+    from bqx.errors import UsageError
+
+    def boom(**_):
+        raise UsageError("bqx report needs plotly", hint="pip install 'bqx[report]' (value [1.5])")
+
+    monkeypatch.setattr(app_module, "app", boom)
+    with pytest.raises(SystemExit) as exit_info:
+        app_module.main(["report"])
+    assert exit_info.value.code == 2
+    assert "pip install 'bqx[report]' (value [1.5])" in capsys.readouterr().err
