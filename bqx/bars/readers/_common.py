@@ -216,6 +216,27 @@ def normalize_pair(expr: pl.Expr) -> pl.Expr:
 
 
 __all__ = [
-    "ASK_COLUMNS", "BID_COLUMNS", "PRICE_COLUMNS", "FileProblem", "Parsed", "load_lines", "split_fields", "num",
+    "ASK_COLUMNS", "BID_COLUMNS", "PRICE_COLUMNS", "PRICE_SETS", "price_sides", "FileProblem", "Parsed", "load_lines", "split_fields", "num",
     "with_parse_errors", "number_checks", "check_tz", "localize", "tz_checks", "pair_from_name", "side_from_name",
 ]
+
+
+PRICE_SETS = {"mid": PRICE_COLUMNS, "bid": BID_COLUMNS, "ask": ASK_COLUMNS}
+
+
+def price_sides(frame: pl.DataFrame, present) -> tuple[pl.DataFrame, str, list[str], tuple[tuple[str, ...], ...]]:
+    """The mid prices of parsed bars from the columns `present`: as given, else (bid + ask) / 2, else
+    the one side there is. Returns (frame with open/high/low/close, the side used, the bid/ask
+    columns kept beside the mid, the price sets the row rules check)."""
+    complete = {k: all(c in present for c in cs) for k, cs in PRICE_SETS.items()}
+    side = "mid"
+    if not complete["mid"]:
+        if complete["bid"] and complete["ask"]:
+            frame = frame.with_columns(((pl.col(b) + pl.col(a)) / 2).alias(m)
+                                       for m, b, a in zip(PRICE_COLUMNS, BID_COLUMNS, ASK_COLUMNS))
+        else:
+            side = "bid" if complete["bid"] else "ask"
+            frame = frame.with_columns(pl.col(s).alias(m) for m, s in zip(PRICE_COLUMNS, PRICE_SETS[side]))
+    kept = [k for k in ("bid", "ask") if complete[k] and side != k]
+    keep = [c for k in kept for c in PRICE_SETS[k]]
+    return frame, side, keep, (PRICE_COLUMNS, *[PRICE_SETS[k] for k in kept])

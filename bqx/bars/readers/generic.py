@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from bqx.bars.readers._common import (
+    PRICE_SETS, price_sides,
     COL, LINE, RAW, RULE, VAL, FileProblem, Parsed, first_line, localize, naive_without_zone, normalize_pair,
     num, number_checks, sniff_sep, split_fields, tz_checks, with_parse_errors,
 )
@@ -75,8 +76,7 @@ def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, colum
             raise FileProblem("empty-file", "the file has a header and no rows", line=header_line, value=first)
         f = split_fields(rows, sep, len(header))
     pos = resolve(header, column_map)
-    sets = {"mid": PRICE_COLUMNS, "bid": BID_COLUMNS, "ask": ASK_COLUMNS}
-    complete = {k: all(c in pos for c in cols) for k, cols in sets.items()}
+    complete = {k: all(c in pos for c in cols) for k, cols in PRICE_SETS.items()}
     missing = ["ts"] if "ts" not in pos else []
     if not (complete["mid"] or complete["bid"] or complete["ask"]):
         missing += [c for c in PRICE_COLUMNS if c not in pos]
@@ -84,14 +84,14 @@ def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, colum
         raise FileProblem("missing-column", f"no column for {', '.join(missing)}", line=header_line,
                           value=",".join(header)[:200],
                           hint="Name the columns ts,open,high,low,close[,volume] or pass a column map (e.g. {\"ts\": \"Time\"}).")
-    partial = [k for k, cols in sets.items() if not complete[k] and any(c in pos for c in cols)]
+    partial = [k for k, cols in PRICE_SETS.items() if not complete[k] and any(c in pos for c in cols)]
     if partial:
         k = partial[0]
-        raise FileProblem("missing-column", f"{k} prices need all of {', '.join(sets[k])}; some are missing",
+        raise FileProblem("missing-column", f"{k} prices need all of {', '.join(PRICE_SETS[k])}; some are missing",
                           line=header_line, value=",".join(header)[:200])
     count = len(header)
     field = {t: f"_f{i}" for t, i in pos.items()}
-    prices = {c: field[c] for k in ("mid", "bid", "ask") if complete[k] for c in sets[k]}
+    prices = {c: field[c] for k in ("mid", "bid", "ask") if complete[k] for c in PRICE_SETS[k]}
     if "volume" in field:
         prices["volume"] = field["volume"]
     parts = pl.col(field["ts"]).str.extract_groups(_TS)
@@ -122,21 +122,13 @@ def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, colum
         checks.append(("naive-timestamp", "ts", naive, pl.col("_tstext")))
     f = with_parse_errors(f, [*checks, *tz_checks(), *number_checks(prices)])
     f = f.with_columns(num(src).alias(canon) for canon, src in prices.items())
-    side = "mid"
-    if not complete["mid"]:
-        if complete["bid"] and complete["ask"]:
-            f = f.with_columns(((pl.col(b) + pl.col(a)) / 2).alias(m) for m, b, a in zip(PRICE_COLUMNS, BID_COLUMNS, ASK_COLUMNS))
-        else:
-            side = "bid" if complete["bid"] else "ask"
-            f = f.with_columns(pl.col(s).alias(m) for m, s in zip(PRICE_COLUMNS, sets[side]))
+    f, side, keep, price_sets = price_sides(f, pos)
     if "volume" not in prices:
         f = f.with_columns(pl.lit(0.0).alias("volume"))
-    keep = [c for k in ("bid", "ask") if complete[k] and not (side == k) for c in sets[k]]
     cols = [LINE, RAW, "ts", *PRICE_COLUMNS, "volume", *keep]
     if "pair" in field:
         f = f.with_columns(normalize_pair(pl.col(field["pair"]).fill_null("")).alias("pair"))
         cols.append("pair")
-    price_sets = (PRICE_COLUMNS, *[sets[k] for k in ("bid", "ask") if complete[k] and side != k])
     frame = f.select(*cols, RULE, COL, VAL)
     return Parsed(file=str(path), fmt=NAME, side=side, frame=frame, price_sets=price_sets, has_volume="volume" in prices)
 

@@ -25,10 +25,11 @@ import polars as pl
 
 from bqx.bars.readers import generic
 from bqx.bars.readers._common import (
+    PRICE_SETS, price_sides,
     LINE, RAW, FileProblem, Parsed, check_tz, fixed_offset_minutes, localize, normalize_pair, tz_checks,
     with_parse_errors,
 )
-from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
+from bqx.bar_schema import PRICE_COLUMNS, TS_DTYPE
 from bqx.errors import InputError, UsageError
 from bqx.universe import PAIR_NAMES
 
@@ -240,14 +241,13 @@ class Reader:
         if "pair" in pos and not self.layout.pair_column:
             pos.pop("pair")
         mapped = {t: (header[i], types[header[i]]) for t, i in pos.items()}
-        sets = {"mid": PRICE_COLUMNS, "bid": BID_COLUMNS, "ask": ASK_COLUMNS}
-        complete = [k for k, cs in sets.items() if all(c in mapped for c in cs)]
+        complete = [k for k, cs in PRICE_SETS.items() if all(c in mapped for c in cs)]
         if "ts" not in mapped or not complete:
             need = ["ts"] if "ts" not in mapped else [c for c in PRICE_COLUMNS if c not in mapped]
             raise InputError(f"no column for {', '.join(need)}", file=label, rule="missing-column",
                              hint=f"The table has columns {header}; name them ts,open,high,low,close[,volume] or pass "
                                   'a column map (e.g. {"ts": "time"}).')
-        for k, cs in sets.items():
+        for k, cs in PRICE_SETS.items():
             if k not in complete:
                 for c in cs:
                     mapped.pop(c, None)
@@ -314,7 +314,7 @@ class Reader:
         """One pair-month as parsed rows (_line, _raw, ts, prices, volume[, pair]) with parse errors flagged."""
         lo, hi = self._bounds(table, info.month)
         ts = quote_ident(table.columns["ts"][0])
-        sel, checks = [f"{ts} AS ts"], []
+        sel = [f"{ts} AS ts"]
         texts: dict[str, str] = {}
         for target, (col, typ) in table.columns.items():
             if target in ("ts", "pair"):
@@ -366,20 +366,10 @@ def _parsed(frame: pl.DataFrame, table: Table, names: list[str], texts: dict[str
     f = f.with_columns(pl.col(n).cast(pl.Float64, strict=False) for n in names)
     if not table.zoned:  # the slack rows around a DST change belong to the neighbouring month
         f = f.filter(pl.col("ts").is_null() | (pl.col("ts").dt.strftime("%Y-%m") == info.month))
-    sets = {"mid": PRICE_COLUMNS, "bid": BID_COLUMNS, "ask": ASK_COLUMNS}
-    complete = {k: all(c in names for c in cs) for k, cs in sets.items()}
-    side = "mid"
-    if not complete["mid"]:
-        if complete["bid"] and complete["ask"]:
-            f = f.with_columns(((pl.col(b) + pl.col(a)) / 2).alias(m) for m, b, a in zip(PRICE_COLUMNS, BID_COLUMNS, ASK_COLUMNS))
-        else:
-            side = "bid" if complete["bid"] else "ask"
-            f = f.with_columns(pl.col(s).alias(m) for m, s in zip(PRICE_COLUMNS, sets[side]))
+    f, side, keep, price_sets = price_sides(f, names)
     has_volume = "volume" in names
     if not has_volume:
         f = f.with_columns(pl.lit(0.0).alias("volume"))
-    keep = [c for k in ("bid", "ask") if complete[k] and side != k for c in sets[k]]
-    price_sets = (PRICE_COLUMNS, *[sets[k] for k in ("bid", "ask") if complete[k] and side != k])
     out = f.select(LINE, RAW, "ts", *PRICE_COLUMNS, "volume", *keep, "pair", "_rule", "_col", "_val")
     return Parsed(file=file, fmt="postgresql", side=side, frame=out, pair=table.pair, price_sets=price_sets,
                   has_volume=has_volume)
