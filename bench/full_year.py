@@ -41,7 +41,7 @@ from bqx.engine import run
 args = json.loads(sys.argv[1])
 t = time.perf_counter()
 r = run(args["store"], source=None, stages=args["stages"], executor=args["executor"], workers=args["workers"],
-        scheduler=args["scheduler"])
+        scheduler=args["scheduler"], chain=args.get("chain", True))
 out = {"seconds": time.perf_counter() - t, "ok": r.ok, "done": len(r.done), "total": r.total,
        "failed": r.failed[:5], "blocked": len(r.blocked),
        "cpu_driver": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
@@ -279,6 +279,8 @@ def main() -> None:
     ap.add_argument("--stages", default=None, help="comma list (default: every stage)")
     ap.add_argument("--keep", action="store_true", help="keep the store (a given --store is always kept)")
     ap.add_argument("--skip-validate-export", action="store_true")
+    ap.add_argument("--no-chain", action="store_true",
+                    help="submit every stage of a (pair, month) alone (the engine before chains; same files)")
     ap.add_argument("--profile", default=None, help="after the run, cProfile one task of these stages (comma list)")
     ap.add_argument("--profile-only", action="store_true", help="only profile, on the existing --store")
     ap.add_argument("--top", type=int, default=25)
@@ -310,7 +312,7 @@ def main() -> None:
         print(f"bars: {bar_rows:,d} rows written in {t_bars:.1f} s (sample generation, not part of the run)")
 
         run_args = {"store": str(store), "stages": stages, "executor": args.executor, "workers": args.workers,
-                    "scheduler": args.scheduler}
+                    "scheduler": args.scheduler, "chain": not args.no_chain}
         steps: list[dict] = []
         first, t_run, m_run = child(RUN_CODE, run_args, "the run")
         if not first["ok"]:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import replace
 from typing import Any, Iterable
 
 from bqx.engine.fingerprint import code_digest
-from bqx.engine.worker import TaskResult, TaskSpec, run_task
+from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec, run_task
 from bqx.errors import UsageError
 
 
@@ -90,8 +89,8 @@ class DaskExecutor:
                              hint="The store must be a path every worker reaches (a shared filesystem), and every "
                                   "worker must run the same bqx (and user family modules) as the driver.")
 
-    def submit(self, spec: TaskSpec) -> Any:
-        spec = replace(spec, store=os.path.abspath(spec.store))
+    def submit(self, spec: TaskSpec | ChainSpec) -> Any:
+        spec = spec.with_store(os.path.abspath(spec.store))
         self._check(spec.store, tuple(sorted({m for _, m in spec.families})))
         key = f"bqx-{spec.stage}-{spec.pair or 'all'}-{spec.month}-{uuid.uuid4().hex[:8]}"
         return self.client.submit(run_task, spec, key=key, pure=False, retries=0)
@@ -106,7 +105,7 @@ class DaskExecutor:
             return done
         return list(wait(handles, return_when="FIRST_COMPLETED").done)
 
-    def result(self, handle: Any) -> TaskResult:
+    def result(self, handle: Any) -> TaskResult | list[TaskResult]:
         try:
             return handle.result()
         finally:

@@ -1,7 +1,7 @@
 """Executors: run `run_task` on task specs. Serial (in-process) and a local process pool.
 
 An executor has `submit(spec) -> handle`, `wait(handles) -> done handles` (at least one),
-`result(handle) -> TaskResult` and `close()`. A Dask executor fits the same four methods
+`result(handle) -> TaskResult` (a list of them for a `ChainSpec`) and `close()`. A Dask executor fits the same four methods
 (`client.submit(run_task, spec)`, `distributed.wait(..., return_when="FIRST_COMPLETED")`,
 `future.result()`): it is `bqx.engine.dask_executor`, which imports `distributed` only when one is made.
 """
@@ -14,17 +14,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any, Callable, Iterable, Protocol
 
 from bqx.engine.dask_executor import DaskExecutor
-from bqx.engine.worker import TaskResult, TaskSpec, run_task
+from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec, run_task
 
 
 class Executor(Protocol):
     workers: int
 
-    def submit(self, spec: TaskSpec) -> Any: ...
+    def submit(self, spec: TaskSpec | ChainSpec) -> Any: ...
 
     def wait(self, handles: Iterable[Any]) -> list[Any]: ...
 
-    def result(self, handle: Any) -> TaskResult: ...
+    def result(self, handle: Any) -> TaskResult | list[TaskResult]: ...
 
     def close(self) -> None: ...
 
@@ -35,7 +35,7 @@ class SerialExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = 1
 
-    def submit(self, spec: TaskSpec) -> Future:
+    def submit(self, spec: TaskSpec | ChainSpec) -> Future:
         fut: Future = Future()
         fut.set_result(run_task(spec))
         return fut
@@ -43,7 +43,7 @@ class SerialExecutor:
     def wait(self, handles: Iterable[Future]) -> list[Future]:
         return [h for h in handles if h.done()]
 
-    def result(self, handle: Future) -> TaskResult:
+    def result(self, handle: Future) -> TaskResult | list[TaskResult]:
         return handle.result()
 
     def close(self) -> None:
@@ -57,14 +57,14 @@ class ProcessExecutor:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
 
-    def submit(self, spec: TaskSpec) -> Future:
+    def submit(self, spec: TaskSpec | ChainSpec) -> Future:
         return self.pool.submit(run_task, spec)
 
     def wait(self, handles: Iterable[Future]) -> list[Future]:
         done, _ = wait(list(handles), return_when=FIRST_COMPLETED)
         return list(done)
 
-    def result(self, handle: Future) -> TaskResult:
+    def result(self, handle: Future) -> TaskResult | list[TaskResult]:
         return handle.result()
 
     def close(self) -> None:

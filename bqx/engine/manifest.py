@@ -148,6 +148,15 @@ class Manifest:
             (stage, pair or "", month, time.time(), run_id),
         )
 
+    def restore(self, key: tuple[str, str | None, str], row: "TaskRow | None") -> None:
+        """Put a task's row back as it was before `mark_running` (a chain member that did not run)."""
+        stage, pair, month = key
+        if row is None:
+            self.conn.execute("DELETE FROM tasks WHERE stage=? AND pair=? AND month=?", (stage, pair or "", month))
+        else:
+            self.conn.execute("UPDATE tasks SET status=?, run_id=? WHERE stage=? AND pair=? AND month=?",
+                              (row.status, row.run_id, stage, pair or "", month))
+
     def record(self, stage: str, pair: str | None, month: str, *, status: str, rows: int | None, seconds: float,
                error: str | None, fingerprint: str | None, outputs: list[tuple[str, int, int]], run_id: int) -> None:
         self.conn.execute(

@@ -28,7 +28,7 @@ from bqx.engine.plan import (EST_ROWS_PER_MONTH, BarsInventory, StageSpec, Task,
 from bqx.store.layout import bars_partitions, clean_temp_files, file_digest
 from bqx.engine.source import (AUTO, SAMPLE_START, baseline_of, refuse_mixing, resolve_source, check_not_before_baseline, ensure_anchors, fix_baseline,
                                inventory, pair_infos, select_months, write_source)
-from bqx.engine.worker import TaskResult, TaskSpec
+from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec
 from bqx.errors import InputError, UsageError
 from bqx.stages import stage as stage_by_key
 from bqx.universe import PAIR_NAMES
@@ -85,6 +85,7 @@ def run(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     on_event: EventCallback | None = None,
     seed: int = 0,
+    chain: bool = True,
 ) -> RunResult:
     """Compute every stale task of the selected stages (and what they read) for the selected pairs and months.
 
@@ -96,7 +97,9 @@ def run(
     both included. `params`: family -> parameter overrides. `executor`: "process" (default,
     `workers` spawned processes, one per core when None), "serial", "dask" (the Dask scheduler at
     `scheduler` "tcp://HOST:PORT", or a local cluster of `workers` processes when None), or an
-    Executor object.
+    Executor object. `chain`: run the per-pair stages of each (pair, month) as one worker task
+    that hands its frames on in memory (default; `False` submits every stage alone, which gives the
+    same files, only slower).
     """
     t_start = time.perf_counter()
     root = Path(store)
@@ -166,7 +169,8 @@ def run(
                 else:
                     ex = make_executor(executor, n_workers) if isinstance(executor, str) else executor
                 try:
-                    _execute(root, man, ex, specs, tasks, to_run, anchors, infos, baseline, run_id, result, note, log)
+                    _execute(root, man, ex, specs, tasks, to_run, anchors, infos, baseline, run_id, result, note, log,
+                             chain=chain)
                 finally:
                     if isinstance(executor, str):
                         ex.close()
@@ -180,18 +184,55 @@ def run(
 
 # -- the scheduler ------------------------------------------------------------------------------
 
+def chainable(specs: Mapping[str, StageSpec]) -> set[str]:
+    """Stages whose tasks of one (pair, month) can run as one chain: per pair, no lookahead, reading only such stages.
+
+    A chain for month m then depends only on chains of months before m (the context), so chains
+    never wait on each other in a cycle; month tasks (cross-pair) and lookahead stages (targets)
+    run as single tasks.
+    """
+    ok: set[str] = set()
+    for name, spec in specs.items():  # topological order
+        if not spec.month_task and spec.lookahead == 0 and all(i in ok for i in spec.inputs):
+            ok.add(name)
+    return ok
+
+
+def _units(to_run: Sequence[TaskKey], chain_stages: set[str]) -> list[list[TaskKey]]:
+    """The tasks grouped into what is submitted at once: a chain per (pair, month), else one task."""
+    units: list[list[TaskKey]] = []
+    chains: dict[tuple[str | None, str], int] = {}
+    for key in to_run:  # topological order, so each chain's members are in dependency order
+        if key[0] in chain_stages and key[1] is not None:
+            at = chains.setdefault((key[1], key[2]), len(units))
+            if at == len(units):
+                units.append([])
+            units[at].append(key)
+        else:
+            units.append([key])
+    return units
+
+
 def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageSpec], tasks: Mapping[TaskKey, Task],
              to_run: Sequence[TaskKey], anchors: Mapping[tuple[str, str], Any], infos: Mapping[str, Any],
-             baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any) -> None:
+             baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any, *, chain: bool = True) -> None:
     kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
     run_set = set(to_run)
-    waiting = {k: {d for d in tasks[k].deps if d in run_set} for k in to_run}
+    before = man.tasks()
+    units = _units(to_run, chainable(specs) if chain else set())
+    unit_of = {k: i for i, u in enumerate(units) for k in u}
+    waiting = {i: {unit_of[d] for k in u for d in tasks[k].deps if d in run_set} - {i} for i, u in enumerate(units)}
     dependants: dict[TaskKey, list[TaskKey]] = {k: [] for k in to_run}
-    for k, deps in waiting.items():
+    for k in to_run:
+        for d in tasks[k].deps:
+            if d in run_set:
+                dependants[d].append(k)
+    unit_dependants: dict[int, set[int]] = {i: set() for i in range(len(units))}
+    for i, deps in waiting.items():
         for d in deps:
-            dependants[d].append(k)
-    ready = deque(k for k in to_run if not waiting[k])
-    inflight: dict[Any, TaskKey] = {}
+            unit_dependants[d].add(i)
+    ready = deque(i for i in range(len(units)) if not waiting[i])
+    inflight: dict[Any, int] = {}
     blocked: set[TaskKey] = set()
     recorded = 0
     limit = max(1, ex.workers)
@@ -199,62 +240,109 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
     def ev(kind: str, key: TaskKey, **kw: Any) -> Event:
         return Event(kind, stage=key[0], stage_id=_stage_id(key[0]), pair=key[1], month=key[2], **kw)
 
+    def block(key: TaskKey, label: str) -> None:
+        todo = [key]
+        while todo:
+            d = todo.pop()
+            if d in blocked:
+                continue
+            blocked.add(d)
+            result.blocked.append({"stage": d[0], "pair": d[1], "month": d[2], "error": f"input {label} failed"})
+            note(ev("task_blocked", d, error=f"input {label} failed"))
+            todo.extend(dependants[d])
+
+    def release(unit: int) -> None:
+        for d in sorted(unit_dependants[unit]):
+            waiting[d].discard(unit)
+            if not waiting[d]:
+                ready.append(d)
+
+    def split(unit: int, members: Sequence[TaskKey]) -> None:
+        """Submit a chain's members one by one instead (each then succeeds or fails on its own)."""
+        ids = list(range(len(units), len(units) + len(members)))
+        for i, key in zip(ids, members):
+            units.append([key])
+            unit_of[key] = i
+            unit_dependants[i] = set()
+        for i, key in zip(ids, members):
+            # the chain was ready, so its other inputs are done: only its own members are waited for
+            waiting[i] = {ids[members.index(d)] for d in tasks[key].deps if d in members}
+            for d in waiting[i]:
+                unit_dependants[d].add(i)
+        for d in unit_dependants.pop(unit):
+            if unit in waiting[d]:
+                waiting[d].discard(unit)
+                waiting[d] |= set(ids)
+                for i in ids:
+                    unit_dependants[i].add(d)
+        ready.extendleft(reversed([i for i in ids if not waiting[i]]))
+
     while ready or inflight:
         while ready and len(inflight) < limit:
-            key = ready.popleft()
-            spec = _spec(root, specs[key[0]], tasks[key], anchors, infos, baseline)
-            man.mark_running(*key, run_id)
-            note(ev("task_started", key))
+            unit = ready.popleft()
+            members = [k for k in units[unit] if k not in blocked]
+            if not members:
+                release(unit)
+                continue
+            specs_ = [_spec(root, specs[k[0]], tasks[k], anchors, infos, baseline, chain=len(members) > 1)
+                      for k in members]
+            spec: TaskSpec | ChainSpec = specs_[0] if len(specs_) == 1 else ChainSpec(tuple(specs_))
+            for key in members:
+                man.mark_running(*key, run_id)
+                note(ev("task_started", key))
             try:
                 handle = ex.submit(spec)
             except Exception as exc:  # noqa: BLE001 - a broken pool fails the task, loudly
-                handle = _failed_handle(key, spec.fingerprint, f"could not submit: {type(exc).__name__}: {exc}")
-            inflight[handle] = key
+                if len(members) > 1:  # e.g. workers that cannot import one member's module: the others still run
+                    for key in members:
+                        man.restore(key, before.get(key))
+                    split(unit, members)
+                    continue
+                handle = _failed_handle(members, f"could not submit: {type(exc).__name__}: {exc}", specs_)
+            inflight[handle] = unit
         for handle in ex.wait(list(inflight)):
-            key = inflight.pop(handle)
+            unit = inflight.pop(handle)
+            members = [k for k in units[unit] if k not in blocked]
             try:
-                res = ex.result(handle) if not isinstance(handle, TaskResult) else handle
+                got = ex.result(handle)
+                results = got if isinstance(got, list) else [got]
             except Exception as exc:  # noqa: BLE001 - a crashed worker process
-                res = TaskResult(*key, ok=False, error=f"worker crashed: {type(exc).__name__}: {exc}",
-                                 fingerprint=tasks[key].fingerprint)
-            if res.ok:
-                man.record(*key, status="done", rows=res.rows, seconds=res.seconds, error=None,
-                           fingerprint=res.fingerprint, outputs=res.outputs, run_id=run_id)
-                result.done.append({"stage": key[0], "pair": key[1], "month": key[2], "rows": res.rows,
-                                    "seconds": res.seconds})
-                note(ev("task_done", key, rows=res.rows, seconds=res.seconds))
-                for d in dependants[key]:
-                    waiting[d].discard(key)
-                    if not waiting[d] and d not in blocked:
-                        ready.append(d)
-            else:
-                man.record(*key, status="failed", rows=None, seconds=res.seconds, error=res.error, fingerprint=None,
-                           outputs=[], run_id=run_id)
-                first = (res.error or "").splitlines()[0] if res.error else ""
-                result.failed.append({"stage": key[0], "pair": key[1], "month": key[2], "error": first})
-                log.write((res.error or "") + "\n")
-                note(ev("task_failed", key, seconds=res.seconds, error=first))
-                todo = list(dependants[key])
-                while todo:
-                    d = todo.pop()
-                    if d in blocked:
-                        continue
-                    blocked.add(d)
-                    label = f"{key[0]} {key[1] or ''} {key[2]}".replace("  ", " ")
-                    result.blocked.append({"stage": d[0], "pair": d[1], "month": d[2], "error": f"input {label} failed"})
-                    note(ev("task_blocked", d, error=f"input {label} failed"))
-                    todo.extend(dependants[d])
-            recorded += 1
-            if kill_after and recorded >= kill_after:
-                log.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
+                results = [TaskResult(*k, ok=False, error=f"worker crashed: {type(exc).__name__}: {exc}",
+                                      fingerprint=tasks[k].fingerprint) for k in members]
+            for key, res in zip(members, results):
+                if res.blocked_by and key not in blocked:  # cannot happen: the worker blocks only dependants
+                    block(key, res.blocked_by)
+                if key in blocked:  # a member blocked by an earlier member's failure, reported with it
+                    man.restore(key, before.get(key))
+                    continue
+                if res.ok:
+                    man.record(*key, status="done", rows=res.rows, seconds=res.seconds, error=None,
+                               fingerprint=res.fingerprint, outputs=res.outputs, run_id=run_id)
+                    result.done.append({"stage": key[0], "pair": key[1], "month": key[2], "rows": res.rows,
+                                        "seconds": res.seconds})
+                    note(ev("task_done", key, rows=res.rows, seconds=res.seconds))
+                else:
+                    man.record(*key, status="failed", rows=None, seconds=res.seconds, error=res.error,
+                               fingerprint=None, outputs=[], run_id=run_id)
+                    first = (res.error or "").splitlines()[0] if res.error else ""
+                    result.failed.append({"stage": key[0], "pair": key[1], "month": key[2], "error": first})
+                    log.write((res.error or "") + "\n")
+                    note(ev("task_failed", key, seconds=res.seconds, error=first))
+                    for d in dependants[key]:
+                        block(d, f"{key[0]} {key[1] or ''} {key[2]}".replace("  ", " "))
+                recorded += 1
+                if kill_after and recorded >= kill_after:
+                    log.flush()
+                    os.kill(os.getpid(), signal.SIGKILL)
+            release(unit)
 
 
-def _failed_handle(key: TaskKey, fp: str, error: str) -> Any:
+def _failed_handle(keys: Sequence[TaskKey], error: str, specs_: Sequence[TaskSpec]) -> Any:
     from concurrent.futures import Future
 
+    results = [TaskResult(*k, ok=False, error=error, fingerprint=s.fingerprint) for k, s in zip(keys, specs_)]
     fut: Future = Future()
-    fut.set_result(TaskResult(*key, ok=False, error=error, fingerprint=fp))
+    fut.set_result(results if len(results) > 1 else results[0])
     return fut
 
 
@@ -266,7 +354,7 @@ def _stage_id(name: str) -> str:
 
 
 def _spec(root: Path, spec: StageSpec, task: Task, anchors: Mapping[tuple[str, str], Any], infos: Mapping[str, Any],
-          baseline: datetime) -> TaskSpec:
+          baseline: datetime, *, chain: bool = False) -> TaskSpec:
     fam_anchors: dict[str, Any] = {}
     for fam in spec.families:
         if fam.anchor is None:
@@ -294,6 +382,7 @@ def _spec(root: Path, spec: StageSpec, task: Task, anchors: Mapping[tuple[str, s
         columns=spec.columns,
         tables=spec.tables,
         month_task=spec.month_task,
+        chain=chain,
     )
 
 

@@ -1,9 +1,12 @@
-"""The one worker: `run_task(spec)` computes one task's partition and writes its files.
+"""The one worker: `run_task(spec)` computes one task's partition (or a chain of them) and writes its files.
 
-Executors pass a `TaskSpec` (plain, picklable data) and get a `TaskResult` back; the worker opens
-the store itself and never touches the manifest (the run records results). Family modules are
-imported by name, so user families must live in an importable module (not `__main__`) to run in
-process or Dask workers.
+Executors pass a `TaskSpec` (plain, picklable data) and get a `TaskResult` back, or a `ChainSpec`
+(the per-pair stages of one (pair, month), in dependency order) and get one `TaskResult` per
+stage. In a chain each stage still writes its own dataset, exactly as alone; what a stage just
+computed is handed to the next ones in memory instead of being read back (and the chain reads
+each bars file once). The worker opens the store itself and never touches the manifest (the run
+records results). Family modules are imported by name, so user families must live in an
+importable module (not `__main__`) to run in process or Dask workers.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,10 +52,52 @@ class TaskSpec:
     tables: tuple[str, ...] = ()
     month_task: bool = False
     input_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # stage -> columns read (all if absent)
+    chain: bool = False  # a member of a ChainSpec: keep bars files whole for the next members
 
     @property
     def key(self) -> tuple[str, str | None, str]:
         return (self.stage, self.pair, self.month)
+
+    @property
+    def members(self) -> tuple["TaskSpec", ...]:
+        return (self,)
+
+    def with_store(self, store: str) -> "TaskSpec":
+        return replace(self, store=store)
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """Tasks of one (pair, month) run in order in one worker; each reads only earlier members or stored data."""
+
+    tasks: tuple[TaskSpec, ...]
+
+    @property
+    def members(self) -> tuple[TaskSpec, ...]:
+        return self.tasks
+
+    @property
+    def store(self) -> str:
+        return self.tasks[0].store
+
+    @property
+    def stage(self) -> str:
+        return "+".join(t.stage for t in self.tasks)
+
+    @property
+    def pair(self) -> str | None:
+        return self.tasks[0].pair
+
+    @property
+    def month(self) -> str:
+        return self.tasks[0].month
+
+    @property
+    def families(self) -> tuple[tuple[str, str], ...]:
+        return tuple(f for t in self.tasks for f in t.families)
+
+    def with_store(self, store: str) -> "ChainSpec":
+        return ChainSpec(tuple(t.with_store(store) for t in self.tasks))
 
 
 @dataclass(frozen=True)
@@ -67,20 +112,45 @@ class TaskResult:
     error: str | None = None
     fingerprint: str = ""
     pid: int = 0
+    blocked_by: str | None = None  # in a chain: the member that failed before this one could run
 
     @property
     def key(self) -> tuple[str, str | None, str]:
         return (self.stage, self.pair, self.month)
 
 
-def run_task(spec: TaskSpec) -> TaskResult:
-    """Compute one task; never raises (a failure comes back as `ok=False` with the error text)."""
-    t0 = time.perf_counter()
+def run_task(spec: TaskSpec | ChainSpec) -> Any:
+    """Compute one task (a `TaskResult`) or a chain (a list of them, one per member, in order).
+
+    Never raises: a failure comes back as `ok=False` with the error text, and in a chain every later
+    member that reads the failed one (directly or not) comes back `ok=False` with `blocked_by` set.
+    """
     # families' coverage warnings (skipped currencies, triangles) are reported once per run by the
     # caller, not once per task from every worker
     logging.getLogger("bqx.families").setLevel(logging.ERROR)
+    if isinstance(spec, TaskSpec):
+        return _run_one(spec, _Memory())
+    memory = _Memory()
+    results: list[TaskResult] = []
+    failed: dict[str, str] = {}  # member stage -> the failed member it traces back to
+    for member in spec.tasks:
+        cause = next((failed[s] for s in member.inputs if s in failed), None)
+        if cause is not None:
+            failed[member.stage] = cause
+            results.append(TaskResult(member.stage, member.pair, member.month, False, error=f"input {cause} failed",
+                                      fingerprint=member.fingerprint, pid=os.getpid(), blocked_by=cause))
+            continue
+        res = _run_one(member, memory)
+        if not res.ok:
+            failed[member.stage] = f"{member.stage} {member.pair} {member.month}"
+        results.append(res)
+    return results
+
+
+def _run_one(spec: TaskSpec, memory: "_Memory") -> TaskResult:
+    t0 = time.perf_counter()
     try:
-        rows, outputs = _run(spec)
+        rows, outputs = _run(spec, memory)
         return TaskResult(spec.stage, spec.pair, spec.month, True, rows, time.perf_counter() - t0, outputs,
                           fingerprint=spec.fingerprint, pid=os.getpid())
     except Exception as exc:  # noqa: BLE001 - the error is recorded with its partition, not swallowed
@@ -88,6 +158,30 @@ def run_task(spec: TaskSpec) -> TaskResult:
         text = f"{where}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         return TaskResult(spec.stage, spec.pair, spec.month, False, 0, time.perf_counter() - t0, [], text,
                           spec.fingerprint, os.getpid())
+
+
+class _Memory:
+    """What a chain holds between its members: bars files read, and each member's month partition."""
+
+    def __init__(self) -> None:
+        self.bars: dict[tuple[str, str], pl.DataFrame] = {}
+        self.parts: dict[tuple[str, str, str], pl.DataFrame] = {}  # (stage, pair, month) -> ts + columns
+
+    def read_bars(self, root: Path, pair: str, month: str) -> pl.DataFrame:
+        key = (pair, month)
+        if key not in self.bars:
+            self.bars[key] = pl.read_parquet(partition_path(root, BARS, pair, month))
+        return self.bars[key]
+
+    def read_stage(self, root: Path, stage: str, pair: str, month: str, first: int, stop: int,
+                   columns: list[str] | None) -> pl.DataFrame:
+        part = self.parts.get((stage, pair, month))
+        if part is not None:
+            return part.slice(first, stop - first).select(columns or pl.all())
+        path = partition_path(root, stage, pair, month)
+        if not path.is_file():
+            raise FileNotFoundError(f"input {stage} {pair} {month} is missing ({path}); its task must run first")
+        return _read_rows(path, first, stop, columns)
 
 
 def load_families(pairs: tuple[tuple[str, str], ...]) -> list[Family]:
@@ -104,12 +198,12 @@ def load_families(pairs: tuple[tuple[str, str], ...]) -> list[Family]:
     return fams
 
 
-def _run(spec: TaskSpec) -> tuple[int, list[tuple[str, int, int]]]:
+def _run(spec: TaskSpec, memory: _Memory) -> tuple[int, list[tuple[str, int, int]]]:
     fams = load_families(spec.families)
     root = Path(spec.store)
     start, end = month_start(spec.month), month_start(add_months(spec.month, 1))
-    windows = _windows(root, spec, start, end)
-    frames = {p: _read_pair(root, spec, p, windows[p]) for p in spec.reads}
+    windows = _windows(root, spec, start, end, memory)
+    frames = {p: _read_pair(root, spec, p, windows[p], memory) for p in spec.reads}
     infos = {p: PairInfo(pair=p, **{k: v for k, v in i.items() if k in ("basis", "has_volume", "has_bidask")})
              for p, i in spec.infos.items()}
     for fam in fams:
@@ -129,6 +223,7 @@ def _run(spec: TaskSpec) -> tuple[int, list[tuple[str, int, int]]]:
         path = partition_path(root, spec.stage, pair, spec.month)
         outputs.append((str(path.relative_to(root)), *write_parquet(part, path)))
         rows += part.height
+        memory.parts[(spec.stage, pair, spec.month)] = part
     for name in spec.tables:
         table = tables[name].filter(in_month).sort("ts")
         path = table_path(root, name, spec.month)
@@ -136,7 +231,8 @@ def _run(spec: TaskSpec) -> tuple[int, list[tuple[str, int, int]]]:
     return rows, outputs
 
 
-def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime) -> dict[str, list[tuple[str, int, int]]]:
+def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime,
+             memory: _Memory) -> dict[str, list[tuple[str, int, int]]]:
     """Per pair, the rows to read of each month file: (month, first row, end row).
 
     A task keeps its month plus `context` rows before and `lookahead` rows after, per pair; a
@@ -147,7 +243,7 @@ def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime) -> dict
     sizes: dict[str, list[tuple[str, int]]] = {}
     ts: dict[str, pl.Series] = {}
     for pair, months in spec.reads.items():
-        parts = [pl.read_parquet(partition_path(root, BARS, pair, m), columns=["ts"])["ts"] for m in months]
+        parts = [_bars_ts(root, pair, m, memory) for m in months]
         sizes[pair] = [(m, len(t)) for m, t in zip(months, parts)]
         ts[pair] = pl.concat(parts)
     bounds = {}
@@ -176,23 +272,30 @@ def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime) -> dict
     return out
 
 
+def _bars_ts(root: Path, pair: str, month: str, memory: _Memory) -> pl.Series:
+    if (pair, month) in memory.bars:
+        return memory.bars[(pair, month)]["ts"]
+    return pl.read_parquet(partition_path(root, BARS, pair, month), columns=["ts"])["ts"]
+
+
 def _read_rows(path: Path, first: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
     return pl.scan_parquet(path).select(columns or pl.all()).slice(first, stop - first).collect()
 
 
-def _read_pair(root: Path, spec: TaskSpec, pair: str, spans: list[tuple[str, int, int]]) -> pl.DataFrame:
-    """The pair's bars and input stages, joined by row, on the rows of its window only."""
-    bars = pl.concat([_read_rows(partition_path(root, BARS, pair, m), a, b) for m, a, b in spans])
+def _read_pair(root: Path, spec: TaskSpec, pair: str, spans: list[tuple[str, int, int]], memory: _Memory) -> pl.DataFrame:
+    """The pair's bars and input stages, joined by row, on the rows of its window only.
+
+    In a chain (`spec.chain`), bars files are read whole once and kept; otherwise only the window's rows are read.
+    """
+    if spec.chain:
+        bars = pl.concat([memory.read_bars(root, pair, m).slice(a, b - a) for m, a, b in spans])
+    else:
+        bars = pl.concat([_read_rows(partition_path(root, BARS, pair, m), a, b) for m, a, b in spans])
     months = [m for m, _, _ in spans]
     for stage in spec.inputs:
-        parts = []
-        for m, a, b in spans:
-            path = partition_path(root, stage, pair, m)
-            if not path.is_file():
-                raise FileNotFoundError(f"input {stage} {pair} {m} is missing ({path}); its task must run first")
-            wanted = spec.input_columns.get(stage)
-            parts.append(_read_rows(path, a, b, ["ts", *wanted] if wanted else None))
-        up = pl.concat(parts)
+        wanted = spec.input_columns.get(stage)
+        cols = ["ts", *wanted] if wanted else None
+        up = pl.concat([memory.read_stage(root, stage, pair, m, a, b, cols) for m, a, b in spans])
         if up.height != bars.height or not up["ts"].equals(bars["ts"]):
             raise ValueError(f"input {stage} {pair} {months} has {up.height} rows not aligned with the "
                              f"{bars.height} bars; rerun that stage")

@@ -40,13 +40,15 @@ def _data_files(root: Path) -> dict[str, pl.DataFrame]:
 
 def test_dask_cluster_writes_what_serial_and_process_pool_write(tmp_path, cluster):
     bars = synth_bars(pairs=PAIRS, months={m: 700 for m in MONTHS})
-    stores = {ex: tmp_path / ex for ex in ("serial", "process", "dask")}
+    stores = {ex: tmp_path / ex for ex in ("serial", "process", "dask", "unchained")}
     for root in stores.values():
         write_bars(root, bars, source="test")
     results = {
         "serial": run(stores["serial"], source=None, stages=STAGES, executor="serial"),
         "process": run(stores["process"], source=None, stages=STAGES, executor="process", workers=2),
         "dask": run(stores["dask"], source=None, stages=STAGES, executor="dask", scheduler=cluster.scheduler_address),
+        # every stage submitted alone: the engine without chains
+        "unchained": run(stores["unchained"], source=None, stages=STAGES, executor="process", workers=2, chain=False),
     }
     # 3 per-pair stages x 3 pairs x 2 months + 1 month task x 2 months
     expected = {(s, p, m) for s in ("rate_index", "bqx", "targets") for p in PAIRS for m in MONTHS}
@@ -54,14 +56,17 @@ def test_dask_cluster_writes_what_serial_and_process_pool_write(tmp_path, cluste
     for name, res in results.items():
         assert res.ok, (name, res.failed)
         assert done_keys(res) == expected, name
-    # the cluster's scheduler saw every task of the dask run go to memory on a worker
+    # the cluster's scheduler saw every submission of the dask run go to memory on a worker: one chain
+    # rate_index+bqx per (pair, month), and targets (lookahead) and arbitrage (month task) alone
     on_cluster = {str(entry[0]) for entry in cluster.scheduler.transition_log if entry[2] == "memory"}
-    assert sum(k.startswith("bqx-") for k in on_cluster) == len(expected)
+    ours = [k for k in on_cluster if k.startswith("bqx-")]
+    assert len(ours) == 3 * 2 + 3 * 2 + 2, sorted(ours)
+    assert sum(k.startswith("bqx-rate_index+bqx-") for k in ours) == 3 * 2
     data = {name: _data_files(root) for name, root in stores.items()}
     # 18 per-pair files + arbitrage's 3 pairs x 2 months + its tables
     assert len(data["serial"]) >= 18 + 6
     assert any(k.startswith("tables/") for k in data["serial"])
-    for name in ("process", "dask"):
+    for name in ("process", "dask", "unchained"):
         assert data[name].keys() == data["serial"].keys(), name
         for key, frame in data["serial"].items():
             other = data[name][key]

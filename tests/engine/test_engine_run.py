@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from bqx.engine import run, status
+from bqx.engine.manifest import Manifest
 from bqx.store.layout import partition_path, write_bars
 from engine_helpers import done_keys, read_store, synth_bars
 
@@ -165,6 +166,11 @@ def test_failing_task_is_recorded_others_complete_retry_reruns_only_it(bars3, ma
     assert done_keys(res) == _all(CORE) | _all(["user_f", "user_g"], pairs=["EURUSD"])
     rows = {r["name"]: r for r in status(root)}
     assert rows["user_f"]["status"] == "failed" and rows["user_f"]["done"] == 3
+    # user_g ran in the same chain as user_f; its blocked members are left as they were (never run), not "running"
+    with Manifest(root) as man:
+        left = {k: r.status for k, r in man.tasks("user_g").items()}
+    assert {k[1] for k, st in left.items() if st == "done"} == {"EURUSD"}
+    assert "running" not in left.values()
     assert {f["month"] for f in rows["user_f"]["failures"]} == set(MONTHS)
     monkeypatch.delenv("UF_FAIL_PAIR")
     retry = _run(root, stages=["user_g", "targets"], retry_failed=True)
