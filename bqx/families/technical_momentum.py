@@ -46,9 +46,10 @@ def columns() -> list[Column]:
         Column("ti_mfi_14", "continuous", 14,
                "MFI(14) as TA-Lib defines it: 100 · positive / (positive + negative) money flow over the 14 flows in L_15, "
                "money flow = tp · v, tp = (xh + xl + x)/3, positive when tp rises, negative when it falls; computed by bqx "
-               "(TA-Lib returns 0 when the flow sum is below 1.0); stable comparison: positive only when tp_t > tp_(t−1) + ε, "
-               "negative only when tp_t < tp_(t−1) − ε, ε = 1e-9 · x_t, so it differs from TA-Lib's (exact comparison) "
-               "where equal typical prices of quantised bars would let rounding noise pick a side",
+               "(TA-Lib returns 0 for a window without flow); stable comparison: positive only when tp_t > tp_(t−1) + ε, "
+               "negative only when tp_t < tp_(t−1) − ε, ε = 1e-9 · x_t, so it differs from TA-Lib's (an exact comparison "
+               "before 0.8, a dead zone of 1e-14 · (|tp_t| + |tp_(t−1)|) since) where equal typical prices of quantised bars "
+               "would let rounding noise pick a side",
                "the pair has no volume, or the money-flow sum ≤ 1e-12 · tp_t · Σ v over the window", bounded=True),
         Column("ti_ultosc", "continuous", 28, "TA-Lib ULTOSC(7, 14, 28) on xh, xl, x",
                f"the true-range sum over 7 bars (hence any of its three sums) {ZERO}", bounded=True),

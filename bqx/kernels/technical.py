@@ -1,7 +1,9 @@
 """Numba kernels of the technical family: TA-Lib's ATR, MAX/MIN, STOCH and LINEARREG_SLOPE redone (faster,
 and sharing their building blocks), and the volatility columns finished in one loop (no numpy
-temporaries). Same operations, in the same order, as TA-Lib and as the numpy expressions they replace,
-so the values are bit-identical (tests/families/test_technical.py compares them with TA-Lib)."""
+temporaries). Same operations, in the same order, as TA-Lib up to 0.7 and as the numpy expressions they
+replace, so the values are bit-identical to those; TA-Lib 0.8 (pinned) fuses some of its multiply-adds and
+slides running sums, so it differs from them in the last bits (docs/DEPENDENCIES.md; tests/families/test_technical.py
+compares both)."""
 
 from __future__ import annotations
 
