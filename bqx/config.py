@@ -162,7 +162,8 @@ def _warn_ignored(names: list[str]) -> None:
     fresh = [n for n in names if n not in _warned]
     if fresh:
         _warned.update(fresh)
-        print(f"bqx: warning: ignoring {', '.join(fresh)} (not bqx settings)", file=sys.stderr)
+        what = "not a bqx setting" if len(fresh) == 1 else "not bqx settings"
+        print(f"bqx: warning: ignoring {', '.join(fresh)} ({what})", file=sys.stderr)
 
 
 def _env_values(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:

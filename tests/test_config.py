@@ -78,6 +78,9 @@ def test_unknown_environment_variables_are_ignored_with_one_warning(tmp_path, ca
     load_config(environ=env, cwd=tmp_path)
     err = capsys.readouterr().err
     assert err == "bqx: warning: ignoring BQX_PY, BQX_SOMETHING (not bqx settings)\n"
+    config_module._warned.clear()
+    load_config(environ={"BQX_SOMETHING": "1"}, cwd=tmp_path)
+    assert capsys.readouterr().err == "bqx: warning: ignoring BQX_SOMETHING (not a bqx setting)\n"
 
 
 @pytest.mark.parametrize("key, suggestion", [
