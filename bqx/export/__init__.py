@@ -8,8 +8,8 @@
 
 from __future__ import annotations
 
-from bqx.export.exporter import (ExportRefusedError, ExportResult, IncompleteExportError, export,
-                                 read_export_metadata, validation_status)
+from bqx.export.exporter import export, read_export_metadata
+from bqx.export.outcome import ExportRefusedError, ExportResult, IncompleteExportError, validation_status
 from bqx.export.scaler import Scaler, ScalerFit
 from bqx.export.splits import SPLITS, SplitPlan, plan_splits
 from bqx.export.writer import S3Options, open_destination

@@ -24,11 +24,12 @@ import polars as pl
 from bqx.errors import TaskError, UsageError
 from bqx.export import source
 from bqx.export.checks import run_checks
-from bqx.export.outcome import ExportRefusedError, ExportResult, IncompleteExportError, validation_status
+from bqx.export.outcome import ExportResult, IncompleteExportError
+from bqx.export.preamble import prepare_export
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
                                SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
-from bqx.export.splits import SPLITS, SplitPlan, plan_splits
+from bqx.export.splits import SPLITS, SplitPlan
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
 
 
@@ -80,29 +81,15 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
             scale_kinds, scale_targets, no_validate, s3, progress, workers) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
-    if precision not in ("float32", "float64"):
-        raise UsageError(f"--precision must be float32 or float64, got {precision!r}")
-    sel = source.select(store, pairs, families)
-    passed, report, why = validation_status(store)
-    if not passed and not no_validate:
-        raise ExportRefusedError(f"refusing to export store {store}: {why}.",
-                                 hint="Run `bqx validate` first, or pass --no-validate (recorded in the export's metadata).")
-    horizon = max((r["lookahead"] for r in sel.catalog if r["family"] == source.TARGETS), default=0)
-    purge = horizon if purge is None else int(purge)
-    if purge < horizon:
-        raise UsageError(f"purge {purge} bars is shorter than the largest target horizon {horizon}: training rows' "
-                         "targets would reach into validation", hint=f"Use --purge {horizon} or more.")
-    say(f"reading bar timestamps of {len(sel.pairs)} pairs")
-    plan = plan_splits({p: source.pair_ts(sel, p) for p in sel.pairs}, fractions=split, train_end=train_end,
-                       validation_end=val_end, purge=purge, embargo=embargo)
-    kinds = tuple(scale_kinds)
-    scaled_cols = [r["name"] for r in sel.catalog if r["kind"] in kinds
-                   and (scale_targets or r["family"] != source.TARGETS)]
-    fit = ScalerFit(scaled_cols, scaler, kinds)
+    pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
+                         purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
+                         scale_targets=scale_targets, no_validate=no_validate, say=say)
+    sel, plan, purge, fit = pre.sel, pre.plan, pre.purge, pre.fit
+    passed, report, why = pre.passed, pre.report, pre.why
 
     dest = open_destination(to, s3)
     _prepare(dest)
-    dtype = pl.Float32 if precision == "float32" else pl.Float64
+    dtype = pre.dtype
     fitted: Scaler | None = None
     if normalize:
         say("fitting the scaler on training rows")
@@ -121,10 +108,10 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     dest.write_bytes(SCALER_JSON, _json(scaler_doc))
 
     meta = _metadata(sel, plan, rows, written, fitted, report, passed, no_validate, dest,
-                     precision=precision, normalize=normalize, scale_targets=scale_targets, horizon=horizon)
+                     precision=precision, normalize=normalize, scale_targets=scale_targets, horizon=pre.horizon)
     meta_files = {
         EXPORT_JSON: meta,
-        CATALOG_JSON: [dict(r, scaled=r["name"] in scaled_cols) for r in sel.catalog],
+        CATALOG_JSON: [dict(r, scaled=r["name"] in pre.scaled) for r in sel.catalog],
         VALIDATION_JSON: {"required": not no_validate, "no_validate": no_validate, "passed": passed,
                           "status": why, "report": report},
         FILES_JSON: written,

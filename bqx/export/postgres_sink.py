@@ -14,7 +14,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -23,8 +23,9 @@ import polars as pl
 from bqx.bars.readers.postgres import connect, db_error, mask_url, quote_ident, quote_literal
 from bqx.errors import UsageError
 from bqx.export import source
-from bqx.export.scaler import GLOBAL, SCALED_KINDS, ScalerFit
-from bqx.export.splits import SPLITS, plan_splits
+from bqx.export.preamble import prepare_export
+from bqx.export.scaler import GLOBAL, SCALED_KINDS
+from bqx.export.splits import SPLITS
 
 _NAME = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_$]*)\.)?([A-Za-z_][A-Za-z0-9_$]*)$")
 
@@ -57,27 +58,13 @@ def export_postgres(store: Any, to: str, *, pairs: Sequence[str] | None = None, 
                     scale_kinds: Sequence[str] = SCALED_KINDS, scale_targets: bool = False, no_validate: bool = False,
                     progress: Callable[[str], None] | None = None, **_: Any) -> Any:
     """Export a store's features and targets into PostgreSQL tables; returns the exporter's ExportResult."""
-    from bqx.export.outcome import ExportRefusedError, validation_status
-
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
-    if precision not in ("float32", "float64"):
-        raise UsageError(f"--precision must be float32 or float64, got {precision!r}")
     conn_url, schema, prefix = _target(to)
-    sel = source.select(store, pairs, families)
-    passed, report, why = validation_status(store)
-    if not passed and not no_validate:
-        raise ExportRefusedError(f"refusing to export store {store}: {why}.",
-                                 hint="Run `bqx validate` first, or pass --no-validate.")
-    horizon = max((r["lookahead"] for r in sel.catalog if r["family"] == source.TARGETS), default=0)
-    purge = horizon if purge is None else int(purge)
-    if purge < horizon:
-        raise UsageError(f"purge {purge} bars is shorter than the largest target horizon {horizon}")
-    plan = plan_splits({p: source.pair_ts(sel, p) for p in sel.pairs}, fractions=split, train_end=train_end,
-                       validation_end=val_end, purge=purge, embargo=embargo)
-    kinds = tuple(scale_kinds)
-    scaled = [r["name"] for r in sel.catalog if r["kind"] in kinds and (scale_targets or r["family"] != source.TARGETS)]
-    fit = ScalerFit(scaled, scaler, kinds)
+    pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
+                         purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
+                         scale_targets=scale_targets, no_validate=no_validate, say=say)
+    sel, plan, purge, fit, why = pre.sel, pre.plan, pre.purge, pre.fit, pre.why
     dtype, sqltype = (pl.Float32, "real") if precision == "float32" else (pl.Float64, "double precision")
     cols = list(sel.columns)
     tables = {s: f"{prefix}_{s}" for s in SPLITS}

@@ -108,7 +108,7 @@ def test_an_export_whose_split_leaks_is_left_incomplete(store, tmp_path, monkeyp
     """Rows that should have been purged are written: the store-based purge check fails, no marker."""
     import dataclasses
 
-    exporter = importlib.import_module("bqx.export.exporter")
+    preamble = importlib.import_module("bqx.export.preamble")  # where every sink plans its splits
     from bqx.errors import TaskError
     from bqx.export.splits import plan_splits
 
@@ -116,7 +116,7 @@ def test_an_export_whose_split_leaks_is_left_incomplete(store, tmp_path, monkeyp
         good = plan_splits(ts_by_pair, **kw)
         return dataclasses.replace(good, exclusions=plan_splits(ts_by_pair, **{**kw, "purge": 0}).exclusions)
 
-    monkeypatch.setattr(exporter, "plan_splits", leaky)
+    monkeypatch.setattr(preamble, "plan_splits", leaky)
     dest = tmp_path / "leak"
     with pytest.raises(TaskError, match="splits.purged: .* 0 bars between the last kept row and the boundary"):
         export(store, str(dest), no_validate=True, **SMALL)
