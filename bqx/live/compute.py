@@ -8,6 +8,7 @@ Only the new bar's row of the result is kept.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from typing import Any, Mapping, Sequence
@@ -33,12 +34,22 @@ def cross_ctx(f: LiveFamily, baseline: datetime, infos: Mapping[str, PairInfo], 
     return Ctx(params=f.params, baseline_time=baseline, pairs=dict(sorted(infos.items())), anchor=anchors.get(f.name))
 
 
-def compute_pair(f: LiveFamily, frame: pl.DataFrame, ctx: Ctx) -> pl.DataFrame:
-    """The family's output on `frame`, checked against its declaration on the row that is kept (the last)."""
+def compute_pair(f: LiveFamily, frame: pl.DataFrame, ctx: Ctx) -> dict[str, float | None]:
+    """The family's output on `frame`, its last row (the one kept), checked against the declaration as the batch does.
+
+    The common case (declared names, Float64, one row per input row, the kept row finite or NULL) is
+    checked on the row alone; anything else goes to the batch's check_output for its message.
+    """
     out = f.family.compute(frame, ctx)
+    if isinstance(out, pl.DataFrame) and out.height == frame.height and tuple(out.columns) == f.columns \
+            and all(t == pl.Float64 for t in out.dtypes):
+        row = out.row(-1) if out.height else ()
+        if all(v is None or math.isfinite(v) for v in row):
+            return dict(zip(f.columns, row))
     if isinstance(out, pl.DataFrame) and out.height != frame.height:
         raise FamilyOutputError(f"family {f.name} returned {out.height} rows for {frame.height} input rows")
-    return check_output(f.family, out.tail(1) if isinstance(out, pl.DataFrame) else out, 1, f.params)
+    check_output(f.family, out.tail(1) if isinstance(out, pl.DataFrame) else out, 1, f.params)
+    raise FamilyOutputError(f"family {f.name}: output does not match its declaration")
 
 
 def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Sequence[str], ts_us: int, *,
@@ -55,8 +66,8 @@ def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Seque
         else:
             for pair in present:
                 cols = reads.get((f.name, infos[pair]), f.visible)
-                out = compute_pair(f, tails[pair].frame(cols, f.rows), pair_ctx(f, pair, baseline, infos, anchors))
-                tails[pair].set_last(dict(zip(out.columns, out.row(-1))))
+                tails[pair].set_last(compute_pair(f, tails[pair].frame(cols, f.rows),
+                                                  pair_ctx(f, pair, baseline, infos, anchors)))
         if timings is not None:
             timings[f.name] = timings.get(f.name, 0.0) + time.perf_counter() - t0
     return tables
