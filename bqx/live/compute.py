@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import polars as pl
 
 from bqx.core.declaration import Ctx, FamilyOutputError, PairInfo, check_output
 from bqx.core.runner import run_cross_family
 from bqx.live.plan import LiveFamily, LivePlan
+
+if TYPE_CHECKING:
+    from bqx.live.batch import Batched
 from bqx.live.tail import PairTail
 
 
@@ -35,27 +38,34 @@ def cross_ctx(f: LiveFamily, baseline: datetime, infos: Mapping[str, PairInfo], 
 
 
 def compute_pair(f: LiveFamily, frame: pl.DataFrame, ctx: Ctx) -> dict[str, float | None]:
-    """The family's output on `frame`, its last row (the one kept), checked against the declaration as the batch does.
+    """The family's output on `frame`, its last row (the one kept), checked against the declaration as the batch does."""
+    return kept_rows(f, f.family.compute(frame, ctx), frame.height, [frame.height - 1])[0]
 
-    The common case (declared names, Float64, one row per input row, the kept row finite or NULL) is
-    checked on the row alone; anything else goes to the batch's check_output for its message.
+
+def kept_rows(f: LiveFamily, out: Any, height: int, at: Sequence[int]) -> list[dict[str, float | None]]:
+    """Rows `at` of a per-pair family's output on `height` input rows, checked against its declaration.
+
+    The common case (declared names, Float64, one row per input row, the kept rows finite or NULL) is
+    checked on the kept rows alone; anything else goes to the batch's check_output for its message.
     """
-    out = f.family.compute(frame, ctx)
-    if isinstance(out, pl.DataFrame) and out.height == frame.height and tuple(out.columns) == f.columns \
+    if isinstance(out, pl.DataFrame) and out.height == height and tuple(out.columns) == f.columns \
             and all(t == pl.Float64 for t in out.dtypes):
-        row = out.row(-1) if out.height else ()
-        if all(v is None or math.isfinite(v) for v in row):
-            return dict(zip(f.columns, row))
-    if isinstance(out, pl.DataFrame) and out.height != frame.height:
-        raise FamilyOutputError(f"family {f.name} returned {out.height} rows for {frame.height} input rows")
-    check_output(f.family, out.tail(1) if isinstance(out, pl.DataFrame) else out, 1, f.params)
+        rows = [out.row(i) for i in at]
+        if all(v is None or math.isfinite(v) for row in rows for v in row):
+            return [dict(zip(f.columns, row)) for row in rows]
+    if isinstance(out, pl.DataFrame) and out.height != height:
+        raise FamilyOutputError(f"family {f.name} returned {out.height} rows for {height} input rows")
+    check_output(f.family, out[list(at)] if isinstance(out, pl.DataFrame) else out, len(at), f.params)
     raise FamilyOutputError(f"family {f.name}: output does not match its declaration")
 
 
 def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Sequence[str], ts_us: int, *,
                    baseline: datetime, infos: Mapping[str, PairInfo], anchors: Mapping[str, Any], reads: Reads,
-                   timings: dict[str, float] | None = None) -> dict[str, pl.DataFrame]:
-    """Fill the last row (the bar at `ts_us`) of every present pair's tail; returns the tables' rows at `ts_us`."""
+                   timings: dict[str, float] | None = None, batched: Batched | None = None) -> dict[str, pl.DataFrame]:
+    """Fill the last row (the bar at `ts_us`) of every present pair's tail; returns the tables' rows at `ts_us`.
+
+    A per-pair family in `batched` runs once on every pair's tail concatenated (bqx/live/batch.py).
+    """
     tables: dict[str, pl.DataFrame] = {}
     for f in plan.families:
         t0 = time.perf_counter()
@@ -63,6 +73,9 @@ def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Seque
             long = cross_frame(f, tails, ts_us, reads.get((f.name, None), f.visible))
             cols, tabs = run_cross_family(f.family, long, cross_ctx(f, baseline, infos, anchors))
             tables.update(_keep_cross(long, cols, tabs, tails, present, ts_us))
+        elif batched is not None and f.name in batched.families and len(present) > 1:
+            batched.run(f, tails, present, lambda p, f=f: reads.get((f.name, infos[p]), f.visible),
+                        lambda p, f=f: pair_ctx(f, p, baseline, infos, anchors))
         else:
             for pair in present:
                 cols = reads.get((f.name, infos[pair]), f.visible)

@@ -115,6 +115,12 @@ class PairTail:
             out[n] = None if np.isnan(v) else float(v)
         return out
 
+    def last_array(self, names: Sequence[str]) -> np.ndarray:
+        """The last row's values of `names` (NaN for NULL)."""
+        cols = self.cols
+        return np.fromiter((cols[n].arr[cols[n].end - 1] if cols[n].end else np.nan for n in names), np.float64,
+                           len(names))
+
     def start_of(self, n: int) -> int:
         """ts of the first of the last `n` rows."""
         return int(self.ts.last(n)[0])
