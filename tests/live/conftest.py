@@ -70,6 +70,15 @@ def minutes(bars: pl.DataFrame) -> list[pl.DataFrame]:
     return [m for _, m in bars.partition_by("ts", as_dict=True, maintain_order=True).items()]
 
 
+def kinds(columns) -> dict[str, tuple[str, bool]]:
+    """Each column's (kind, bounded), as its family declares it."""
+    out = {}
+    for fam in REGISTRY:
+        for c in fam.columns():
+            out[c.name] = (c.kind, c.bounded)
+    return {c: out[c] for c in columns}
+
+
 def assert_agrees(got: pl.DataFrame, ref: pl.DataFrame, columns, kinds, *, unstable=()) -> None:
     """FEATURES.md Agreement, column by column: continuous 1e-7 relative or 1e-9 x median |value|, bounded 1e-6
     absolute, discrete exactly; NULL where and only where the batch has NULL."""

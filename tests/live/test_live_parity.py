@@ -8,22 +8,13 @@ import polars as pl
 import pytest
 
 import bqx
-from bqx.core.registry import REGISTRY
-from tests.live.conftest import USER, assert_agrees, minutes, stored_bars
+from tests.live.conftest import USER, assert_agrees, kinds, minutes, stored_bars
 
 DAY_END = datetime(2024, 8, 1, tzinfo=timezone.utc)
 #: regimes' rg_vol_pctile compares stat_std_60 values exactly (no ε, FEATURES.md "Stable comparisons"):
 #: an ulp of difference in stat_std_60 (a window summed from another start) moves one tie by one rank step,
 #: 1/vol_window. Reported as a defect of the family; the replay allows that one step and nothing more.
 UNSTABLE = {"rg_vol_pctile": 1.0 / 7200 + 1e-12}
-
-
-def _kinds(columns):
-    out = {}
-    for fam in REGISTRY:
-        for c in fam.columns():
-            out[c.name] = (c.kind, c.bounded)
-    return {c: out[c] for c in columns}
 
 
 def replay(store, start: datetime) -> tuple[bqx.Live, pl.DataFrame]:
@@ -40,7 +31,7 @@ def check(store, start: datetime) -> None:
     ok = got.filter(pl.col("live_status") == "ok")
     ref = bqx.load(store, start=start.isoformat()).collect()
     assert ok.height == ref.height > 0
-    assert_agrees(ok, ref, live.columns, _kinds(live.columns), unstable=UNSTABLE)
+    assert_agrees(ok, ref, live.columns, kinds(live.columns), unstable=UNSTABLE)
 
 
 def test_last_half_hour_equals_the_batch(live_store, with_user):
