@@ -25,7 +25,7 @@ def main(store: str, n: int = 30) -> None:
                       for f in sorted(glob.glob(f"{store}/bars/pair=*/year_month=*/data.parquet"))])
     times = bars["ts"].unique().sort()
     start = times[-n]
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; polars threads {pl.thread_pool_size()}")
     t0 = time.perf_counter()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     live = bqx.Live(store, until=start)
