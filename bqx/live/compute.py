@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import polars as pl
 
@@ -19,8 +19,14 @@ from bqx.core.declaration import Ctx, FamilyOutputError, PairInfo, check_output
 from bqx.core.runner import run_cross_family
 from bqx.live.plan import LiveFamily, LivePlan
 
-if TYPE_CHECKING:
-    from bqx.live.batch import Batched
+
+class Batching(Protocol):
+    """What compute_minute needs of bqx.live.batch.Batched (not imported: batch builds on this module)."""
+
+    families: set[str]
+
+    def run(self, f: LiveFamily, tails: Mapping[str, PairTail], present: Sequence[str],
+            columns_of: Callable[[str], Sequence[str]], ctx_of: Callable[[str], Ctx]) -> None: ...
 from bqx.live.tail import PairTail
 
 
@@ -61,7 +67,7 @@ def kept_rows(f: LiveFamily, out: Any, height: int, at: Sequence[int]) -> list[d
 
 def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Sequence[str], ts_us: int, *,
                    baseline: datetime, infos: Mapping[str, PairInfo], anchors: Mapping[str, Any], reads: Reads,
-                   timings: dict[str, float] | None = None, batched: Batched | None = None) -> dict[str, pl.DataFrame]:
+                   timings: dict[str, float] | None = None, batched: Batching | None = None) -> dict[str, pl.DataFrame]:
     """Fill the last row (the bar at `ts_us`) of every present pair's tail; returns the tables' rows at `ts_us`.
 
     A per-pair family in `batched` runs once on every pair's tail concatenated (bqx/live/batch.py).

@@ -51,7 +51,11 @@ class PostgresSource:
         self.reader = _SinceReader(url, self.layout)
         self.reader.since = {}
         self.reader.__enter__()
-        self.tables = self.reader.resolve(None if self.layout.pair_column else list(pairs))
+        try:
+            self.tables = self.reader.resolve(None if self.layout.pair_column else list(pairs))
+        except BaseException:
+            self.close()
+            raise
         self.last: dict[str, datetime | None] = {p: since.get(p) for p in pairs}
 
     def close(self) -> None:
