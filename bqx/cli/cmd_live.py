@@ -1,4 +1,5 @@
-"""`bqx live`: features of each new bar, computed as a batch run stores them, from stdin or a growing directory."""
+"""`bqx live`: features of each new bar, computed as a batch run stores them, from stdin, a growing directory or a
+PostgreSQL table."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def register(app: typer.Typer) -> None:
     @app.command("live")
     def live(
         source: str = typer.Option(..., "--source", help="- (bar lines on stdin), a DIR of growing .csv/.jsonl files, "
-                                   "or postgresql://... (not available yet). Lines: JSON objects or CSV with a header."),
+                                   "or postgresql://USER@HOST:PORT/DB (polled for rows newer than each pair's last bar; "
+                                   "tables as for `bqx ingest`). Lines: JSON objects or CSV with a header."),
         out: str = typer.Option("-", "--out", help="- (JSON lines on stdout) or a DIR (one Parquet file per UTC day)."),
         store: Optional[Path] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
@@ -30,6 +32,9 @@ def register(app: typer.Typer) -> None:
         append: bool = typer.Option(False, "--append-to-store", help="Also add the computed bars to the store's bars."),
         flush_minutes: int = typer.Option(15, "--flush-minutes",
                                           help="Write Parquet days and store appends every N minutes (and at the end)."),
+        table: Optional[str] = typer.Option(None, "--table", help="PostgreSQL: table per pair, a pattern with {pair} "
+                                            "(default m1_{pair}), or the one long table of --pair-column."),
+        pair_column: Optional[str] = typer.Option(None, "--pair-column", help="PostgreSQL: the pair column of a long table."),
     ) -> None:
         """Compute the features of new bars as they arrive (parity with `bqx run`; docs/LIVE.md)."""
         from bqx.live import Live
@@ -37,8 +42,11 @@ def register(app: typer.Typer) -> None:
         from bqx.live.sources import LineParser, open_source
 
         cfg, _ = config_from(config, store=store)
-        src = open_source(source)
+        database = source.startswith(("postgresql://", "postgres://"))
+        src = None if database else open_source(source)
         session = Live(cfg, pairs=split_list(pairs), on_missing=on_missing, wait_seconds=wait)  # type: ignore[arg-type]
+        if database:
+            src = _database_source(source, cfg, session, table, pair_column)
         info(f"live: {len(session.pairs)} pairs, {len(session.columns)} features, from {source}")
         sink = JsonLines(sys.stdout) if out == "-" else ParquetDays(Path(out), flush_minutes)
         parser = LineParser()
@@ -68,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
         try:
             while not src.done:
-                frame, bad = parser.parse(src.read(idle))
+                frame, bad = src.read_bars(idle) if hasattr(src, "read_bars") else parser.parse(src.read(idle))
                 report(bad)
                 if frame.height:
                     if held is not None:
@@ -86,8 +94,20 @@ def register(app: typer.Typer) -> None:
                 feed(held)
             emit(session.flush())
         finally:
+            if hasattr(src, "close"):
+                src.close()
             sink.close()
             if append:
                 appended += append_to_store(cfg.store, session.drain_accepted())
         info(f"live: {minutes} minutes computed, {rejected} bars rejected" + (f", {appended} bars added to {cfg.store}"
                                                                             if append else ""))
+
+
+def _database_source(url: str, cfg, session, table: Optional[str], pair_column: Optional[str]):
+    """The PostgreSQL poller, laid out as `bqx ingest` reads the database ([postgres] in bqx.toml, --table, --pair-column)."""
+    from bqx.bars.readers.postgres import PgLayout
+    from bqx.live.pg_source import PostgresSource
+
+    pg = cfg.postgres
+    layout = PgLayout(table=table or pg.table, pair_column=pair_column or pg.pair_column, column_map=pg.columns, tz=pg.tz)
+    return PostgresSource(url, layout, session.pairs, session.last_bars)

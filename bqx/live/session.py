@@ -16,6 +16,7 @@ import polars as pl
 from bqx.bar_schema import BAR_COLUMNS, TS_DTYPE
 from bqx.errors import UsageError
 from bqx.live import checks
+from bqx.live.batch import Batched
 from bqx.live.compute import compute_minute
 from bqx.live.plan import live_plan, reads_depth
 from bqx.live.tail import PairTail
@@ -85,6 +86,7 @@ class Live:
         for tail in self.tails.values():
             tail.reshape(depth)
         self._fill_views()
+        self.batched = self._probe_batched()
         self.on_missing, self.wait_seconds, self.clock = on_missing, float(wait_seconds), clock
         self._pending: dict[int, dict[str, dict[str, Any]]] = {}  # ts -> pair -> bar
         self._arrived: dict[int, float] = {}
@@ -129,6 +131,11 @@ class Live:
     @property
     def pending(self) -> list[datetime]:
         return [_dt(t) for t in sorted(self._pending)]
+
+    @property
+    def last_bars(self) -> dict[str, datetime | None]:
+        """Each pair's last accepted bar (cached or pending): where a source continues from."""
+        return {p: None if t is None else _dt(t) for p, t in self._last_ts.items()}
 
     @property
     def nbytes(self) -> int:
@@ -208,24 +215,25 @@ class Live:
         try:
             self.tables = compute_minute(self.plan, self.tails, present, ts, baseline=self.state.baseline,
                                          infos=self.state.infos, anchors=self.anchors, reads=self.reads,
-                                         timings=self.timings)
+                                         timings=self.timings, batched=self.batched)
         except BaseException:
             for p in present:
                 self.tails[p].pop()
             raise
         self._done = ts
-        rows = []
-        for p in self.pairs:
-            tail = self.tails[p]
-            if tail.ts.end == 0:
-                continue
-            status = STATUS_OK if p in bars else STATUS_CARRIED
-            row: dict[str, Any] = {"pair": p, "ts": _dt(ts), "live_status": status, "live_bar_ts": _dt(tail.last_ts)}
-            row.update(tail.last_values(self.columns))
-            rows.append(row)
+        shown = [p for p in self.pairs if self.tails[p].ts.end]
+        for p in shown:
             if p in bars:
                 self.accepted.append({"pair": p, "ts": _dt(ts), **{c: bars[p][c] for c in _VALUE_COLUMNS}})
-        return pl.DataFrame(rows, schema=self.schema())
+        schema = self.schema()
+        head = pl.DataFrame({"pair": shown, "ts": [_dt(ts)] * len(shown),
+                             "live_status": [STATUS_OK if p in bars else STATUS_CARRIED for p in shown],
+                             "live_bar_ts": [_dt(self.tails[p].last_ts) for p in shown]},
+                            schema={k: schema[k] for k in ("pair", "ts", "live_status", "live_bar_ts")})
+        values = np.array([self.tails[p].last_array(self.columns) for p in shown]).reshape(len(shown), len(self.columns))
+        features = pl.DataFrame([pl.Series(c, np.ascontiguousarray(values[:, i]), dtype=pl.Float64, nan_to_null=True)
+                                 for i, c in enumerate(self.columns)])
+        return pl.concat([head, features], how="horizontal")
 
     def schema(self) -> dict[str, pl.DataType]:
         return {"pair": pl.String, "ts": TS_DTYPE, "live_status": pl.String, "live_bar_ts": TS_DTYPE,
@@ -262,6 +270,16 @@ class Live:
                         frame)
                 reads[(f.name, info)] = _READS[key]
         return reads
+
+    def _probe_batched(self) -> Batched:
+        """The per-pair families run once a minute on every pair's tail concatenated (bqx/live/batch.py)."""
+        from bqx.live.batch import probe
+        from bqx.live.compute import pair_ctx
+
+        infos, base = self.state.infos, self.state.baseline
+        return probe(self.plan.families, self.tails, self.pairs,
+                     lambda f, p: self.reads.get((f.name, infos[p]), f.visible),
+                     lambda f, p: pair_ctx(f, p, base, infos, self.anchors))
 
     def _fill_views(self) -> None:
         """Views (lags) are not stored: compute the last stored row's values once, for carried rows."""

@@ -1,7 +1,8 @@
 """Where live bars come from: lines on stdin or files growing in a directory, as CSV or JSON lines.
 
 A source is anything with `read(timeout) -> list[Line]` (the complete lines that arrived, possibly
-none) and `done` (no more will come). A database poller plugs in the same way.
+none) and `done` (no more will come). The PostgreSQL poller (bqx/live/pg_source.py) gives parsed
+rows instead (`read_bars(timeout) -> (frame, rejections)`).
 
 Line formats, told apart line by line:
 - JSON lines: one object per line, `{"pair": "EURUSD", "ts": "2024-07-31T23:59:00Z", "open": ..., "high": ...,
@@ -113,11 +114,6 @@ class DirectorySource:
 def open_source(spec: str) -> Source:
     if spec == "-":
         return StreamSource(sys.stdin)
-    if spec.startswith(("postgresql://", "postgres://")):
-        raise UsageError(
-            "bqx live cannot read PostgreSQL yet: the PostgreSQL bar reader is not in this build of bqx",
-            hint="Feed the table's new rows on stdin instead, e.g. `psql URL -c \"COPY (SELECT ...) TO STDOUT "
-                 "WITH CSV HEADER\" | bqx live --source -`.")
     return DirectorySource(Path(spec))
 
 

@@ -2,6 +2,8 @@
 
 Stored values never contain NaN (FEATURES.md Numerics: undefined is NULL), so NaN in a buffer means
 NULL and turns back into NULL when a frame is built. The last row can be dropped again (rollback).
+Each column's polars Series is built once per change (a minute's families read the same columns;
+their frames are slices of it), and dropped when the column changes.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class PairTail:
             self.rows = frame.height
         self.ts = Ring(rows, np.int64, ts)
         self.cols: dict[str, Ring] = {}
+        self._series: dict[str, pl.Series] = {}  # name -> the column as a Series, until it changes
         for name, d in depth.items():
             values = None
             if frame is not None and name in frame.columns and frame.height:
@@ -77,6 +80,7 @@ class PairTail:
         rows = max(depth.values())
         self.ts = Ring(rows, np.int64, self.ts.last(rows))
         self.cols = {name: Ring(d, np.float64, self.cols[name].last(d)) for name, d in depth.items()}
+        self._series = {}
 
     @property
     def last_ts(self) -> int | None:
@@ -88,18 +92,21 @@ class PairTail:
         for name, ring in self.cols.items():
             ring.append(values.get(name, np.nan))
         self.rows += 1
+        self._series = {}
 
     def pop(self) -> None:
         self.ts.pop()
         for ring in self.cols.values():
             ring.pop()
         self.rows -= 1
+        self._series = {}
 
     def set_last(self, values: Mapping[str, float]) -> None:
         for name, v in values.items():
             ring = self.cols.get(name)
             if ring is not None:
                 ring.set_last(np.nan if v is None else v)
+                self._series.pop(name, None)
 
     def last_values(self, names: Iterable[str]) -> dict[str, float | None]:
         out = {}
@@ -107,6 +114,12 @@ class PairTail:
             v = self.cols[n].arr[self.cols[n].end - 1] if self.cols[n].end else np.nan
             out[n] = None if np.isnan(v) else float(v)
         return out
+
+    def last_array(self, names: Sequence[str]) -> np.ndarray:
+        """The last row's values of `names` (NaN for NULL)."""
+        cols = self.cols
+        return np.fromiter((cols[n].arr[cols[n].end - 1] if cols[n].end else np.nan for n in names), np.float64,
+                           len(names))
 
     def start_of(self, n: int) -> int:
         """ts of the first of the last `n` rows."""
@@ -120,15 +133,27 @@ class PairTail:
     def frame(self, columns: Sequence[str], n: int) -> pl.DataFrame:
         """The last `n` rows (fewer at a pair's data start) of `ts` and `columns`, NaN as NULL."""
         n = min(n, self.ts.end)
-        series = [pl.Series("ts", self.ts.last(n)).cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(TS_DTYPE)]
+        series = [self._column("ts").tail(n)]
         for name in columns:
             if name == "ts":
                 continue
-            v = self.cols[name].last(n)
-            if len(v) < n:
-                raise RuntimeError(f"live cache of {self.pair}: column {name} keeps {len(v)} rows, {n} needed")
-            series.append(pl.Series(name, v, dtype=pl.Float64, nan_to_null=True))
+            s = self._column(name)
+            if s.len() < n:
+                raise RuntimeError(f"live cache of {self.pair}: column {name} keeps {s.len()} rows, {n} needed")
+            series.append(s.tail(n))
         return pl.DataFrame(series)
+
+    def _column(self, name: str) -> pl.Series:
+        s = self._series.get(name)
+        if s is None:
+            if name == "ts":
+                s = pl.Series("ts", self.ts.last(self.ts.end)).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+                s = s.cast(TS_DTYPE)
+            else:
+                ring = self.cols[name]
+                s = pl.Series(name, ring.last(ring.end), dtype=pl.Float64, nan_to_null=True)
+            self._series[name] = s
+        return s
 
     @property
     def nbytes(self) -> int:

@@ -1,5 +1,6 @@
-"""A store computed by bqx.run for the live tests: EURUSD and USDJPY over ~8 trading days (more than the
-deepest declared context, regimes' 8,700 rows) plus a user family, and a replay helper."""
+"""Stores computed by bqx.run for the live tests, over ~8 trading days (more than the deepest declared
+context, regimes' 8,700 rows) plus a user family: EURUSD and USDJPY, and a wider one whose cross-pair
+families have values; a replay helper and FEATURES.md Agreement."""
 
 from __future__ import annotations
 
@@ -37,12 +38,15 @@ def user_family() -> bqx.Family:
                       params={"window": 45}, register=False)(compute)
 
 
-@pytest.fixture(scope="session")
-def live_store(tmp_path_factory) -> Path:
-    """Every built-in stage and the user family on EURUSD and USDJPY, 2024-07-19 .. 2024-07-31, by bqx.run."""
+#: the parity store: every EUR pair (so EUR's currency index is defined), USDJPY (the EUR/USD/JPY triangle)
+WIDE_PAIRS = ("EURUSD", "EURGBP", "EURJPY", "EURCHF", "EURAUD", "EURCAD", "EURNZD", "USDJPY")
+
+
+def _store(tmp_path_factory, pairs: tuple[str, ...], name: str) -> Path:
+    """Every built-in stage and the user family on `pairs`, 2024-07-19 .. 2024-07-31, by bqx.run."""
     logging.getLogger("bqx").setLevel(logging.ERROR)
-    bars = sample_bars(PAIRS, "2024-07", 1).filter((pl.col("ts") >= FIRST) & (pl.col("ts") < LAST))
-    root = tmp_path_factory.mktemp("live") / "store"
+    bars = sample_bars(pairs, "2024-07", 1).filter((pl.col("ts") >= FIRST) & (pl.col("ts") < LAST))
+    root = tmp_path_factory.mktemp(name) / "store"
     bqx.register(user_family())
     try:
         result = run(root, source=bars, executor="serial")
@@ -50,6 +54,18 @@ def live_store(tmp_path_factory) -> Path:
     finally:
         REGISTRY.remove(USER)
     return root
+
+
+@pytest.fixture(scope="session")
+def live_store(tmp_path_factory) -> Path:
+    """EURUSD and USDJPY (the input, CLI and full-day tests)."""
+    return _store(tmp_path_factory, PAIRS, "live")
+
+
+@pytest.fixture(scope="session")
+def wide_store(tmp_path_factory) -> Path:
+    """WIDE_PAIRS: the cross-pair families have values to compare (the default parity test)."""
+    return _store(tmp_path_factory, WIDE_PAIRS, "wide")
 
 
 @pytest.fixture
@@ -61,8 +77,8 @@ def with_user():
 
 def stored_bars(root: Path, since: datetime) -> pl.DataFrame:
     """The store's bars at or after `since`, every pair, in time order (what a replay feeds)."""
-    parts = [pl.read_parquet(root / "bars" / f"pair={p}" / "year_month=2024-07" / "data.parquet")
-             .filter(pl.col("ts") >= since).select(pl.lit(p).alias("pair"), pl.all()) for p in PAIRS]
+    parts = [pl.read_parquet(f).filter(pl.col("ts") >= since).select(pl.lit(f.parts[-3][5:]).alias("pair"), pl.all())
+             for f in sorted(root.glob("bars/pair=*/year_month=2024-07/data.parquet"))]
     return pl.concat(parts).sort("ts", "pair")
 
 
@@ -70,7 +86,16 @@ def minutes(bars: pl.DataFrame) -> list[pl.DataFrame]:
     return [m for _, m in bars.partition_by("ts", as_dict=True, maintain_order=True).items()]
 
 
-def assert_agrees(got: pl.DataFrame, ref: pl.DataFrame, columns, kinds, *, unstable=()) -> None:
+def kinds(columns) -> dict[str, tuple[str, bool]]:
+    """Each column's (kind, bounded), as its family declares it."""
+    out = {}
+    for fam in REGISTRY:
+        for c in fam.columns():
+            out[c.name] = (c.kind, c.bounded)
+    return {c: out[c] for c in columns}
+
+
+def assert_agrees(got: pl.DataFrame, ref: pl.DataFrame, columns, kinds) -> None:
     """FEATURES.md Agreement, column by column: continuous 1e-7 relative or 1e-9 x median |value|, bounded 1e-6
     absolute, discrete exactly; NULL where and only where the batch has NULL."""
     j = got.join(ref, on=["pair", "ts"], how="inner", suffix="__ref")
@@ -94,8 +119,6 @@ def assert_agrees(got: pl.DataFrame, ref: pl.DataFrame, columns, kinds, *, unsta
             tol = np.zeros(d.shape)
         else:
             tol = np.maximum(1e-7 * np.abs(b[m]), 1e-9 * np.median(np.abs(b[m])))
-        if c in unstable:
-            tol = np.maximum(tol, unstable[c])
         if (d > tol).any():
             problems.append(f"{c}: {int((d > tol).sum())} rows differ, max {d.max():.3g}")
     assert not problems, problems

@@ -79,9 +79,3 @@ def test_directory_csv_to_parquet_days_and_append_to_store(live_store, tmp_path)
     assert set(got["pair"]) == {"EURUSD", "USDJPY"} and got.height >= 2
     after = pl.read_parquet(store / "bars" / "pair=EURUSD" / "year_month=2024-08" / "data.parquet").height
     assert after > before
-
-
-def test_postgres_source_says_it_is_not_available(live_store):
-    r = bqx("live", "--source", "postgresql://localhost/bars", "--store", str(live_store))
-    assert r.returncode == 2
-    assert "PostgreSQL" in r.stderr and "stdin" in r.stderr

@@ -9,21 +9,10 @@ import pytest
 
 import bqx
 from bqx.core.registry import REGISTRY
-from tests.live.conftest import USER, assert_agrees, minutes, stored_bars
+from tests.live.conftest import USER, assert_agrees, kinds, minutes, stored_bars
 
 DAY_END = datetime(2024, 8, 1, tzinfo=timezone.utc)
-#: regimes' rg_vol_pctile compares stat_std_60 values exactly (no ε, FEATURES.md "Stable comparisons"):
-#: an ulp of difference in stat_std_60 (a window summed from another start) moves one tie by one rank step,
-#: 1/vol_window. Reported as a defect of the family; the replay allows that one step and nothing more.
-UNSTABLE = {"rg_vol_pctile": 1.0 / 7200 + 1e-12}
-
-
-def _kinds(columns):
-    out = {}
-    for fam in REGISTRY:
-        for c in fam.columns():
-            out[c.name] = (c.kind, c.bounded)
-    return {c: out[c] for c in columns}
+CROSS = [f for f in REGISTRY if f.cross_pair and f.lookahead() == 0]
 
 
 def replay(store, start: datetime) -> tuple[bqx.Live, pl.DataFrame]:
@@ -32,21 +21,25 @@ def replay(store, start: datetime) -> tuple[bqx.Live, pl.DataFrame]:
     return live, got
 
 
-def check(store, start: datetime) -> None:
+def check(store, start: datetime, *, cross_defined: bool = True) -> None:
     live, got = replay(store, start)
     assert USER in [f.name for f in live.plan.families]
     assert len(live.columns) >= 608 + 1  # every built-in feature and the user family's column
-    assert live.rejected.height == 0
+    assert live.rejected.height == 0 and not live.batched.fallbacks
     ok = got.filter(pl.col("live_status") == "ok")
     ref = bqx.load(store, start=start.isoformat()).collect()
     assert ok.height == ref.height > 0
-    assert_agrees(ok, ref, live.columns, _kinds(live.columns), unstable=UNSTABLE)
+    if cross_defined:  # each cross-pair family has values here, not only NULL against NULL
+        for fam in CROSS:
+            defined = ref.select(pl.any_horizontal(pl.col(c).is_not_null() for c in fam.column_names()).sum()).item()
+            assert defined > 0, fam.name
+    assert_agrees(ok, ref, live.columns, kinds(live.columns))
 
 
-def test_last_half_hour_equals_the_batch(live_store, with_user):
-    check(live_store, DAY_END - timedelta(minutes=30))
+def test_last_half_hour_equals_the_batch(wide_store, with_user):
+    check(wide_store, DAY_END - timedelta(minutes=30))
 
 
 @pytest.mark.slow
 def test_last_day_equals_the_batch(live_store, with_user):
-    check(live_store, DAY_END - timedelta(days=1))
+    check(live_store, DAY_END - timedelta(days=1), cross_defined=False)
