@@ -19,7 +19,7 @@ COMMANDS = {
     "sample": ["--out", "--pairs", "--start", "--months", "--seed", "--format"],
     "ingest": ["--store", "--format", "--policy", "--tz", "--pairs", "--column-map", "--table", "--pair-column"],
     "live": ["--source", "--out", "--store", "--pairs", "--on-missing", "--wait", "--idle", "--append-to-store",
-             "--flush-minutes"],
+             "--flush-minutes", "--table", "--pair-column"],
     "report": ["--store", "--out", "--export", "--json"],
 }
 
