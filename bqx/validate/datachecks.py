@@ -34,7 +34,10 @@ def check_family(view: StoreView, fam: Family, *, samples: int, partitions: int,
     trunc, pert = CheckResult("truncation"), CheckResult("perturbation")
     sweep, context = CheckResult("sweep"), CheckResult("boundary")
     covered: list[str] = []
-    for pair, month in choose_partitions(view.done(fam), month_tasks if fam.cross_pair else partitions, rng):
+    chosen = choose_partitions(view.done(fam), month_tasks if fam.cross_pair else partitions, rng)
+    share = -(-cuts // max(1, len(chosen)))  # every family gets `cuts` cut points over its partitions
+    reaches: list[int] = []
+    for pair, month in chosen:
         covered.append(f"{pair}/{month}" if pair else month)
         t0 = time.perf_counter()
         try:
@@ -50,14 +53,16 @@ def check_family(view: StoreView, fam: Family, *, samples: int, partitions: int,
         del truncated, refs  # the sweep needs neither: memory stays that of one recompute or two
         t2 = time.perf_counter()
         if cuts > 0 and sweeps > 0:
-            check_sweep(view, win, sweep, context, rng_for(seed, fam.name, "sweep", pair or "", month),
-                        target=cuts, max_sweeps=sweeps)
+            reaches.append(check_sweep(view, win, sweep, context, rng_for(seed, fam.name, "sweep", pair or "", month),
+                                       target=cuts, max_sweeps=sweeps, least=share))
         trunc.seconds += t1 - t0
         pert.seconds += t2 - t1
         sweep.seconds += time.perf_counter() - t2
     if cuts > 0 and sweeps > 0:
+        reach = f"; reach of the last cuts {min(reaches)}-{max(reaches)} rows" if reaches else ""
         sweep.note = (f"{sweep.samples} cuts over {len(covered)} partition(s): P(catch) = "
-                      f"{detection_probability(0.01, sweep.samples):.4f} for a 1-bar lookahead on 1 % of rows")
+                      f"{detection_probability(0.01, sweep.samples):.4f} for a 1-bar lookahead on 1 % of rows"
+                      f"{reach} (declared context {fam.context(view.fam_params(fam))})")
     else:
         sweep.status, sweep.note = "skip", "no cuts asked"
     return trunc, pert, sweep, context, covered

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from bqx.validate import validate
-from bqx.validate.sweep import KINDS, MAX_GAP, Cuts, detection_probability, perturb, plan_cuts
+from bqx.validate.cuts import KINDS, MAX_GAP, Cuts, perturb, plan_cuts
+from bqx.validate.sweep import detection_probability
 from tests.validate.conftest import user_family
 
 C = pl.col("close")
