@@ -46,6 +46,21 @@ class Window:
                 out[pair] = frame.slice(0, hi)
         return out
 
+    def around(self, t: datetime, before: int, after: int) -> dict[str, pl.DataFrame]:
+        """Each pair's rows from one start (the earliest, over pairs, of the `before`-th row before t) up to t,
+        plus its next `after` rows."""
+        cut = {p: int(f["ts"].search_sorted(t, side="right")) for p, f in self.frames.items()}
+        starts = [f["ts"][max(0, cut[p] - 1 - before)] for p, f in self.frames.items() if cut[p] > 0]
+        if not starts:
+            return {}
+        t0 = min(starts)
+        out = {}
+        for pair, frame in self.frames.items():
+            lo, hi = int(frame["ts"].search_sorted(t0, side="left")), cut[pair] + after
+            if hi > lo:
+                out[pair] = frame.slice(lo, hi - lo)
+        return out
+
 
 def open_window(view: StoreView, fam: Family, pair: str | None, month: str, context: int | None = None) -> Window:
     """The rows the task of (family, pair or month) read, with `context` rows (default: the task's)."""

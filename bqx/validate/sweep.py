@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -48,6 +48,7 @@ MAX_SWEEPS = 8  # recomputes per partition that a partition spends to reach TARG
 MAX_RECOMPUTES = 250  # recomputes per partition at most, whatever its share
 CONFIRM = 3  # flagged rows confirmed by truncation per recompute
 REACH_MARGIN, REACH_PAD = 1.25, 16  # reach of the next cuts: margin x the largest measured + pad rows
+SWEEP_CELLS = 400_000  # rows x pairs recomputed at once at most: a cross-pair family's sweep runs on segments
 SIGNIFICANT = 1e3  # a change beyond the context smaller than this x the tolerance is rounding, not a context error
 
 
@@ -116,73 +117,110 @@ def _compare(win: Window, base: _Base, got: pl.DataFrame, cuts: Cuts) -> _Compar
     return _Compared(score, outside & present, reach)
 
 
+def segments(frames: Mapping[str, pl.DataFrame], ctx: int,
+             cells: int = SWEEP_CELLS) -> Iterator[tuple[dict[str, pl.DataFrame], float]]:
+    """The window cut into segments of at most `cells` rows x pairs (at least 2 x ctx rows), each with the
+    ctx union rows before its own rows (slices, no copy), and the share of the window's checked rows in it."""
+    per_pair = {p: epoch_us(f) for p, f in frames.items()}
+    union = np.unique(np.concatenate(list(per_pair.values())))
+    rows = max(2 * ctx, cells // max(1, len(frames)))
+    checked = union.size - ctx
+    if union.size <= rows or checked <= 0:
+        yield dict(frames), 1.0
+        return
+    bounds = np.linspace(ctx, union.size, math.ceil(checked / (rows - ctx)) + 1).round().astype(int)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        t0, t1 = union[lo - ctx], union[hi - 1]
+        part = {}
+        for p, f in frames.items():
+            i0, i1 = int(np.searchsorted(per_pair[p], t0, "left")), int(np.searchsorted(per_pair[p], t1, "right"))
+            if i1 > i0:
+                part[p] = f.slice(i0, i1 - i0)
+        yield part, (hi - lo) / checked
+
+
 def check_sweep(view, win: Window, result: CheckResult, context_result: CheckResult, rng: np.random.Generator,
                 target: int = TARGET_CUTS, max_sweeps: int = MAX_SWEEPS, least: int = 0) -> int:
-    """Recomputes with perturbed cuts (see the module docstring); leaks go to `result`, changes from further
-    back than the declared context to `context_result`; `result.samples` counts the checked cuts. Returns
-    the reach of the last cuts (the declared context when no perturbation was recomputed)."""
-    ctx = win.fam.context(view.fam_params(win.fam))
-    names = [c.name for c in win.columns]
+    """Recomputes with perturbed cuts (see the module docstring) on each segment of the window; leaks go to
+    `result`, changes from further back than the declared context to `context_result`; `result.samples`
+    counts the checked cuts. Returns the reach of the last cuts (the declared context if none were made)."""
+    sweeper = _Sweeper(view, win, result, context_result, rng)
     frames = {p: f for p, f in win.frames.items() if f.height}
     if not frames:
-        return ctx
-    try:
-        base_frames = compute(view, win.fam, frames)
-    except Exception as exc:  # noqa: BLE001
-        result.error(f"unperturbed recompute raised {type(exc).__name__}: {exc}", win.pair)
-        return ctx
-    base = {p: _Base.of(f, names) for p, f in base_frames.items()}
-    del base_frames
-    per_pair = [epoch_us(f) for f in frames.values()]
-    reach = used = ctx
-    measured = done = 0
-    for sweep in range(MAX_RECOMPUTES):
-        if done >= least and (done >= target or sweep >= max_sweeps):
+        return sweeper.ctx
+    for part, share in segments(frames, sweeper.ctx):
+        if not sweeper.segment(part, math.ceil(target * share), math.ceil(least * share), max_sweeps):
             break
-        cuts = plan_cuts(frames, reach, rng)
-        if len(cuts) == 0:
-            break
-        declared = cuts.end if reach >= ctx else ends_after(per_pair, cuts.at, ctx)
-        altered = {p: perturb(f, cuts, rng) for p, f in frames.items()}
+    return sweeper.used
+
+
+class _Sweeper:
+    """The recomputes of one partition; the reach measured so far carries over from segment to segment."""
+
+    def __init__(self, view, win: Window, result: CheckResult, context_result: CheckResult, rng: np.random.Generator):
+        self.view, self.win, self.result, self.context_result, self.rng = view, win, result, context_result, rng
+        self.ctx = win.fam.context(view.fam_params(win.fam))
+        self.names = [c.name for c in win.columns]
+        self.reach = self.used = self.ctx
+        self.measured = 0
+
+    def segment(self, frames: dict[str, pl.DataFrame], target: int, least: int, max_sweeps: int) -> bool:
+        """Sweep one segment; False when a recompute raised (reported)."""
+        view, win, result, ctx = self.view, self.win, self.result, self.ctx
         try:
-            out = compute(view, win.fam, altered)
+            base = {p: _Base.of(f, self.names) for p, f in compute(view, win.fam, frames).items()}
         except Exception as exc:  # noqa: BLE001
-            result.error(f"recompute with {len(cuts)} perturbed cuts raised {type(exc).__name__}: {exc}", win.pair)
-            return reach
-        flagged: list[tuple[float, str, int]] = []  # score, pair, base row
-        before: dict[str, np.ndarray] = {}  # per pair: the base row just before each cut
-        for pair, b in base.items():
-            got = out.get(pair)
-            if got is None:
-                result.fail(Failure(None, pair, None, None, None, "the pair's rows vanished"))
-                continue
+            result.error(f"unperturbed recompute raised {type(exc).__name__}: {exc}", win.pair)
+            return False
+        per_pair = [epoch_us(f) for f in frames.values()]
+        done = 0
+        for sweep in range(MAX_RECOMPUTES):
+            if done >= least and (done >= target or sweep >= max_sweeps):
+                break
+            cuts = plan_cuts(frames, self.reach, self.rng, start_row=ctx)
+            if len(cuts) == 0:
+                break
+            declared = cuts.end if self.reach >= ctx else ends_after(per_pair, cuts.at, ctx)
+            altered = {p: perturb(f, cuts, self.rng) for p, f in frames.items()}
             try:
-                cmp = _compare(win, b, got, cuts)
-            except ValueError as exc:
-                result.fail(Failure(None, pair, None, None, None, f"sweep {sweep + 1}: {exc}"))
-                continue
-            result.compared += int(cmp.kept.sum()) * len(names)
-            measured = max(measured, cmp.reach)
-            where = np.flatnonzero(cmp.kept & (cmp.score > 0))
-            flagged += [(float(cmp.score[i]), pair, int(i)) for i in where]
-            before[pair] = np.searchsorted(b.ts, cuts.start, side="left") - 1
-        # the largest differences first: a leak stands out of rounding noise and long influences
-        flagged.sort(key=lambda x: -x[0])
-        cleared: set[tuple[str, int]] = set()
-        for sc, pair, i in flagged[:CONFIRM]:
-            if not _confirm(view, win, altered, base[pair], out[pair], pair, i, cuts, declared, ctx, sc, result,
-                            context_result):
-                cleared.add((pair, i))
-        open_rows = {(p, i) for _, p, i in flagged} - cleared
-        unchecked = np.zeros(len(cuts), dtype=bool)
-        for pair, rows in before.items():
-            unchecked |= np.fromiter(((pair, int(i)) in open_rows for i in rows), bool, len(cuts))
-        checked = len(cuts) - int(unchecked.sum())
-        done += checked
-        result.samples += checked
-        used = reach
-        reach = min(ctx, max(1, math.ceil(REACH_MARGIN * measured) + REACH_PAD))
-    return used
+                out = compute(view, win.fam, altered)
+            except Exception as exc:  # noqa: BLE001
+                result.error(f"recompute with {len(cuts)} perturbed cuts raised {type(exc).__name__}: {exc}", win.pair)
+                return False
+            flagged: list[tuple[float, str, int]] = []  # score, pair, base row
+            before: dict[str, np.ndarray] = {}  # per pair: the base row just before each cut
+            for pair, b in base.items():
+                got = out.get(pair)
+                if got is None:
+                    result.fail(Failure(None, pair, None, None, None, "the pair's rows vanished"))
+                    continue
+                try:
+                    cmp = _compare(win, b, got, cuts)
+                except ValueError as exc:
+                    result.fail(Failure(None, pair, None, None, None, f"sweep {sweep + 1}: {exc}"))
+                    continue
+                result.compared += int(cmp.kept.sum()) * len(self.names)
+                self.measured = max(self.measured, cmp.reach)
+                where = np.flatnonzero(cmp.kept & (cmp.score > 0))
+                flagged += [(float(cmp.score[i]), pair, int(i)) for i in where]
+                before[pair] = np.searchsorted(b.ts, cuts.start, side="left") - 1
+            # the largest differences first: a leak stands out of rounding noise and long influences
+            flagged.sort(key=lambda x: -x[0])
+            cleared: set[tuple[str, int]] = set()
+            for sc, pair, i in flagged[:CONFIRM]:
+                if not _confirm(view, win, altered, base[pair], out[pair], pair, i, cuts, declared, ctx, sc, result,
+                                self.context_result):
+                    cleared.add((pair, i))
+            open_rows = {(p, i) for _, p, i in flagged} - cleared
+            unchecked = np.zeros(len(cuts), dtype=bool)
+            for pair, rows in before.items():
+                unchecked |= np.fromiter(((pair, int(i)) in open_rows for i in rows), bool, len(cuts))
+            checked = len(cuts) - int(unchecked.sum())
+            done += checked
+            result.samples += checked
+            self.used = self.reach
+            self.reach = min(ctx, max(1, math.ceil(REACH_MARGIN * self.measured) + REACH_PAD))
+        return True
 
 
 def _confirm(view, win: Window, altered: Mapping[str, pl.DataFrame], base: _Base, got: pl.DataFrame,
