@@ -121,7 +121,7 @@ def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: 
     lead = reference_lead(view, chain)
     bars, firsts = {}, {}
     for p in pairs:
-        b = view.bars(p, view.months_before(p, month, lead), cache=False)
+        b = view.bars(p, view.months_before(p, month, lead))
         first = int(b["ts"].search_sorted(start, side="left"))
         b = b.slice(max(0, first - lead))
         firsts[p] = int(b["ts"].search_sorted(start, side="left"))

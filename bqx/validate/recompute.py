@@ -70,7 +70,7 @@ def open_window(view: StoreView, fam: Family, pair: str | None, month: str, cont
     frames: dict[str, pl.DataFrame] = {}
     bounds: dict[str, tuple[int, int]] = {}
     for p in pairs:
-        frame = view.input_frame(fam, p, view.months_before(p, month, ctx_rows))
+        frame = view.input_window(fam, p, month, ctx_rows)
         i0 = int(frame["ts"].search_sorted(start, side="left"))
         i1 = int(frame["ts"].search_sorted(end, side="left"))
         frames[p] = frame
@@ -82,8 +82,8 @@ def open_window(view: StoreView, fam: Family, pair: str | None, month: str, cont
         nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
         if nonempty:
             t0 = min(frames[p]["ts"][lo] for p, (lo, _) in nonempty.items())
-            frames = {p: f.filter((pl.col("ts") >= t0) & (pl.col("ts") < end)) for p, f in frames.items()}
-            frames = {p: f for p, f in frames.items() if f.height}
+            cut = {p: (int(f["ts"].search_sorted(t0, side="left")), bounds[p][1]) for p, f in frames.items()}
+            frames = {p: frames[p].slice(lo, hi - lo) for p, (lo, hi) in cut.items() if hi > lo}  # no copy
     return Window(fam, pair, month, frames, start, end, ctx_rows, tuple(fam.columns(view.fam_params(fam))))
 
 
