@@ -15,7 +15,8 @@ Default coverage: per per-pair family 3 partitions (a JPY pair first, the first 
 among them) x 6 timestamps (first and last bar of the month, the last bar of the data, the bar
 after the longest gap, a bar after a short gap, random bars); per cross-pair family 1 month x 6
 timestamps over every pair; boundary on 1 month (2 pairs, or every pair for cross-pair families)
-over its first 2,000+ bars; sweep: 500 cuts per checked partition in at most 8 recomputes. The report is written to `<store>/validation/latest.json`.
+over its first 2,000+ bars; sweep: 500 cuts per checked partition within 8 recomputes, and at least
+500 per family (cuts spaced by the measured reach of a perturbation, see bqx.validate.sweep). The report is written to `<store>/validation/latest.json`.
 """
 
 from __future__ import annotations
