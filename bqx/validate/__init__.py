@@ -15,7 +15,8 @@ Default coverage: per per-pair family 3 partitions (a JPY pair first, the first 
 among them) x 6 timestamps (first and last bar of the month, the last bar of the data, the bar
 after the longest gap, a bar after a short gap, random bars); per cross-pair family 1 month x 6
 timestamps over every pair; boundary on 1 month (2 pairs, or every pair for cross-pair families)
-over its first 2,000+ bars; sweep: 500 cuts per checked partition in at most 8 recomputes. The report is written to `<store>/validation/latest.json`.
+over its first 2,000+ bars; sweep: 500 cuts per checked partition within 8 recomputes, and at least
+500 per family (cuts spaced by the measured reach of a perturbation, see bqx.validate.sweep). The report is written to `<store>/validation/latest.json`.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from typing import Any, Callable, Mapping, Sequence
 from bqx.store.lock import read_lock
 from bqx.errors import TaskError, UsageError
 from bqx.core.registry import REGISTRY
-from bqx.validate.boundary import check_boundary
-from bqx.validate.datachecks import check_family, default_workers, poolable, submit_all
+from bqx.validate.datachecks import (boundaries, check_family, default_workers, poolable, submit_all,
+                                     submit_boundaries)
 from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, latest_path, write_latest
 from bqx.validate.sampling import (DEFAULT_BOUNDARY_MONTHS, DEFAULT_BOUNDARY_PAIRS, DEFAULT_MONTH_TASKS,
-                                   DEFAULT_PARTITIONS, DEFAULT_SAMPLES, rng_for)
+                                   DEFAULT_PARTITIONS, DEFAULT_SAMPLES)
 from bqx.validate.sweep import MAX_SWEEPS, TARGET_CUTS
 from bqx.validate.static import check_static, is_target, target_path
 from bqx.validate.storeview import StoreView, current_fingerprint
@@ -123,6 +124,8 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     n_workers = default_workers() if workers is None else max(1, int(workers))
     pooled = [f for f, _ in checked if poolable(f)]
     pool, futures = submit_all(view, pooled, n_workers, kwargs)
+    in_pool = [f for f, _ in checked if f.name in futures]
+    pending = submit_boundaries(pool, view, in_pool, seed, b_months, b_pairs) if pool is not None else []
     try:
         for fam, res in checked:
             boundary[fam.name] = CheckResult("boundary")
@@ -132,13 +135,13 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
             trunc, pert, sweep, contexts[fam.name], res.partitions = check_family(view, fam, **kwargs)
             res.checks.update(truncation=trunc, perturbation=pert, sweep=sweep)
             view.clear()
-        if checked:
+        here = [f for f, _ in checked if f.name not in futures]
+        if here:
             say("checking month boundaries")
-            rows = max([2000] + [2 * max([r.context] + [c.warmup for c in f.columns(view.fam_params(f))])
-                                 for f, r in checked])
-            check_boundary(view, [f for f, _ in checked], boundary, rng_for(seed, "boundary"),
-                           months=b_months, pairs=b_pairs, rows=rows)
-            view.clear()
+            for cross in (True, False):
+                group = [f for f in here if f.cross_pair == cross]
+                if group:
+                    boundary.update(boundaries(view, group, seed, b_months, b_pairs))
         for fam, res in checked:
             if fam.name in futures:
                 say(f"waiting for {fam.name}")
@@ -147,6 +150,14 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
                 except Exception:  # noqa: BLE001 - a worker that died: check the family here instead
                     trunc, pert, sweep, contexts[fam.name], res.partitions = check_family(view, fam, **kwargs)
                 res.checks.update(truncation=trunc, perturbation=pert, sweep=sweep)
+        if pending:
+            say("waiting for the month boundaries")
+        for group, job in pending:
+            try:
+                boundary.update(job.result())
+            except Exception:  # noqa: BLE001 - a worker that died: check here instead
+                boundary.update(boundaries(view, group, seed, b_months, b_pairs))
+        for fam, res in checked:
             res.checks["boundary"] = merge_context(boundary[fam.name], contexts.get(fam.name))
     finally:
         if pool is not None:

@@ -83,9 +83,16 @@ def _keep(fam: Family, frame: pl.DataFrame, view: StoreView) -> pl.DataFrame:
     return frame.select(cols)
 
 
+def compared_rows(view: StoreView, fams: list[Family]) -> int:
+    """Rows compared after the month's start: twice the largest context or warm-up of the families, at least 2,000."""
+    return max([2000] + [2 * max([f.context(view.fam_params(f))] + [c.warmup for c in f.columns(view.fam_params(f))])
+                         for f in fams])
+
+
 def check_boundary(view: StoreView, fams: list[Family], results: Mapping[str, CheckResult], rng: np.random.Generator,
-                   *, months: int, pairs: int, rows: int) -> None:
-    """Fill each family's boundary CheckResult (per-pair families on `pairs` pairs, cross-pair ones on every pair)."""
+                   *, months: int, pairs: int) -> None:
+    """Fill each family's boundary CheckResult (per-pair families on `pairs` pairs, cross-pair ones on every pair;
+    each group compared over its own `compared_rows`)."""
     chosen = boundary_months(view, months, rng)
     if not chosen:
         for f in fams:
@@ -101,10 +108,11 @@ def check_boundary(view: StoreView, fams: list[Family], results: Mapping[str, Ch
             entered = [p for p in view.pairs() if month in view.months_by_pair[p] and view.months_by_pair[p].index(month) > 0]
             chain = resolve([f.name for f in per_pair])
             for pair in order_pairs(entered, rng)[:pairs]:
-                _run_chain(view, per_pair, chain, month, start, [pair], rows, anchors, results)
+                _run_chain(view, per_pair, chain, month, start, [pair], compared_rows(view, per_pair), anchors, results)
         if cross:
             chain = resolve([f.name for f in cross])
-            _run_chain(view, cross, chain, month, start, view.pairs_in(month), rows, anchors, results)
+            _run_chain(view, cross, chain, month, start, view.pairs_in(month), compared_rows(view, cross), anchors,
+                       results)
 
 
 def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: str, start: datetime,
@@ -113,7 +121,7 @@ def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: 
     lead = reference_lead(view, chain)
     bars, firsts = {}, {}
     for p in pairs:
-        b = view.bars(p, view.months_before(p, month, lead), cache=False)
+        b = view.bars(p, view.months_before(p, month, lead))
         first = int(b["ts"].search_sorted(start, side="left"))
         b = b.slice(max(0, first - lead))
         firsts[p] = int(b["ts"].search_sorted(start, side="left"))

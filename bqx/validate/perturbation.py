@@ -1,7 +1,9 @@
 """The perturbation check: altering the rows after t leaves every row <= t unchanged.
 
-Two alterations per sampled t, each on the task's rows up to t plus the next `AFTER` rows (every
-pair for a month task), recomputed and compared row by row with the recompute truncated at t:
+Two alterations per sampled t, each on the task's rows around t: from LEAD_CONTEXTS x the family's
+declared context (at least AFTER) rows before t to the next `AFTER` rows after it (every pair for a
+month task, from one start), recomputed and compared row by row with the same rows cut at t,
+recomputed (a bounded start: memory and time do not depend on where t lies in the month):
 - values: the rows after t are shuffled, then every price column (mid, bid, ask OHLC) scaled by a
   common factor of 0.9 or 1.1 with per-row noise (one factor per row, so bars stay valid), volumes
   rescaled, and every input column multiplied by that factor and its own noise (signs kept);
@@ -24,6 +26,7 @@ from bqx.validate.report import CheckResult, Failure
 from bqx.validate.truncation import compare_rows
 
 AFTER = 1000  # rows after t that the altered frames keep
+LEAD_CONTEXTS = 2  # rows before t: this many declared contexts (the values near t are settled), at least AFTER
 PRICE_COLUMNS = tuple(c for c in BAR_COLUMNS if c not in ("ts", "volume"))
 
 
@@ -72,13 +75,17 @@ def alter_rows(frame: pl.DataFrame, t: datetime, rng: np.random.Generator) -> pl
 
 
 def check_perturbation(view, win: Window, samples: list[tuple[datetime, str]], result: CheckResult,
-                       truncated: dict[datetime, dict[str, pl.DataFrame]], rng: np.random.Generator) -> None:
-    """At each sampled t: both alterations, recomputed; rows <= t must equal the recompute truncated at t."""
+                       rng: np.random.Generator) -> None:
+    """At each sampled t: both alterations, recomputed; rows <= t must equal the same rows cut at t, recomputed."""
+    lead = max(AFTER, LEAD_CONTEXTS * win.fam.context(view.fam_params(win.fam)))
     for t, why in samples:
-        base = truncated.get(t)
-        if base is None:
+        frames = win.around(t, before=lead, after=AFTER)
+        cut = {p: f.filter(pl.col("ts") <= t) for p, f in frames.items()}
+        try:
+            base = compute(view, win.fam, {p: f for p, f in cut.items() if f.height})
+        except Exception as exc:  # noqa: BLE001
+            result.error(f"recompute cut at {t} raised {type(exc).__name__}: {exc}", win.pair, str(t))
             continue
-        frames = win.upto(t, after=AFTER)
         result.samples += 1
         for kind, alter in (("values after t altered", alter_values), ("rows after t removed and inserted", alter_rows)):
             altered = {p: alter(f, t, rng) for p, f in frames.items()}
@@ -87,6 +94,7 @@ def check_perturbation(view, win: Window, samples: list[tuple[datetime, str]], r
             except Exception as exc:  # noqa: BLE001
                 result.error(f"recompute with {kind} at {t} raised {type(exc).__name__}: {exc}", win.pair, str(t))
                 continue
+            del altered
             for pair, want in base.items():
                 got = out.get(pair)
                 if got is None:

@@ -46,6 +46,21 @@ class Window:
                 out[pair] = frame.slice(0, hi)
         return out
 
+    def around(self, t: datetime, before: int, after: int) -> dict[str, pl.DataFrame]:
+        """Each pair's rows from one start (the earliest, over pairs, of the `before`-th row before t) up to t,
+        plus its next `after` rows."""
+        cut = {p: int(f["ts"].search_sorted(t, side="right")) for p, f in self.frames.items()}
+        starts = [f["ts"][max(0, cut[p] - 1 - before)] for p, f in self.frames.items() if cut[p] > 0]
+        if not starts:
+            return {}
+        t0 = min(starts)
+        out = {}
+        for pair, frame in self.frames.items():
+            lo, hi = int(frame["ts"].search_sorted(t0, side="left")), cut[pair] + after
+            if hi > lo:
+                out[pair] = frame.slice(lo, hi - lo)
+        return out
+
 
 def open_window(view: StoreView, fam: Family, pair: str | None, month: str, context: int | None = None) -> Window:
     """The rows the task of (family, pair or month) read, with `context` rows (default: the task's)."""
@@ -55,7 +70,7 @@ def open_window(view: StoreView, fam: Family, pair: str | None, month: str, cont
     frames: dict[str, pl.DataFrame] = {}
     bounds: dict[str, tuple[int, int]] = {}
     for p in pairs:
-        frame = view.input_frame(fam, p, view.months_before(p, month, ctx_rows))
+        frame = view.input_window(fam, p, month, ctx_rows)
         i0 = int(frame["ts"].search_sorted(start, side="left"))
         i1 = int(frame["ts"].search_sorted(end, side="left"))
         frames[p] = frame
@@ -67,8 +82,8 @@ def open_window(view: StoreView, fam: Family, pair: str | None, month: str, cont
         nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
         if nonempty:
             t0 = min(frames[p]["ts"][lo] for p, (lo, _) in nonempty.items())
-            frames = {p: f.filter((pl.col("ts") >= t0) & (pl.col("ts") < end)) for p, f in frames.items()}
-            frames = {p: f for p, f in frames.items() if f.height}
+            cut = {p: (int(f["ts"].search_sorted(t0, side="left")), bounds[p][1]) for p, f in frames.items()}
+            frames = {p: frames[p].slice(lo, hi - lo) for p, (lo, hi) in cut.items() if hi > lo}  # no copy
     return Window(fam, pair, month, frames, start, end, ctx_rows, tuple(fam.columns(view.fam_params(fam))))
 
 

@@ -27,7 +27,7 @@ from bqx.core.runner import baseline_time, pair_info, params_for
 
 
 class StoreView:
-    """The parts of a store that validation reads, cached per pair."""
+    """The parts of a store that validation reads (declarations and manifest kept; data read on demand)."""
 
     def __init__(self, root: str | os.PathLike[str], params: Mapping[str, Mapping[str, Any]] | None = None):
         self.root = Path(root)
@@ -61,8 +61,6 @@ class StoreView:
                 self.infos[pair] = pair_info(pair, pl.read_parquet(self.bar_files[(pair, self.months_by_pair[pair][0])]))
             else:
                 self.infos[pair] = PairInfo(pair=pair, **{k: i[k] for k in ("basis", "has_volume", "has_bidask") if k in i})
-        self._bars: dict[tuple[str, str], pl.DataFrame] = {}
-        self._stored: dict[tuple[str, str, str], pl.DataFrame] = {}
 
     # -- declarations ---------------------------------------------------------------------
     def fam_params(self, fam: Family) -> Mapping[str, Any]:
@@ -98,31 +96,20 @@ class StoreView:
             return sorted({(None, m) for _, m in rows}, key=lambda k: k[1])
         return sorted((p, m) for p, m in rows if p is not None and (p, m) in self.bar_files)
 
-    # -- data ------------------------------------------------------------------------------
-    def bars(self, pair: str, months: list[str] | None = None, cache: bool = True) -> pl.DataFrame:
-        """The pair's bars of `months` (default all), in time order (kept for the next call unless `cache` is off)."""
+    # -- data (nothing is kept between calls: memory stays that of the check that reads) ----------
+    def bars(self, pair: str, months: list[str] | None = None) -> pl.DataFrame:
+        """The pair's bars of `months` (default all), in time order."""
         use = sorted(self.months_by_pair[pair]) if months is None else sorted(months)
-        parts = []
-        for m in use:
-            key = (pair, m)
-            if key in self._bars:
-                parts.append(self._bars[key])
-                continue
-            frame = pl.read_parquet(self.bar_files[key]).sort("ts")
-            if cache:
-                self._bars[key] = frame
-            parts.append(frame)
+        parts = [pl.read_parquet(self.bar_files[(pair, m)]).sort("ts") for m in use]
         return pl.concat(parts) if len(parts) != 1 else parts[0]
 
     def last_ts(self) -> datetime:
-        """The last bar of the data (each pair's last month read, ts only, not kept)."""
+        """The last bar of the data (each pair's last month read, ts only)."""
         return max(pl.read_parquet(self.bar_files[(p, max(ms))], columns=["ts"])["ts"].max()
                    for p, ms in self.months_by_pair.items())
 
     def clear(self) -> None:
-        """Forget the bars and stored columns read so far (memory stays that of one check)."""
-        self._bars.clear()
-        self._stored.clear()
+        """Nothing to forget: reads are not cached (kept for the callers that free memory between checks)."""
 
     def stored_family(self, fam: Family, pair: str, months: list[str] | None = None) -> pl.DataFrame:
         """The family's stored columns (ts + columns) of the pair over `months` (default all)."""
@@ -130,26 +117,41 @@ class StoreView:
         cols = ["ts", *fam.column_names(self.fam_params(fam))]
         parts = []
         for m in use:
-            key = (fam.name, pair, m)
-            if key not in self._stored:
-                path = partition_path(self.root, fam.stage, pair, m)
-                if not path.is_file():
-                    raise FileNotFoundError(f"stage {fam.stage} has no stored partition {pair} {m} ({path}); "
-                                            "rerun `bqx run`")
-                self._stored[key] = pl.read_parquet(path, columns=cols).sort("ts")
-            parts.append(self._stored[key])
+            path = partition_path(self.root, fam.stage, pair, m)
+            if not path.is_file():
+                raise FileNotFoundError(f"stage {fam.stage} has no stored partition {pair} {m} ({path}); "
+                                        "rerun `bqx run`")
+            parts.append(pl.read_parquet(path, columns=cols).sort("ts"))
         return pl.concat(parts) if len(parts) != 1 else parts[0]
 
     def input_frame(self, fam: Family, pair: str, months: list[str] | None = None) -> pl.DataFrame:
         """The pair's bars with the stored columns of the family's direct inputs, as its task read them."""
-        frame = self.bars(pair, months)
+        use = sorted(self.months_by_pair[pair]) if months is None else sorted(months)
+        return pl.concat([self._input_month(fam, pair, m) for m in use]) if len(use) != 1 else \
+            self._input_month(fam, pair, use[0])
+
+    def input_window(self, fam: Family, pair: str, month: str, before: int) -> pl.DataFrame:
+        """`input_frame` over the pair's `month` and the `before` bars preceding it: earlier months are read one
+        at a time and trimmed to what is needed, and the result is one contiguous copy."""
+        months = self.months_before(pair, month, before) or [month]
+        parts, need = [self._input_month(fam, pair, month)], before
+        for m in reversed(months[:-1]):
+            if need <= 0:
+                break
+            part = self._input_month(fam, pair, m).tail(need)
+            need -= part.height
+            parts.insert(0, part)
+        return pl.concat(parts, rechunk=True) if len(parts) > 1 else parts[0]
+
+    def _input_month(self, fam: Family, pair: str, month: str) -> pl.DataFrame:
+        frame = self.bars(pair, [month])
         for name in fam.inputs:
             if name == "bars":
                 continue
             dep = REGISTRY.get(name)
-            up = self.stored_family(dep, pair, months)
+            up = self.stored_family(dep, pair, [month])
             if up.height != frame.height or not up["ts"].equals(frame["ts"]):
-                raise ValueError(f"stored {dep.stage} {pair} has {up.height} rows not aligned with its "
+                raise ValueError(f"stored {dep.stage} {pair} {month} has {up.height} rows not aligned with its "
                                  f"{frame.height} bars; rerun `bqx run`")
             frame = frame.hstack(up.drop("ts"))
         return frame

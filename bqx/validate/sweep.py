@@ -1,280 +1,279 @@
-"""The sweep check: many cut points per recompute, by perturbing bars spaced more than the context apart.
+"""The sweep check: many cut points per recompute, each checking the rows just before a perturbed bar.
 
-For a family with declared context C, one recompute perturbs the bars at cut timestamps T_1 < T_2 <
-... (every pair that has a bar there, for a month task), each cut either altering the bar's values,
-removing it or inserting a bar just before it. A perturbed bar at T_k may legitimately change the
-rows from T_k to E_k, the C-th row after it (the latest over pairs); every other row must equal
-the unperturbed recompute. The next cut is placed a random 2..MAX_GAP bars after E_k, so each cut
-checks the bars just before it (up to MAX_GAP of them) in the same recompute.
+One recompute perturbs the bars at cut timestamps T_1 < T_2 < ... (bqx.validate.cuts: values
+altered, bar removed or a bar inserted). A row t before T_k that lies beyond the rows every earlier
+cut may change must equal the unperturbed recompute; a row that reads the bar at T_k (a lookahead)
+changes. So the rows just before each cut are checked, up to MAX_GAP of them, in one recompute.
 
-A changed row t is then confirmed by truncation: the perturbed frame cut at t, recomputed, must
-give the same value at t. If it does not, the value at t read a later bar: a leak (the failure
-names the column, pair and t). If it does, the change came from a perturbed bar more than C rows
-back: the declared context is too short (a context error, reported with the boundary check).
+How far apart the cuts are is the *reach*: the first recompute of a partition spaces them beyond
+the family's declared context C, where nothing may change (a change there is a leak or a context
+error). It also measures how far the changes of each cut actually reached (the last row that
+differs, over pairs and columns); the next recomputes space the cuts by REACH_MARGIN x the largest
+reach measured so far + REACH_PAD rows (never more than C), so a family that declares a long
+context but whose perturbations fade sooner gets many more cuts per recompute. A row beyond the
+reach that changes anyway is *flagged*; the CONFIRM largest flags of a recompute are confirmed by
+truncation: the perturbed frame cut at t, recomputed, must give the same value at t. If it does
+not, the value at t read a later bar: a leak (the failure names the column, pair and t). If it
+does, the change came from an earlier cut: beyond C, a context error (or, below SIGNIFICANT x the
+tolerance, rounding of sums re-anchored later); within C, a long but legitimate influence.
 
-Values of a perturbed bar: mid OHLC moved 2-8 % against the bar's own move (open and close
-independently, high/low just outside them), bid/ask rebuilt around the new mid with the spread
-scaled by 1/4..4, volume scaled by 1/4..4 (at least one tick different), other input columns
-scaled by exp(+-0.05..0.3). Bars stay valid: low <= open, close <= high, bid <= ask; NULL stays NULL.
+A cut counts as checked unless the row just before it (in some pair) was flagged and not
+confirmed: a cut's row either did not change although the bar after it did (it does not read
+that bar), or its change was confirmed by truncation. The detection probability of a leak on a
+fraction p of the rows is then 1 - (1 - p)^cuts (docs/VALIDATION.md).
+
+Each partition gets recomputes until it has `target` cuts or had `max_sweeps` recomputes, and in any
+case until it has `least` (the family's share of its target, so that every family gets `target`
+cuts over its partitions), at most MAX_RECOMPUTES.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from datetime import datetime, timezone
+from typing import Iterator, Mapping
 
 import numpy as np
 import polars as pl
 
-from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS
-from bqx.validate.recompute import Window, compute, differ, value
+from bqx.validate.cuts import Cuts, ends_after, epoch_us, perturb, plan_cuts
+from bqx.core.declaration import Column
+from bqx.numerics import mismatches, tolerance
+from bqx.validate.recompute import Window, compute, value
 from bqx.validate.report import CheckResult, Failure
-from bqx.numerics import tolerance
 
-TARGET_CUTS = 500  # cuts per checked partition: 1 - 0.99**500 = 99.3 % for a leak on 1 % of the rows
-MAX_SWEEPS = 8  # recomputes per partition at most (families with a long context get fewer cuts)
-MAX_GAP = 128  # checked bars before a cut: 2..MAX_GAP, uniform (a lookahead L leak needs a gap > L)
-CONFIRM = 3  # changed rows confirmed by truncation per recompute
-KINDS = ("values", "removed", "inserted")
-KIND_P = (0.6, 0.2, 0.2)
-MID = ("open", "high", "low", "close")
-INSERT_OFFSET = timedelta(seconds=30)
+TARGET_CUTS = 500  # cuts per checked family at least: 1 - 0.99**500 = 99.3 % for a leak on 1 % of the rows
+MAX_SWEEPS = 8  # recomputes per partition that a partition spends to reach TARGET_CUTS on its own
+MAX_RECOMPUTES = 250  # recomputes per partition at most, whatever its share
+CONFIRM = 3  # flagged rows confirmed by truncation per recompute
+REACH_MARGIN, REACH_PAD = 1.25, 16  # reach of the next cuts: margin x the largest measured + pad rows
+SWEEP_CELLS = 400_000  # rows x pairs recomputed at once at most: a cross-pair family's sweep runs on segments
 SIGNIFICANT = 1e3  # a change beyond the context smaller than this x the tolerance is rounding, not a context error
 
 
 @dataclass
-class Cuts:
-    """Cut timestamps, the kind of each and the end of the rows each may change (microseconds since the epoch)."""
+class _Base:
+    """One pair's unperturbed recompute: its timestamps, its columns as float64 and their median |value|."""
 
-    at: np.ndarray  # int64 ts of the perturbed bar
-    start: np.ndarray  # first ts it may change (an inserted bar comes 30 s earlier)
-    end: np.ndarray  # last ts it may change
-    kind: np.ndarray  # index into KINDS
+    ts: np.ndarray
+    values: np.ndarray  # rows x columns
+    median: np.ndarray  # per column: the median |value| over its finite values (the median part of the tolerance)
 
-    def __len__(self) -> int:
-        return int(self.at.size)
+    @classmethod
+    def of(cls, frame: pl.DataFrame, names: list[str]) -> "_Base":
+        m = frame.select(names).to_numpy().astype(np.float64, copy=False)
+        med = [np.median(np.abs(c[np.isfinite(c)])) if np.isfinite(c).any() else 0.0 for c in m.T]
+        return cls(epoch_us(frame), m, np.asarray(med, dtype=np.float64))
 
-    def influenced(self, ts: np.ndarray) -> np.ndarray:
-        """True where a row at `ts` lies within the rows some cut may change."""
-        k = np.searchsorted(self.start, ts, side="right") - 1
-        ok = k >= 0
-        out = np.zeros(ts.size, dtype=bool)
-        out[ok] = ts[ok] <= self.end[k[ok]]
-        return out
-
-
-def _ts(frame: pl.DataFrame) -> np.ndarray:
-    return frame["ts"].dt.epoch("us").to_numpy()
+    def mismatches(self, column: Column, j: int, e: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """bqx.numerics.mismatches of values `e` -> `a` of column j, and their tolerance, with the median part of
+        the tolerance that of the whole column: e.size + 1 copies of its median appended on both sides make it
+        the median of the reference."""
+        pad = np.full(e.size + 1, self.median[j])
+        ref = np.concatenate([e, pad])
+        return mismatches(column, ref, np.concatenate([a, pad]))[: e.size], tolerance(column, ref)[: e.size]
 
 
-def plan_cuts(frames: Mapping[str, pl.DataFrame], context: int, rng: np.random.Generator,
-              start_row: int | None = None) -> Cuts:
-    """Cuts over the union of the pairs' bars: the first after `start_row` union rows (default C + a random
-    gap), each next one a random 2..MAX_GAP bars after the rows the previous one may change."""
-    per_pair = [_ts(f) for f in frames.values() if f.height]
-    if not per_pair:
-        return Cuts(*(np.empty(0, np.int64) for _ in range(4)))
-    union = np.unique(np.concatenate(per_pair))
-    at, end = [], []
-    i = (context if start_row is None else start_row) + int(rng.integers(2, MAX_GAP + 1))
-    while i < union.size:
-        t = union[i]
-        e = t
-        for ts in per_pair:
-            j = int(np.searchsorted(ts, t, side="left"))
-            if j < ts.size and ts[j] == t:
-                e = max(e, ts[min(j + context, ts.size - 1)])
-        at.append(t)
-        end.append(e)
-        i = int(np.searchsorted(union, e, side="right")) + int(rng.integers(2, MAX_GAP + 1))
-    at_a, end_a = np.asarray(at, np.int64), np.asarray(end, np.int64)
-    kind = rng.choice(len(KINDS), size=at_a.size, p=KIND_P)
-    start = np.where(kind == KINDS.index("inserted"), at_a - int(INSERT_OFFSET.total_seconds() * 1e6), at_a)
-    return Cuts(at_a, start, end_a, kind)
+@dataclass
+class _Compared:
+    """A perturbed recompute of one pair against its base, per base row (NaN-free scores)."""
+
+    score: np.ndarray  # how far beyond the tolerance the largest difference is: 0 equal, inf NULL-ness changed
+    kept: np.ndarray  # the row is beyond every cut's reach (and present in both)
+    reach: int  # rows from a cut to the furthest changed row after it
 
 
-def _perturb_values(part: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
-    """New values for the rows of `part` (see the module docstring); ts kept."""
-    n = part.height
-    if n == 0:
-        return part
-    cols = {c: part[c].to_numpy().astype(np.float64) for c in part.columns if c != "ts" and part[c].dtype.is_numeric()}
-    out: dict[str, np.ndarray] = {}
-    if all(c in cols for c in MID):
-        o, h, lo, c = (cols[k] for k in MID)
-        move = np.sign(c - o)
-        move[move == 0] = rng.choice([-1.0, 1.0], size=int((move == 0).sum()))
-        o2 = o * (1.0 - move * rng.uniform(0.02, 0.08, n))
-        c2 = c * (1.0 - move * rng.uniform(0.02, 0.08, n))
-        h2 = np.maximum(o2, c2) * (1.0 + rng.uniform(5e-4, 1e-2, n))
-        l2 = np.minimum(o2, c2) * (1.0 - rng.uniform(5e-4, 1e-2, n))
-        new = dict(zip(MID, (o2, h2, l2, c2)))
-        out.update(new)
-        for side, names in ((-1.0, BID_COLUMNS), (1.0, ASK_COLUMNS)):
-            if not all(k in cols for k in BID_COLUMNS + ASK_COLUMNS):
-                break
-            spread = np.mean([cols[a] - cols[b] for a, b in zip(ASK_COLUMNS, BID_COLUMNS)], axis=0)
-            scale = np.where(rng.random(n) < 0.5, rng.uniform(0.25, 0.6, n), rng.uniform(1.7, 4.0, n))
-            for name, m in zip(names, MID):
-                out[name] = np.where(np.isnan(cols[name]), np.nan, new[m] + side * spread * scale / 2.0)
-    if "volume" in cols:
-        v = cols["volume"]
-        f = np.where(rng.random(n) < 0.5, rng.uniform(0.25, 0.6, n), rng.uniform(1.7, 4.0, n))
-        v2 = np.round(v * f)
-        v2 = np.where(v2 == v, v + 1.0, v2)
-        out["volume"] = np.where(v == 0, 0.0, v2)  # a source without volume keeps none
-    for name, x in cols.items():
-        if name not in out:
-            out[name] = x * np.exp(rng.choice([-1.0, 1.0], size=n) * rng.uniform(0.05, 0.3, n))
-    return part.with_columns([pl.Series(k, v, dtype=part.schema[k]) if part.schema[k].is_float()
-                              else pl.Series(k, v).cast(part.schema[k]) for k, v in out.items()])
-
-
-def perturb(frame: pl.DataFrame, cuts: Cuts, rng: np.random.Generator) -> pl.DataFrame:
-    """The frame with every cut applied at the bars it has at the cut timestamps."""
-    ts = _ts(frame)
-    j = np.searchsorted(ts, cuts.at, side="left")
-    hit = (j < ts.size) & (ts[np.minimum(j, ts.size - 1)] == cuts.at)
-    idx, kinds = j[hit], cuts.kind[hit]
-    if idx.size == 0:
-        return frame
-    frame = frame.with_row_index("_r")
-    changed = _perturb_values(frame[idx[kinds == 0]].drop("_r"), rng)
-    inserted = _perturb_values(frame[idx[kinds == 2]].drop("_r"), rng).with_columns(pl.col("ts") - INSERT_OFFSET)
-    keep = np.ones(frame.height, dtype=bool)
-    keep[idx[kinds != 2]] = False  # altered rows are replaced, removed rows dropped
-    rest = frame.filter(pl.Series(keep)).drop("_r")
-    return pl.concat([rest, changed.select(rest.columns), inserted.select(rest.columns)],
-                     how="vertical_relaxed").sort("ts")
-
-
-def _changed(win: Window, base: pl.DataFrame, got: pl.DataFrame, cuts: Cuts) -> tuple[pl.DataFrame, np.ndarray]:
-    """The rows no cut may change (of `base`) and per row how far the largest difference is beyond the
-    column's tolerance (0 where equal, inf where NULL-ness or a discrete value changed)."""
-    keep_b = ~cuts.influenced(_ts(base))
-    keep_g = ~cuts.influenced(_ts(got))
-    b, g = base.filter(pl.Series(keep_b)), got.filter(pl.Series(keep_g))
-    if b.height != g.height or not b["ts"].equals(g["ts"]):
-        raise ValueError("rows outside every cut's context appeared or vanished")
-    score = np.zeros(b.height, dtype=np.float64)
-    names = [c.name for c in win.columns]
-    e_all = b.select(names).to_numpy().astype(np.float64, copy=False)
-    a_all = g.select(names).to_numpy().astype(np.float64, copy=False)
-    if np.array_equal(e_all, a_all, equal_nan=True):
-        return b, score
-    ref = base.select(names).to_numpy().astype(np.float64, copy=False)
-    for j, col in enumerate(win.columns):
-        e, a = e_all[:, j], a_all[:, j]
-        if np.array_equal(e, a, equal_nan=True):
-            continue
-        bad = differ(col, e, a, ref[:, j])
+def _compare(win: Window, base: _Base, got: pl.DataFrame, cuts: Cuts) -> _Compared:
+    """Scores of the rows of `base` that `got` also has; ValueError when a row beyond every cut's reach
+    vanished or appeared."""
+    gt = epoch_us(got)
+    j = np.minimum(np.searchsorted(gt, base.ts), max(gt.size - 1, 0))
+    present = (gt.size > 0) & (gt[j] == base.ts)
+    outside = ~cuts.influenced(base.ts)
+    jb = np.minimum(np.searchsorted(base.ts, gt), max(base.ts.size - 1, 0))
+    new = ~((base.ts.size > 0) & (base.ts[jb] == gt))
+    if (outside & ~present).any() or (new & ~cuts.influenced(gt)).any():
+        raise ValueError("rows outside every cut's reach appeared or vanished")
+    score = np.zeros(base.ts.size, dtype=np.float64)
+    g = got.select([c.name for c in win.columns]).to_numpy().astype(np.float64, copy=False)
+    rows = np.flatnonzero(present)
+    e, a = base.values[rows], g[j[rows]]
+    same = (e == a) | (np.isnan(e) & np.isnan(a))
+    for col_i in np.flatnonzero(~same.all(axis=0)):
+        r = np.flatnonzero(~same[:, col_i])
+        ec, ac = e[r, col_i], a[r, col_i]
+        bad, tol = base.mismatches(win.columns[col_i], col_i, ec, ac)
         if not bad.any():
             continue
-        r = ref[:, j]
-        tol = tolerance(col, np.concatenate([e, r[np.isfinite(r)]]))[: e.size]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(np.isnan(e) != np.isnan(a), np.inf, np.abs(np.nan_to_num(a - e)) / tol)
-        score = np.maximum(score, np.where(bad, np.nan_to_num(ratio, nan=np.inf), 0.0))
-    return b, score
+            ratio = np.where(np.isnan(ec) != np.isnan(ac), np.inf, np.abs(np.nan_to_num(ac - ec)) / tol)
+        hit = rows[r[bad]]
+        score[hit] = np.maximum(score[hit], np.nan_to_num(ratio[bad], nan=np.inf))
+    changed = np.flatnonzero(score > 0)
+    k = np.searchsorted(cuts.start, base.ts[changed], side="right") - 1
+    first = np.searchsorted(base.ts, cuts.start)  # each cut's first base row
+    reach = int((changed[k >= 0] - first[k[k >= 0]]).max(initial=0))
+    return _Compared(score, outside & present, reach)
 
 
-def _first_diff(win: Window, want: pl.DataFrame, got: pl.DataFrame,
-                ref: pl.DataFrame) -> tuple[str, float | None, float | None] | None:
-    """The first column whose one-row values differ (the median part of the tolerance from `ref`'s column)."""
-    for col in win.columns:
-        e = want[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        a = got[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        r = ref[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        if differ(col, e, a, r).any():
-            return col.name, value(float(e[0])), value(float(a[0]))
-    return None
+def segments(frames: Mapping[str, pl.DataFrame], ctx: int,
+             cells: int = SWEEP_CELLS) -> Iterator[tuple[dict[str, pl.DataFrame], float]]:
+    """The window cut into segments of at most `cells` rows x pairs (at least 2 x ctx rows), each with the
+    ctx union rows before its own rows (slices, no copy), and the share of the window's checked rows in it."""
+    per_pair = {p: epoch_us(f) for p, f in frames.items()}
+    union = np.unique(np.concatenate(list(per_pair.values())))
+    rows = max(2 * ctx, cells // max(1, len(frames)))
+    checked = union.size - ctx
+    if union.size <= rows or checked <= 0:
+        yield dict(frames), 1.0
+        return
+    bounds = np.linspace(ctx, union.size, math.ceil(checked / (rows - ctx)) + 1).round().astype(int)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        t0, t1 = union[lo - ctx], union[hi - 1]
+        part = {}
+        for p, f in frames.items():
+            i0, i1 = int(np.searchsorted(per_pair[p], t0, "left")), int(np.searchsorted(per_pair[p], t1, "right"))
+            if i1 > i0:
+                part[p] = f.slice(i0, i1 - i0)
+        yield part, (hi - lo) / checked
 
 
-def check_sweep(view, win: Window, result: CheckResult, context_result: CheckResult,
-                rng: np.random.Generator, target: int = TARGET_CUTS, max_sweeps: int = MAX_SWEEPS) -> None:
-    """Up to `max_sweeps` recomputes with perturbed cuts until `target` cuts are checked; leaks go to
-    `result`, changes from further back than the declared context to `context_result`."""
-    ctx = win.fam.context(view.fam_params(win.fam))
+def check_sweep(view, win: Window, result: CheckResult, context_result: CheckResult, rng: np.random.Generator,
+                target: int = TARGET_CUTS, max_sweeps: int = MAX_SWEEPS, least: int = 0) -> int:
+    """Recomputes with perturbed cuts (see the module docstring) on each segment of the window; leaks go to
+    `result`, changes from further back than the declared context to `context_result`; `result.samples`
+    counts the checked cuts. Returns the reach of the last cuts (the declared context if none were made)."""
+    sweeper = _Sweeper(view, win, result, context_result, rng)
     frames = {p: f for p, f in win.frames.items() if f.height}
     if not frames:
-        return
-    try:
-        base = compute(view, win.fam, frames)
-    except Exception as exc:  # noqa: BLE001
-        result.error(f"unperturbed recompute raised {type(exc).__name__}: {exc}", win.pair)
-        return
-    cuts_done = 0
-    for sweep in range(max_sweeps):
-        if cuts_done >= target:
+        return sweeper.ctx
+    for part, share in segments(frames, sweeper.ctx):
+        if not sweeper.segment(part, math.ceil(target * share), math.ceil(least * share), max_sweeps):
             break
-        cuts = plan_cuts(frames, ctx, rng)
-        if len(cuts) == 0:
-            break
-        altered = {p: perturb(f, cuts, rng) for p, f in frames.items()}
+    return sweeper.used
+
+
+class _Sweeper:
+    """The recomputes of one partition; the reach measured so far carries over from segment to segment."""
+
+    def __init__(self, view, win: Window, result: CheckResult, context_result: CheckResult, rng: np.random.Generator):
+        self.view, self.win, self.result, self.context_result, self.rng = view, win, result, context_result, rng
+        self.ctx = win.fam.context(view.fam_params(win.fam))
+        self.names = [c.name for c in win.columns]
+        self.reach = self.used = self.ctx
+        self.measured = 0
+
+    def segment(self, frames: dict[str, pl.DataFrame], target: int, least: int, max_sweeps: int) -> bool:
+        """Sweep one segment; False when a recompute raised (reported)."""
+        view, win, result, ctx = self.view, self.win, self.result, self.ctx
         try:
-            out = compute(view, win.fam, altered)
+            base = {p: _Base.of(f, self.names) for p, f in compute(view, win.fam, frames).items()}
         except Exception as exc:  # noqa: BLE001
-            result.error(f"recompute with {len(cuts)} perturbed cuts raised {type(exc).__name__}: {exc}", win.pair)
-            return
-        cuts_done += len(cuts)
-        result.samples += len(cuts)
-        flagged: list[tuple[float, str, datetime]] = []
-        for pair, b in base.items():
-            got = out.get(pair)
-            if got is None:
-                result.fail(Failure(None, pair, None, None, None, "the pair's rows vanished"))
-                continue
+            result.error(f"unperturbed recompute raised {type(exc).__name__}: {exc}", win.pair)
+            return False
+        per_pair = [epoch_us(f) for f in frames.values()]
+        done = 0
+        for sweep in range(MAX_RECOMPUTES):
+            if done >= least and (done >= target or sweep >= max_sweeps):
+                break
+            cuts = plan_cuts(frames, self.reach, self.rng, start_row=ctx)
+            if len(cuts) == 0:
+                break
+            declared = cuts.end if self.reach >= ctx else ends_after(per_pair, cuts.at, ctx)
+            altered = {p: perturb(f, cuts, self.rng) for p, f in frames.items()}
             try:
-                kept, score = _changed(win, b, got, cuts)
-            except ValueError as exc:
-                result.fail(Failure(None, pair, None, None, None, f"sweep {sweep + 1}: {exc}"))
-                continue
-            result.compared += int(kept.height) * len(win.columns)
-            where = np.flatnonzero(score > 0)
-            top = where[np.argsort(-score[where], kind="stable")[:CONFIRM]]
-            flagged += [(float(score[i]), pair, kept["ts"][int(i)]) for i in top]
-        # the largest differences first: a leak stands out of rounding noise left by perturbed bars
-        for sc, pair, t in sorted(flagged, key=lambda x: -x[0])[:CONFIRM]:
-            _confirm(view, win, altered, base[pair], out[pair], pair, t, cuts, ctx, sc, result, context_result)
+                out = compute(view, win.fam, altered)
+            except Exception as exc:  # noqa: BLE001
+                result.error(f"recompute with {len(cuts)} perturbed cuts raised {type(exc).__name__}: {exc}", win.pair)
+                return False
+            flagged: list[tuple[float, str, int]] = []  # score, pair, base row
+            before: dict[str, np.ndarray] = {}  # per pair: the base row just before each cut
+            for pair, b in base.items():
+                got = out.get(pair)
+                if got is None:
+                    result.fail(Failure(None, pair, None, None, None, "the pair's rows vanished"))
+                    continue
+                try:
+                    cmp = _compare(win, b, got, cuts)
+                except ValueError as exc:
+                    result.fail(Failure(None, pair, None, None, None, f"sweep {sweep + 1}: {exc}"))
+                    continue
+                result.compared += int(cmp.kept.sum()) * len(self.names)
+                self.measured = max(self.measured, cmp.reach)
+                where = np.flatnonzero(cmp.kept & (cmp.score > 0))
+                flagged += [(float(cmp.score[i]), pair, int(i)) for i in where]
+                before[pair] = np.searchsorted(b.ts, cuts.start, side="left") - 1
+            # the largest differences first: a leak stands out of rounding noise and long influences
+            flagged.sort(key=lambda x: -x[0])
+            cleared: set[tuple[str, int]] = set()
+            for sc, pair, i in flagged[:CONFIRM]:
+                if not _confirm(view, win, altered, base[pair], out[pair], pair, i, cuts, declared, ctx, sc, result,
+                                self.context_result):
+                    cleared.add((pair, i))
+            open_rows = {(p, i) for _, p, i in flagged} - cleared
+            unchecked = np.zeros(len(cuts), dtype=bool)
+            for pair, rows in before.items():
+                unchecked |= np.fromiter(((pair, int(i)) in open_rows for i in rows), bool, len(cuts))
+            checked = len(cuts) - int(unchecked.sum())
+            done += checked
+            result.samples += checked
+            self.used = self.reach
+            self.reach = min(ctx, max(1, math.ceil(REACH_MARGIN * self.measured) + REACH_PAD))
+        return True
 
 
-def _confirm(view, win: Window, altered: Mapping[str, pl.DataFrame], base: pl.DataFrame, got: pl.DataFrame,
-             pair: str, t: datetime, cuts: Cuts, ctx: int, score: float, result: CheckResult,
-             context_result: CheckResult) -> None:
-    """A changed row t: a leak if the perturbed frame cut at t gives another value at t; else, when the change
-    is more than rounding (SIGNIFICANT x the tolerance), a context error."""
+def _confirm(view, win: Window, altered: Mapping[str, pl.DataFrame], base: _Base, got: pl.DataFrame,
+             pair: str, i: int, cuts: Cuts, declared: np.ndarray, ctx: int, score: float, result: CheckResult,
+             context_result: CheckResult) -> bool:
+    """Base row i of `pair` changed: True (a leak, recorded) if the perturbed frame cut at its t gives another
+    value at t. Else False, and, when t lies beyond the declared context of every earlier cut and the
+    change is more than rounding (SIGNIFICANT x the tolerance), a context error is recorded."""
+    t_us = int(base.ts[i])
+    t = datetime.fromtimestamp(t_us / 1e6, tz=timezone.utc)
     upto = {p: f.filter(pl.col("ts") <= t) for p, f in altered.items()}
     upto = {p: f for p, f in upto.items() if f.height}
     row_full = got.filter(pl.col("ts") == t)
-    row_base = base.filter(pl.col("ts") == t)
+    row_base = pl.DataFrame({c.name: base.values[i: i + 1, j] for j, c in enumerate(win.columns)})
     try:
         trunc = compute(view, win.fam, upto)[pair].filter(pl.col("ts") == t)
     except Exception as exc:  # noqa: BLE001
         result.error(f"recompute of the perturbed frame cut at {t} raised {type(exc).__name__}: {exc}", pair, str(t))
-        return
-    t_us = int(round(t.timestamp() * 1_000_000))
+        return True
     after = cuts.at[cuts.at > t_us]
-    leak = _first_diff(win, row_full, trunc, got)
+    leak = _first_diff(win, row_full, trunc, base)
     if leak is not None:
         col = leak[0]
         nxt = _us(after[0]) if after.size else "the end"
         result.fail(Failure(col, pair, str(t), value(_at(row_base, col)), value(_at(row_full, col)),
                             f"changed when later bars were perturbed (next cut at {nxt}); the recompute cut at t "
                             f"gives {value(_at(trunc, col))}: the value at t reads a later bar"))
-        return
+        return True
+    k = int(np.searchsorted(cuts.start, t_us, side="right")) - 1
+    if k >= 0 and t_us <= declared[k]:
+        return False  # within the declared context of an earlier cut: a legitimate influence
     if score < SIGNIFICANT:
         context_result.note = "rounding-level changes beyond the declared context (sums re-anchored later)"
-        return
+        return False
     diff = _first_diff(win, row_base, row_full, base)
     col = diff[0] if diff else None
-    before = cuts.at[cuts.at <= t_us]
-    prev = _us(before[-1]) if before.size else "?"
+    prev = _us(cuts.at[k]) if k >= 0 else "?"
     context_result.fail(Failure(col, pair, str(t), value(_at(row_base, col)) if col else None,
                                 value(_at(row_full, col)) if col else None,
                                 f"changed by a bar perturbed at {prev}, more than the declared context {ctx} "
                                 "rows earlier: the context is too short"))
+    return False
+
+
+def _first_diff(win: Window, want: pl.DataFrame, got: pl.DataFrame,
+                ref: _Base) -> tuple[str, float | None, float | None] | None:
+    """The first column whose one-row values differ (the median part of the tolerance from `ref`'s column)."""
+    for j, col in enumerate(win.columns):
+        e = want[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        a = got[col.name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if ref.mismatches(col, j, e, a)[0].any():
+            return col.name, value(float(e[0])), value(float(a[0]))
+    return None
 
 
 def _at(row: pl.DataFrame, col: str) -> float:

@@ -54,9 +54,8 @@ def compare_rows(win: Window, want: pl.DataFrame, got: pl.DataFrame, pair: str, 
 
 
 def check_truncation(view: StoreView, win: Window, samples: list[tuple[datetime, str]], result: CheckResult,
-                     refs: dict[str, pl.DataFrame]) -> dict[datetime, dict[str, pl.DataFrame]]:
-    """Run the truncation check at each sampled t; returns the truncated recomputes (the perturbation check's reference)."""
-    truncated: dict[datetime, dict[str, pl.DataFrame]] = {}
+                     refs: dict[str, pl.DataFrame]) -> None:
+    """Run the truncation check at each sampled t (one recompute at a time in memory)."""
     for t, why in samples:
         result.samples += 1
         try:
@@ -65,7 +64,6 @@ def check_truncation(view: StoreView, win: Window, samples: list[tuple[datetime,
             result.error(f"recompute truncated at {t} raised {type(exc).__name__}: {exc}",
                          win.pair, str(t))
             continue
-        truncated[t] = out
         for pair, got in out.items():
             if got.height == 0 or got["ts"][-1] != t:
                 continue  # this pair has no bar at t
@@ -77,4 +75,4 @@ def check_truncation(view: StoreView, win: Window, samples: list[tuple[datetime,
                 result.fail(Failure(None, pair, str(t), None, None, "no stored row at this bar"))
                 continue
             compare_rows(win, ref.slice(i, 1), got.tail(1), pair, result, ref, f"truncated at t ({why})")
-    return truncated
+        del out

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from bqx.validate import validate
-from bqx.validate.sweep import KINDS, MAX_GAP, Cuts, detection_probability, perturb, plan_cuts
+from bqx.validate.cuts import KINDS, MAX_GAP, Cuts, perturb, plan_cuts
+from bqx.validate.sweep import detection_probability
 from tests.validate.conftest import user_family
 
 C = pl.col("close")
@@ -175,3 +176,22 @@ def test_detection_probability_formula():
     assert detection_probability(0.01, 500) == pytest.approx(1 - 0.99 ** 500)
     assert detection_probability(0.01, 500) > 0.99
     assert detection_probability(1.0, 1) == 1.0 and detection_probability(0.0, 100) == 0.0
+
+
+def slow_ewm(frame, ctx):
+    # x_t = 0.95 x_{t-1} + 0.05 c_t, declared with a context (2,000) far longer than its perturbations reach
+    return frame.select(C.ewm_mean(alpha=0.05, adjust=False).alias("clean_long_x"))
+
+
+def test_a_long_context_family_gets_the_target_cuts_and_a_leak_in_it_is_caught(store):
+    """Cuts are spaced by how far perturbations reach (about 330 rows here), not by the declared 2,000 rows:
+    the family gets its 500 cuts; the same context with a 1-bar lookahead on ~1 % of rows is caught."""
+    with user_family(store, "clean_long", slow_ewm, context=2000):
+        report = validate(store, ["clean_long"], samples=0, save=False)
+    sweep = report.family("clean_long").checks["sweep"]
+    assert report.passed and sweep.status == "pass", report.summary()
+    assert sweep.samples >= 500 and "reach of the last cuts" in sweep.note, sweep.note
+    with user_family(store, "leak_ahead1", RARE["leak_ahead1"], context=2000):
+        report = validate(store, ["leak_ahead1"], samples=0, save=False)
+    sweep = report.family("leak_ahead1").checks["sweep"]
+    assert sweep.status == "fail" and sweep.failures[0].column == "leak_ahead1_x"
