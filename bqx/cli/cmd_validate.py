@@ -25,8 +25,9 @@ def register(app: typer.Typer) -> None:
         partitions: Optional[int] = typer.Option(None, "--partitions", min=0,
                                                  help="(pair, month) partitions per per-pair family (default 3)."),
         cuts: Optional[int] = typer.Option(None, "--cuts", min=0,
-                                           help="Sweep cut points per checked partition (default 500; 0 turns the "
-                                                "sweep off). See docs/VALIDATION.md for the detection probability."),
+                                           help="Sweep cut points per checked partition and at least per family "
+                                                "(default 500; 0 turns the sweep off). See docs/VALIDATION.md for "
+                                                "the detection probability."),
         json_: bool = JsonOpt,
         report: Optional[Path] = typer.Option(None, "--report", help="Also write the JSON report to FILE."),
         export: Optional[str] = typer.Option(
