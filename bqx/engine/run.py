@@ -169,8 +169,8 @@ def run(
                 else:
                     ex = make_executor(executor, n_workers) if isinstance(executor, str) else executor
                 try:
-                    _execute(root, man, ex, specs, tasks, to_run, anchors, infos, baseline, run_id, result, note, log,
-                             chain=chain)
+                    _execute(root, man, ex, specs, tasks, to_run, rows, anchors, infos, baseline, run_id, result, note,
+                             log, chain=chain)
                 finally:
                     if isinstance(executor, str):
                         ex.close()
@@ -214,11 +214,10 @@ def _units(to_run: Sequence[TaskKey], chain_stages: set[str]) -> list[list[TaskK
 
 
 def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageSpec], tasks: Mapping[TaskKey, Task],
-             to_run: Sequence[TaskKey], anchors: Mapping[tuple[str, str], Any], infos: Mapping[str, Any],
+             to_run: Sequence[TaskKey], before: Mapping[TaskKey, TaskRow], anchors: Mapping[tuple[str, str], Any], infos: Mapping[str, Any],
              baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any, *, chain: bool = True) -> None:
     kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
     run_set = set(to_run)
-    before = man.tasks()
     units = _units(to_run, chainable(specs) if chain else set())
     unit_of = {k: i for i, u in enumerate(units) for k in u}
     waiting = {i: {unit_of[d] for k in u for d in tasks[k].deps if d in run_set} - {i} for i, u in enumerate(units)}
@@ -310,8 +309,6 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
                 results = [TaskResult(*k, ok=False, error=f"worker crashed: {type(exc).__name__}: {exc}",
                                       fingerprint=tasks[k].fingerprint) for k in members]
             for key, res in zip(members, results):
-                if res.blocked_by and key not in blocked:  # cannot happen: the worker blocks only dependants
-                    block(key, res.blocked_by)
                 if key in blocked:  # a member blocked by an earlier member's failure, reported with it
                     man.restore(key, before.get(key))
                     continue

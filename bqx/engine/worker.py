@@ -243,7 +243,7 @@ def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime,
     sizes: dict[str, list[tuple[str, int]]] = {}
     ts: dict[str, pl.Series] = {}
     for pair, months in spec.reads.items():
-        parts = [_bars_ts(root, pair, m, memory) for m in months]
+        parts = [_bars_ts(root, spec, pair, m, memory) for m in months]
         sizes[pair] = [(m, len(t)) for m, t in zip(months, parts)]
         ts[pair] = pl.concat(parts)
     bounds = {}
@@ -272,9 +272,10 @@ def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime,
     return out
 
 
-def _bars_ts(root: Path, pair: str, month: str, memory: _Memory) -> pl.Series:
-    if (pair, month) in memory.bars:
-        return memory.bars[(pair, month)]["ts"]
+def _bars_ts(root: Path, spec: TaskSpec, pair: str, month: str, memory: _Memory) -> pl.Series:
+    """A bars file's `ts`: in a chain from the whole file, read once and kept for the members; alone, `ts` only."""
+    if spec.chain:
+        return memory.read_bars(root, pair, month)["ts"]
     return pl.read_parquet(partition_path(root, BARS, pair, month), columns=["ts"])["ts"]
 
 
