@@ -61,6 +61,29 @@ class PostgresConfig(_Frozen):
     tz: str | None = Field(None, description="zone of a `timestamp without time zone` column")
 
 
+class IngestConfig(_Frozen):
+    """`bqx ingest` settings (docs/INGEST.md)."""
+
+    tz: dict[str, str] | None = Field(
+        None, description="zone of naive timestamps: a zone, or a table {default = ZONE, PAIR = ZONE} "
+                          "(IANA names, UTC, +02:00, ny-close, est-fixed)")
+
+    @field_validator("tz", mode="before")
+    @classmethod
+    def _zones(cls, v: Any) -> dict[str, str] | None:
+        if v is None:
+            return None
+        from bqx.bars.timezones import ZoneMap
+        from bqx.errors import UsageError
+
+        if not isinstance(v, (str, Mapping)):
+            raise ValueError("give a zone or a table of PAIR = ZONE")
+        try:
+            return ZoneMap.of(v).to_dict()
+        except UsageError as exc:
+            raise ValueError(exc.message) from None
+
+
 class Config(_Frozen):
     """Everything a bqx command may be told, validated."""
 
@@ -79,6 +102,7 @@ class Config(_Frozen):
     export: ExportConfig = ExportConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     postgres: PostgresConfig = PostgresConfig()
+    ingest: IngestConfig = IngestConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
