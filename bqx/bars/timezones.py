@@ -111,7 +111,7 @@ def localize_by_pair(frame: pl.DataFrame, naive: str, pair: str, zones: "ZoneMap
     frame = frame.with_row_index("_order")
     parts = [localize(frame.filter(pl.col(pair) == p), naive, z) for p, z in specific.items()]
     parts.append(localize(frame.filter(~pl.col(pair).is_in(list(specific))), naive, default))
-    return pl.concat(parts).sort("_order").drop("_order")
+    return pl.concat(parts, how="diagonal").sort("_order").drop("_order")
 
 
 @dataclass(frozen=True)
