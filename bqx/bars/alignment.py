@@ -114,8 +114,11 @@ def weekend_offsets(ts: pl.DataFrame) -> pl.DataFrame:
               "e_close": pl.Int64, "e_open": pl.Int64, "clean": pl.Boolean, "offset_h": pl.Int64}
     if ts.height < 2:
         return pl.DataFrame(schema=schema)
-    f = ts.select("pair", pl.col("ts").cast(pl.Datetime("us", "UTC"))).sort("pair", "ts")
-    f = f.with_columns(pl.col("ts").diff().over("pair").alias("_step"))
+    f = ts.select("pair", pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    same = pl.col("pair") == pl.col("pair").shift(1)
+    if f.select((pl.col("pair") < pl.col("pair").shift(1)).any() | (same & (pl.col("ts") < pl.col("ts").shift(1))).any()).item():
+        f = f.sort("pair", "ts")  # readers and the store give bars sorted by pair and ts: usually skipped
+    f = f.with_columns(pl.when(same).then(pl.col("ts").diff()).alias("_step"))
     step = f.group_by("pair").agg(pl.col("_step").filter(pl.col("_step") > pl.duration(seconds=0)).median().alias("_bar"))
     gaps = (f.filter(pl.col("_step").is_between(pl.duration(hours=GAP_MIN_H), pl.duration(hours=GAP_MAX_H)))
             .join(step, on="pair")
@@ -161,12 +164,13 @@ def check_alignment(bars: pl.DataFrame, zones: Mapping[str, str | None] | None =
     """The alignment of `bars` (pair, ts: being ingested, read in `zones[pair]`) and of `stored` (pair, ts:
     already in the store, UTC) against the FX week, with a finding per misaligned pair or set of pairs."""
     zones = dict(zones or {})
-    frames = [bars.select("pair", "ts").with_columns(pl.lit("ingest").alias("origin"))]
+    origin = {p: "ingest" for p in bars["pair"].unique()}
+    parts = [weekend_offsets(bars.select("pair", "ts"))]
     if stored is not None and stored.height:
-        frames.append(stored.select("pair", "ts").with_columns(pl.lit("store").alias("origin")))
-    allbars = pl.concat(frames)
-    origin = dict(allbars.select("pair", "origin").unique("pair", keep="first").iter_rows())
-    weekends = weekend_offsets(allbars.select("pair", "ts"))
+        stored = stored.filter(~pl.col("pair").is_in(list(origin)))
+        origin.update({p: "store" for p in stored["pair"].unique()})
+        parts.append(weekend_offsets(stored.select("pair", "ts")))
+    weekends = pl.concat(parts)
     votes = _vote(weekends) if weekends.height else None
     result: dict[str, PairAlignment] = {p: PairAlignment(p, origin[p], zones.get(p) if origin[p] == "ingest" else "UTC")
                                         for p in sorted(origin)}
@@ -175,8 +179,9 @@ def check_alignment(bars: pl.DataFrame, zones: Mapping[str, str | None] | None =
             a = result[row["pair"]]
             a.weekends += row["weekends"]
             example = _example(weekends, row["pair"], row["season"], row["offset_h"] if row["misaligned"] else 0)
+            votes = row["zero_votes"] if row["offset_h"] == 0 else row["votes"]
             a.seasons[row["season"]] = {"weekends": row["weekends"], "clean": row["clean"], "offset_h": row["offset_h"],
-                                        "support": round(row["support"], 3), "misaligned": row["misaligned"],
+                                        "votes": votes, "support": round(row["support"], 3), "misaligned": row["misaligned"],
                                         "declared_h": _declared_hours(a.zone, example), "example": example}
     return AlignmentResult(result, _findings(result))
 
@@ -224,21 +229,22 @@ def _evidence(a: PairAlignment) -> str:
     season = next(s for s in SEASONS if s in a.seasons and a.seasons[s]["misaligned"])
     v = a.seasons[season]
     ex = v["example"]
-    weeks = f"{int(round(v['support'] * v['clean']))} of {v['clean']} clean weekend(s)"
+    weeks = f"{v['votes']} of {v['clean']} clean weekend(s)"
     if ex is None:
         return weeks
     return (f"bars stop {_when(ex['close'])} and resume {_when(ex['open'])} UTC ({weeks}, US {season}), where the FX "
             f"week closes {_when(ex['exp_close'])} and opens {_when(ex['exp_open'])} UTC (17:00 New York)")
 
 
-def _fix(pairs: list[str], written: dict[str, int], zone: str | None, per_pair: bool) -> str:
+def _fix(pairs: list[str], written: dict[str, int], zone: str | None, per_pair: bool, verb: str = "Ingest it") -> str:
+    """The flag(s) that read the bars right: zones matching `written` (UTC offsets per season), best first."""
     zones = suggest_zones(written)
     if zone is None:
-        return "Its timestamps carry their own zone, so --tz cannot fix them: check how the source wrote them."
+        return "The timestamps carry their own zone, so --tz cannot fix them: check how the source wrote them."
     if not zones:
-        return "Check the zone its source writes."
+        return f"No common zone has UTC offsets {written}: check the zone the source writes."
     target = pairs[0] + "=" if per_pair else ""
-    return "Ingest it with " + " or ".join(f"--tz {target}{z}" for z in zones[:2]) + "."
+    return f"{verb} with " + " or ".join(f"--tz {target}{z}" for z in zones[:2]) + "."
 
 
 def _findings(pairs: dict[str, PairAlignment]) -> list[Finding]:
@@ -253,7 +259,7 @@ def _findings(pairs: dict[str, PairAlignment]) -> list[Finding]:
         msg = (f"all {len(bad)} pairs being ingested ({', '.join(names[:6])}{' ...' if len(names) > 6 else ''}) look "
                f"{_ahead(a)} {_read_as(a.zone)}: {a.pair}'s {_evidence(a)}; they agree with each other, so their files "
                "share one wrong zone")
-        out.append(Finding(names, "ingest", msg, _fix(names, _written_in(a), a.zone, per_pair=False).replace("it ", "them ")))
+        out.append(Finding(names, "ingest", msg, _fix(names, _written_in(a), a.zone, per_pair=False, verb="Ingest them")))
     else:
         for a in bad:
             others = f"; the other {len(good)} checked pair(s) follow the FX week" if good else ""
@@ -263,7 +269,7 @@ def _findings(pairs: dict[str, PairAlignment]) -> list[Finding]:
     for a in stored:
         msg = (f"{a.pair}, already in the store, looks {_ahead(a)} UTC: its {_evidence(a)}; the pairs being ingested "
                "would not line up with it")
-        fix = _fix([a.pair], _written_in(a), "UTC", per_pair=True).replace("Ingest it", f"Re-ingest {a.pair}'s source")
+        fix = _fix([a.pair], _written_in(a), "UTC", per_pair=True, verb=f"Re-ingest {a.pair}'s source")
         out.append(Finding([a.pair], "store", msg, fix))
     return out
 
