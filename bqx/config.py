@@ -61,6 +61,28 @@ class PostgresConfig(_Frozen):
     tz: str | None = Field(None, description="zone of a `timestamp without time zone` column")
 
 
+#: The named zone conventions of bqx.bars.timezones (config.py may not import bars/; tests keep them equal).
+ZONE_NAMES = ("ny-close", "est-fixed")
+_OFFSET_ZONE = r"^(?:UTC|GMT)?\s*[+-]\d{1,2}(?::?\d{2})?$"
+
+
+def _check_zone(zone: Any) -> str:
+    """A zone name as `bqx ingest --tz` takes it: IANA, UTC, an offset, or a named convention."""
+    import re
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = str(zone).strip()
+    if text.lower() in ZONE_NAMES:
+        return text.lower()
+    if text.upper() in ("UTC", "GMT", "Z") or re.match(_OFFSET_ZONE, text, re.IGNORECASE):
+        return text
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {text!r} (give an IANA zone, UTC, +02:00, {' or '.join(ZONE_NAMES)})") from None
+    return text
+
+
 class IngestConfig(_Frozen):
     """`bqx ingest` settings (docs/INGEST.md)."""
 
@@ -73,15 +95,20 @@ class IngestConfig(_Frozen):
     def _zones(cls, v: Any) -> dict[str, str] | None:
         if v is None:
             return None
-        from bqx.bars.timezones import ZoneMap
-        from bqx.errors import UsageError
-
-        if not isinstance(v, (str, Mapping)):
+        if isinstance(v, str):
+            v = {"default": v}
+        if not isinstance(v, Mapping):
             raise ValueError("give a zone or a table of PAIR = ZONE")
-        try:
-            return ZoneMap.of(v).to_dict()
-        except UsageError as exc:
-            raise ValueError(exc.message) from None
+        from bqx.universe import UnknownPairError, pair
+
+        out: dict[str, str] = {}
+        for key, zone in v.items():
+            try:
+                name = "default" if str(key).lower() == "default" else pair(str(key)).name
+            except UnknownPairError as exc:
+                raise ValueError(f"{key!r} is neither default nor a pair: {exc}") from None
+            out[name] = _check_zone(zone)
+        return out
 
 
 class Config(_Frozen):

@@ -179,9 +179,9 @@ def check_alignment(bars: pl.DataFrame, zones: Mapping[str, str | None] | None =
             a = result[row["pair"]]
             a.weekends += row["weekends"]
             example = _example(weekends, row["pair"], row["season"], row["offset_h"] if row["misaligned"] else 0)
-            votes = row["zero_votes"] if row["offset_h"] == 0 else row["votes"]
+            n_votes = row["zero_votes"] if row["offset_h"] == 0 else row["votes"]
             a.seasons[row["season"]] = {"weekends": row["weekends"], "clean": row["clean"], "offset_h": row["offset_h"],
-                                        "votes": votes, "support": round(row["support"], 3), "misaligned": row["misaligned"],
+                                        "votes": n_votes, "support": round(row["support"], 3), "misaligned": row["misaligned"],
                                         "declared_h": _declared_hours(a.zone, example), "example": example}
     return AlignmentResult(result, _findings(result))
 

@@ -126,3 +126,17 @@ def test_ingest_tz_table_in_bqx_toml_and_environment(tmp_path):
         load_config(environ={}, cwd=tmp_path)
     with pytest.raises(ConfigError, match="BQX_INGEST__ takes TZ"):
         load_config(environ={"BQX_INGEST__TX": "UTC"}, cwd=tmp_path)
+
+
+def test_config_and_readers_accept_the_same_zones(tmp_path):
+    from bqx.bars.timezones import NAMED, check_zone
+    from bqx.config import ZONE_NAMES, IngestConfig
+
+    assert set(ZONE_NAMES) == set(NAMED)  # config.py may not import bars/: the two lists are kept equal here
+    for zone in ["UTC", "gmt", "+03:00", "UTC-5", "Etc/GMT-3", "Europe/London", "NY-Close", "est-fixed"]:
+        assert IngestConfig(tz={"EURUSD": zone}).tz == {"EURUSD": check_zone(zone)}
+    for zone in ["Mars/Olympus", "ny_close", "+3h"]:
+        with pytest.raises(UsageError):
+            check_zone(zone)
+        with pytest.raises(ValueError):
+            IngestConfig(tz={"EURUSD": zone})
