@@ -142,7 +142,7 @@ def _check_alignment(root: Path, result: ReadResult, catalog: dict[str, dict[str
         raise InputError(first.message + also, pair=first.pairs[0], rule=MISALIGNED,
                          hint=first.hint + " Or ingest with --policy repair to store the bars as read, with a warning.")
     for f in checked.findings:
-        report.notes.append(f"warning: {f.message} [rule {MISALIGNED}]. {f.hint}")
+        report.notes.append(f"warning: {f.message} (rule {MISALIGNED}). {f.hint}")
 
 
 def _against_store(p: str, frame: pl.DataFrame, entry: dict[str, Any], basis: str, origin: pl.DataFrame | None,

@@ -56,6 +56,10 @@ def test_the_cli_exits_2_with_the_offset_and_the_flag(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "EURUSD looks 3 h ahead of UTC" in res.stderr and "--tz EURUSD=Etc/GMT-3" in res.stderr
     res = subprocess.run([sys.executable, "-m", "bqx", "ingest", str(tmp_path / "src"), "--store", str(tmp_path / "s"),
+                          "--tz", "UTC", "--policy", "repair"], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and "warning: EURUSD looks 3 h ahead of UTC" in res.stderr
+    assert "(rule misaligned-time). Ingest it with --tz EURUSD=ny-close" in res.stderr.replace("\n", "")
+    res = subprocess.run([sys.executable, "-m", "bqx", "ingest", str(tmp_path / "src"), "--store", str(tmp_path / "s"),
                           "--tz", "UTC", "--tz", "EURUSD=Etc/GMT-3"], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "ingested" in res.stderr and "3 pair(s)" in res.stderr
@@ -65,7 +69,7 @@ def test_repair_warns_and_stores_the_bars_as_read(tmp_path):
     ts = three_vendor_dir(tmp_path / "src")
     rep = ingest(tmp_path / "src", tmp_path / "s", tz="UTC", policy="repair")
     warning = next(n for n in rep.lines() if n.startswith("warning:"))
-    assert "EURUSD looks 3 h ahead of UTC" in warning and "[rule misaligned-time]" in warning and "--tz EURUSD=" in warning
+    assert "EURUSD looks 3 h ahead of UTC" in warning and "(rule misaligned-time)" in warning and "--tz EURUSD=" in warning
     back = pl.read_parquet(tmp_path / "s/bars/pair=EURUSD/*/data.parquet")
     assert back["ts"][0] == ts["ts"][0] + timedelta(hours=3)  # stored as read
     assert rep.alignment["findings"][0]["pairs"] == ["EURUSD"]
