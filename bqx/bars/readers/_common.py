@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from bqx.bars import timezones
-from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
+from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS
 from bqx.bars.rules import COL, LINE, RAW, RULE, VAL  # noqa: F401 - the internal columns every reader writes
 from bqx.universe import CURRENCIES, PAIR_NAMES
 

@@ -21,7 +21,7 @@ NAME = "histdata"
 _SIGNATURE = re.compile(r"^\s*\d{8} \d{6};")
 _EXAMPLE = "20240701 000000;1.07123;1.07130;1.07100;1.07120;0"
 #: HistData documents its times as Eastern Standard Time without daylight saving: fixed UTC-5.
-UTC_OFFSET_HOURS = -5
+ZONE = EST_FIXED
 
 
 def sniff(first: str) -> bool:
@@ -39,7 +39,7 @@ def parse(path: Path, rows: pl.DataFrame, *, tz: str | None = None, column_map: 
         pl.col("_f0").alias("_tstext"),
     )
     names = {"open": "_f1", "high": "_f2", "low": "_f3", "close": "_f4", "volume": "_f5"}
-    zone = tz or EST_FIXED
+    zone = tz or ZONE
     f = localize(f, "_naive", zone)
     f = with_parse_errors(f, [
         ("unparseable", None, pl.col("_n") != 6, pl.col(RAW)),
