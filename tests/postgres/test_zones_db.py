@@ -40,3 +40,23 @@ def test_per_pair_zones_of_naive_tables(pg, pgpass, tmp_path):
     long = PgLayout(table="zones.bars", pair_column="pair", zones={"EURUSD": "ny-close"})
     with pytest.raises(UsageError, match="per-pair time zones"):
         ingest_postgres(pg.url(), tmp_path / "t", long)
+
+
+def test_a_broker_time_table_read_as_utc_is_warned_and_a_new_zone_refetches(pg, pgpass, sample, tmp_path):
+    bars = sample(("EURUSD",), "2024-07", 1).drop("pair")
+    local = bars.with_columns((pl.col("ts").dt.convert_time_zone("America/New_York").dt.replace_time_zone(None)
+                               + pl.duration(hours=7)).alias("ts"))  # a MetaTrader broker's clock (ny-close)
+    cols = ", ".join(f"{c} float8" for c in bars.columns if c != "ts")
+    pg.execute("DROP SCHEMA IF EXISTS broker CASCADE", f"CREATE SCHEMA broker AUTHORIZATION {pg_server.USER}",
+               f"CREATE TABLE broker.m1_eurusd (ts timestamp, {cols})", f"ALTER TABLE broker.m1_eurusd OWNER TO {pg_server.USER}")
+    pg_server.insert_bars(pg, "broker.m1_eurusd", local.with_columns(pl.exclude("ts").cast(pl.Float64)))
+    rep = ingest_postgres(pg.url(), tmp_path / "s", PgLayout(table="broker.m1_{pair}", tz="UTC"), pairs=["EURUSD"])
+    warning = next(n for n in rep.notes if n.startswith("warning:"))  # months are written as read: a warning, not a refusal
+    assert "EURUSD looks 3 h ahead of UTC" in warning and "Re-ingest it with --tz EURUSD=ny-close" in warning
+    seen = []
+    rep = ingest_postgres(pg.url(), tmp_path / "s", PgLayout(table="broker.m1_{pair}", tz="UTC", zones={"EURUSD": "ny-close"}),
+                          pairs=["EURUSD"], on_month=lambda *a: seen.append(a[2]))
+    assert "unchanged" not in seen and "read" in seen  # same rows, another zone: fetched again
+    assert not [n for n in rep.notes if n.startswith("warning:")] and rep.alignment["findings"] == []
+    got = pl.read_parquet(tmp_path / "s/bars/pair=EURUSD/*/data.parquet").sort("ts")
+    assert got["ts"].to_list() == bars["ts"].to_list()
