@@ -59,8 +59,9 @@ def test_the_cli_exits_2_with_the_offset_and_the_flag(tmp_path):
                           "--tz", "UTC", "--policy", "repair"], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0 and "warning: EURUSD looks 3 h ahead of UTC" in res.stderr
     assert "(rule misaligned-time). Ingest it with --tz EURUSD=ny-close" in res.stderr.replace("\n", "")
-    res = subprocess.run([sys.executable, "-m", "bqx", "ingest", str(tmp_path / "src"), "--store", str(tmp_path / "s"),
-                          "--tz", "UTC", "--tz", "EURUSD=Etc/GMT-3"], capture_output=True, text=True, env=env, timeout=300)
+    (tmp_path / "bqx.toml").write_text('[ingest.tz]\ndefault = "UTC"\nEURUSD = "Etc/GMT-3"\n')  # the fix, in bqx.toml
+    res = subprocess.run([sys.executable, "-m", "bqx", "ingest", str(tmp_path / "src"), "--store", str(tmp_path / "s")],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "ingested" in res.stderr and "3 pair(s)" in res.stderr
 
