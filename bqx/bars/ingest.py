@@ -112,7 +112,9 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
     if report.rows_out == 0:
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {source}: {report.rows_in} rows read, {report.rows_quarantined} "
-                         f"quarantined, {report.rows_skipped} skipped, {len(report.rejected_files)} files rejected{where}",
+                         f"quarantined, {report.rows_skipped} skipped, {len(report.rejected_files)} files rejected"
+                         + (f", {len(report.skipped_files)} files of other pairs not read" if report.skipped_files else "")
+                         + where,
                          file=str(source), rule="empty-file")
     return report
 

@@ -104,6 +104,8 @@ def test_pairs_reads_only_those_pairs_files(tmp_path):
     assert sorted(rep.pairs) == ["EURUSD"] and rep.rows_in == rep.rows_out == bars.height
     assert sorted(p.rsplit("/", 1)[1] for p in rep.skipped_files) == ["GBPUSD.csv", "USDJPY_M1.csv"]
     assert "did not read 2 file(s) of pairs not asked for" in rep.lines()
+    with pytest.raises(InputError, match="nothing to ingest.*3 files of other pairs not read"):
+        ingest(tmp_path / "src", tmp_path / "s3", tz="Etc/GMT-3", pairs=["AUDUSD"])
     with pytest.raises(InputError) as err:  # without --pairs the broken file is read, and stops a strict ingest
         ingest(tmp_path / "src", tmp_path / "s2", tz="Etc/GMT-3")
     assert "GBPUSD.csv" in str(err.value)
