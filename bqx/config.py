@@ -127,7 +127,7 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str
 
 
 # BQX_* variables that belong to bqx's own scripts and tests, not to the configuration.
-NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_TEST_KILL_WORKER", "BQX_TEST_KILL_AFTER_BARS",
+NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_TEST_KILL_WORKER",
                           "BQX_TEST_WORKER_READY_DIR", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
 _warned: set[str] = set()
 

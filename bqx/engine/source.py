@@ -1,16 +1,14 @@
 """Bars into the store, the store's baseline time, pair infos and the anchors fixed once per store.
 
-The pairs a source writes are recorded in `pairs.json` (their source, basis, volume and bid/ask)
-before their bars files, so a run killed in the middle of writing bars leaves files the rerun
-knows as that source's (the sample's missing files are then written; nothing is mistaken for
-another source's bars). Test hook: with `BQX_TEST_KILL_AFTER_BARS=N` the process SIGKILLs itself
-right after writing its N-th sample bars file.
+The sample market's pairs are recorded in `pairs.json` (source, basis, volume and bid/ask) before
+their bars files are written, so a run killed while it writes them leaves files the rerun knows
+as the sample's: it writes the missing ones (before, the files written so far looked like bars
+of an unknown source, and the rerun computed those pairs only).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -30,7 +28,6 @@ from bqx.core.runner import pair_info
 from bqx.universe import PAIR_NAMES
 
 SAMPLE_START = "2024-07"
-KILL_BARS_ENV = "BQX_TEST_KILL_AFTER_BARS"
 AUTO = "auto"  # the sample market for a new or sample store, else the bars already in the store
 
 
@@ -122,7 +119,6 @@ def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None
         if isinstance(first, datetime) and first.tzinfo is None:
             first = first.replace(tzinfo=timezone.utc)
         check_not_before_baseline(root, first)
-    declare_pairs(root, split_pairs(frame), source=label)
     return len(write_bars(root, frame, source=label))
 
 
@@ -132,22 +128,17 @@ def _write_sample(root: Path, names: Sequence[str], months: Sequence[str], have:
     flat), each month's pairs recorded in `pairs.json` before their files are written."""
     from bqx.bars.sample import sample_market
 
-    kill_after = int(os.environ.get(KILL_BARS_ENV, "0") or 0)
     written = 0
     for month in months:
         if all((p, month) in have for p in names):
             continue
-        per_pair = split_pairs(sample_market(pairs=names, start=month, months=1, seed=seed))
-        declare_pairs(root, per_pair, source="sample", only_missing=True)
-        for pair, frame in per_pair.items():
-            written += len(write_bars(root, frame.with_columns(pl.lit(pair).alias("pair")), source="sample",
-                                      only_missing=True))
-            if kill_after and written >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
+        bars = sample_market(pairs=names, start=month, months=1, seed=seed)
+        _declare_pairs(root, split_pairs(bars), source="sample", only_missing=True)
+        written += len(write_bars(root, bars, source="sample", only_missing=True))
     return written
 
 
-def declare_pairs(root: Path, per_pair: Mapping[str, pl.DataFrame], *, source: str, only_missing: bool = False) -> None:
+def _declare_pairs(root: Path, per_pair: Mapping[str, pl.DataFrame], *, source: str, only_missing: bool = False) -> None:
     """Record in `pairs.json`, before their bars are written, the entries `write_bars` gives these pairs' bars."""
     info = read_pairs_json(root)
     for pair, frame in per_pair.items():
