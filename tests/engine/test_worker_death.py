@@ -226,3 +226,15 @@ def test_without_pdeathsig_the_polling_thread_ends_an_orphaned_worker(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_task_retries_is_a_setting(tmp_path):
+    from bqx.config import load_config
+    from bqx.errors import ConfigError
+
+    assert load_config(environ={}, cwd=tmp_path)[0].task_retries == 2
+    assert load_config(environ={"BQX_TASK_RETRIES": "0"}, cwd=tmp_path)[0].task_retries == 0
+    (tmp_path / "bqx.toml").write_text("task_retries = 5\n")
+    assert load_config(environ={}, cwd=tmp_path)[0].task_retries == 5
+    with pytest.raises(ConfigError, match="task_retries"):
+        load_config(environ={"BQX_TASK_RETRIES": "-1"}, cwd=tmp_path)
