@@ -238,3 +238,13 @@ def test_task_retries_is_a_setting(tmp_path):
     assert load_config(environ={}, cwd=tmp_path)[0].task_retries == 5
     with pytest.raises(ConfigError, match="task_retries"):
         load_config(environ={"BQX_TASK_RETRIES": "-1"}, cwd=tmp_path)
+
+
+def test_a_worker_whose_driver_is_gone_ends_before_it_writes():
+    from bqx.engine import lifeline
+
+    assert lifeline.driver_alive()  # outside a pool: no driver to lose, writes go on
+    code = ("import os; import bqx.engine.lifeline as l; l._driver = os.getppid() + 1000000; "
+            "l.ensure_driver(); print('wrote')")
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == lifeline.ORPHAN_EXIT and "wrote" not in proc.stdout
