@@ -332,6 +332,9 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
                   f"unit(s) again, {len(given_up)} given up\n")
         for unit in given_up:
             members = [k for k in units[unit] if k not in blocked]
+            if not members:
+                finish(unit, [])
+                continue
             label = " ".join(x for x in ("+".join(k[0] for k in members), members[0][1], members[0][2]) if x)
             why = deaths.reason(unit, label)
             finish(unit, [TaskResult(*k, ok=False, error=why, fingerprint=tasks[k].fingerprint) for k in members])
