@@ -31,7 +31,7 @@ class WorkerDeaths:
         self.breaks = 0  # how often the pool broke
 
     def limit(self, workers: int) -> int:
-        """How many units may be in flight: one while suspects remain (so a death is known to be its), else `workers`."""
+        """Units in flight at most: one while suspects remain (a death is then known to be its), else `workers`."""
         return 1 if self.suspects else max(1, workers)
 
     def died(self, units: Sequence[int]) -> tuple[list[int], list[int]]:

@@ -384,7 +384,8 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
                 finish(unit, results)
 
 
-def _replace_pool(root: Path, ex: Executor, inflight: dict[Any, int], dead: list[int], collect: Any, finish: Any) -> None:
+def _replace_pool(root: Path, ex: Executor, inflight: dict[Any, int], dead: list[int], collect: Any,
+                  finish: Any) -> None:
     """Settle what was in flight when the pool broke (results that came back are kept; the rest join `dead`),
     then start a new pool and remove the temporary files the stopped workers left."""
     while inflight:  # a broken pool fails everything it still held at once, so this ends quickly

@@ -138,13 +138,15 @@ def _write_sample(root: Path, names: Sequence[str], months: Sequence[str], have:
     return written
 
 
-def _declare_pairs(root: Path, per_pair: Mapping[str, pl.DataFrame], *, source: str, only_missing: bool = False) -> None:
+def _declare_pairs(root: Path, per_pair: Mapping[str, pl.DataFrame], *, source: str,
+                   only_missing: bool = False) -> None:
     """Record in `pairs.json`, before their bars are written, the entries `write_bars` gives these pairs' bars."""
     info = read_pairs_json(root)
     for pair, frame in per_pair.items():
         old = info.get(pair, {})
         has_volume = bool(frame.height and (frame["volume"].fill_null(0.0) != 0.0).any())
-        has_bidask = bool(frame.height and frame["bid_close"].is_not_null().any() and frame["ask_close"].is_not_null().any())
+        has_bidask = bool(frame.height and frame["bid_close"].is_not_null().any()
+                          and frame["ask_close"].is_not_null().any())
         info[pair] = {
             "basis": "mid",
             "has_volume": has_volume or bool(old.get("has_volume", False) and only_missing),
