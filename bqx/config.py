@@ -124,6 +124,7 @@ class Config(_Frozen):
     workers: int | None = Field(None, ge=1)
     executor: Literal["serial", "process", "dask"] = "process"
     scheduler: str | None = None
+    task_retries: int = Field(2, ge=0, description="times the tasks in flight when a pool worker died run again")
     plugins: tuple[str, ...] = Field((), description="modules that register user families")
     families: dict[str, dict[str, Any]] = Field(default_factory=dict)
     export: ExportConfig = ExportConfig()
@@ -177,7 +178,8 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str
 
 
 # BQX_* variables that belong to bqx's own scripts and tests, not to the configuration.
-NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
+NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_TEST_KILL_WORKER",
+                          "BQX_TEST_WORKER_READY_DIR", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
 _warned: set[str] = set()
 
 
