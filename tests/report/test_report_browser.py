@@ -51,6 +51,20 @@ def test_full_report_draws_every_section(browser, store, tmp_path, artifacts):
     assert any("55 of 56 triangles are never evaluated" in n for n in notes["triangles"])
     assert notes["export"] == []  # the export beside the store was found and shown
     assert not any(n.startswith("FAILED") for n in notes["validation"])
+    # drawn, not only written: the coverage heat maps have one row per pair of the store, the strength
+    # chart no line without a value, and the export paragraph shows purge, embargo and the common range
+    rows = browser.evaluate("Array.from(document.querySelectorAll('#coverage .chart')).filter(d => d.data && "
+                            "d.data[0].type === 'heatmap').map(d => d.data[0].y.length)")
+    assert rows == [4, 4], rows
+    empty_lines = browser.evaluate("Array.from(document.querySelectorAll('#strength .chart')).flatMap(d => "
+                                   "(d.data || []).filter(t => t.type === 'scatter' && t.y.every(v => v === null)))"
+                                   ".length")
+    assert empty_lines == 0
+    text = browser.evaluate("document.getElementById('export').innerText")
+    assert "purge 75 bars, embargo 60 bars, common range 2024-07-" in text, text[:400]
+    splits = browser.evaluate("Array.from(document.querySelectorAll('#export .chart')).filter(d => d.layout && "
+                              "d.layout.title.text.startsWith('Split boundaries')).map(d => d.data.length)")
+    assert splits == [3]
 
 
 def test_choosing_another_family_draws_it(browser, store, tmp_path):
