@@ -7,10 +7,10 @@ Two cheap sources, no second read of the data:
   partition of any exported pair. Those are the columns `--drop-empty` (the default) leaves out,
   so every file of one export keeps one schema. A view's columns (computed at export, no
   footer) are never dropped; they are still listed when empty.
-- While writing, `FileStats.of` takes each written file's per-column count of values, minimum
-  and maximum (one vectorised select over the frame already in memory); `ColumnCensus` merges
-  them per pair and split and says, per column, where it is empty (no value) or constant (all
-  its values equal).
+- While writing, `FileStats.of` takes each written file's per-column count of values (the null
+  counts Arrow keeps with every column, no pass), minimum and maximum (one vectorised select over
+  the frame already in memory, in its written dtype); `ColumnCensus` merges them per pair and split
+  and says, per column, where it is empty (no value) or constant (all its values equal).
 
 The census is written to metadata/columns.json; its counts are the ones the CLI summary prints.
 """
@@ -47,11 +47,10 @@ class FileStats:
         if not k or frame.height == 0:
             return cls(frame.height, np.zeros(k), np.full(k, np.inf), np.full(k, -np.inf))
         x = frame.select(columns)
-        row = x.select(pl.all().count().name.prefix("n_"), pl.all().cast(pl.Float64).min().name.prefix("lo_"),
-                       pl.all().cast(pl.Float64).max().name.prefix("hi_")).row(0)
-        n = np.asarray(row[:k], dtype=np.float64)
-        lo = np.asarray([np.inf if v is None else v for v in row[k:2 * k]], dtype=np.float64)
-        hi = np.asarray([-np.inf if v is None else v for v in row[2 * k:]], dtype=np.float64)
+        n = np.asarray([x.height - s.null_count() for s in x.iter_columns()], dtype=np.float64)
+        row = x.select(pl.all().min().name.prefix("lo_"), pl.all().max().name.prefix("hi_")).row(0)
+        lo = np.asarray([np.inf if v is None else float(v) for v in row[:k]], dtype=np.float64)
+        hi = np.asarray([-np.inf if v is None else float(v) for v in row[k:]], dtype=np.float64)
         return cls(frame.height, n, lo, hi)
 
     def merge(self, other: "FileStats") -> None:

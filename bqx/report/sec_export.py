@@ -101,12 +101,13 @@ def columns_note(sec: Section, meta: dict[str, Any]) -> None:
     dropped = census.get("dropped", [])
     text = (f"<p>Columns: {c.get('exported')} exported of {c.get('selected')} selected; {len(dropped)} dropped "
             f"(no value in the store for any pair){': ' + html.escape(', '.join(dropped[:12])) if dropped else ''}"
-            f"{' …' if len(dropped) > 12 else ''}. {c.get('empty_somewhere', 0)} columns are empty and "
+            f"{f' and {len(dropped) - 12} more' if len(dropped) > 12 else ''}. {c.get('empty_somewhere', 0)} columns are empty and "
             f"{c.get('constant_somewhere', 0)} constant for some pair or split (metadata/columns.json).</p>")
     sec.add(text)
     by_pair = census.get("by_pair", {})
-    if by_pair:
-        rows = [[p, sp, v.get("rows"), v.get("empty"), v.get("constant")]
-                for p, splits in by_pair.items() for sp, v in splits.items()]
+    rows = [[p, sp, v.get("rows"), v.get("empty"), v.get("constant")]
+            for p, splits in by_pair.items() for sp, v in splits.items() if v.get("empty")]
+    if rows:
         sec.add(table(["pair", "split", "rows", "empty columns", "constant columns"], rows,
-                      caption="Empty and constant columns per pair and split"))
+                      caption=f"Pairs and splits with empty columns ({len(rows)} of "
+                              f"{sum(len(v) for v in by_pair.values())}; the others have none)"))

@@ -113,7 +113,11 @@ def test_export_section_shows_purge_embargo_and_common_range(ctx, store):
     assert f"common range {start} to {end}" in text
     timeline = [f for f in _charts(sec) if f["layout"]["title"]["text"].startswith("Split boundaries")]
     assert [t["name"] for t in timeline[0]["data"]] == ["train", "validation", "test"]
-    assert "Empty and constant columns per pair and split" in text  # the census of metadata/columns.json
+    census = json.loads((store.parent / "export" / "metadata" / "columns.json").read_text())
+    c = census["counts"]
+    assert f"Columns: {c['exported']} exported of {c['selected']} selected; {c['dropped']} dropped" in text
+    with_empty = [(p, sp) for p, v in census["by_pair"].items() for sp, x in v.items() if x["empty"]]
+    assert (f"Pairs and splits with empty columns ({len(with_empty)} of" in text) == bool(with_empty)
 
 
 def test_a_reingested_quarantine_is_counted_once(tmp_path):
@@ -135,3 +139,31 @@ def test_a_reingested_quarantine_is_counted_once(tmp_path):
     assert "(3 in all: 3 rows, 0 whole files)" in bars_chart[0]["layout"]["title"]["text"]
     assert sum(sum(t["y"]) for t in bars_chart[0]["data"]) == 3
     assert any("3 quarantined records repeat" in n for n in sec.notes)
+
+
+def test_strength_of_a_partial_market_draws_the_defined_indices_only(tmp_path):
+    """A hand-made index table: EUR, USD and JPY have values, the other five are NULL throughout."""
+    import numpy as np
+
+    from bqx.report.context import Context
+    from bqx.store.layout import table_path, write_parquet
+    from bqx.universe import CURRENCIES
+
+    t0 = datetime(2024, 7, 1, tzinfo=timezone.utc)
+    n = 3 * 24 * 60
+    rng = np.random.default_rng(5)
+    cols = {f"ccy_{c}": (np.cumsum(rng.standard_normal(n)) if c in ("EUR", "USD", "JPY") else [None] * n)
+            for c in CURRENCIES}
+    frame = pl.DataFrame({"ts": [t0 + timedelta(minutes=i) for i in range(n)], **cols},
+                         schema={"ts": pl.Datetime("us", "UTC"), **{c: pl.Float64 for c in cols}})
+    write_parquet(frame, table_path(tmp_path, "currency_index", "2024-07"))
+    ctx = Context(root=tmp_path, bars={("EURUSD", "2024-07"): tmp_path / "unused"}, specs={}, tasks=[], runs=[],
+                  bar_rows={})
+    sec = sec_strength.section(ctx)
+    lines, heat = _charts(sec)
+    defined = [c for c in CURRENCIES if c in ("EUR", "USD", "JPY")]
+    assert [t["name"] for t in lines["data"]] == defined
+    assert heat["data"][0]["x"] == defined == heat["data"][0]["y"]
+    assert all(v is not None for row in heat["data"][0]["z"] for v in row)
+    missing = [c for c in CURRENCIES if c not in defined]
+    assert sec.notes == [f"Undefined throughout (a pair of theirs is missing), not drawn: {', '.join(missing)}."]
