@@ -148,7 +148,15 @@ def test_validate_export_recomputes_the_census(dropped):
         col = next(iter(doc["columns"]))
         del doc["columns"][col]
         path.write_text(json.dumps(doc))
-        assert check_export(str(dest))[-1].passed is False
+        census = check_export(str(dest))[-1]
+        assert census.name == "columns.census" and census.passed is False and col in census.detail
+        # a column said to be dropped although the store has values of it
+        doc = json.loads(original)
+        doc["dropped"].append("spr_bps")
+        path.write_text(json.dumps(doc))
+        census = check_export(str(dest))[-1]
+        assert census.passed is False
+        assert "dropped column spr_bps has values in the store" in census.failures
     finally:
         path.write_text(original)
 
@@ -162,3 +170,14 @@ def test_cli_summary_lists_empty_columns(partial_store, tmp_path):
     assert "dropped (all NULL in the store for every pair)" in res.output
     assert "columns have no value for some pair or split" in res.output
     assert "metadata/columns.json" in res.output
+
+
+def test_per_pair_scaler_lists_a_pairs_empty_columns_instead_of_entries(partial_store, tmp_path):
+    result = _export(partial_store, tmp_path / "pp", scaler="per-pair")
+    doc = json.loads((tmp_path / "pp/scalers/scaler.json").read_text())
+    assert "spr_bps" in doc["empty"][BID_ONLY] and "spr_bps" not in doc["pairs"][BID_ONLY]
+    assert doc["pairs"]["EURUSD"]["spr_bps"]["n"] > 0 and "spr_bps" not in doc["empty"].get("EURUSD", {})
+    assert all(p["n"] > 0 for cols in doc["pairs"].values() for p in cols.values())
+    check = {c["name"]: c for c in result.checks}
+    assert check["scaler.columns"]["passed"] and check["columns.census"]["passed"]
+    assert result.column_counts["fitted"] == len({c for cols in doc["pairs"].values() for c in cols})
