@@ -29,6 +29,7 @@ from bqx.export.preamble import prepare_export
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
                                SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
+from bqx.export.folds import CV_COLUMNS
 from bqx.export.splits import SPLITS, SplitPlan
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
 
@@ -53,6 +54,8 @@ def export(
     s3: S3Options | None = None,
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    cv: str | None = None,
+    targets: Sequence[str] | None = None,
 ) -> ExportResult:
     """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
 
@@ -60,31 +63,35 @@ def export(
     `val_end`) are given; `purge` defaults to the largest target horizon; `scaler` is "global"
     or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
     validation did not pass unless `no_validate`. `workers` threads (default 2, at most the
-    cores) read, encode and write pairs side by side.
+    cores) read, encode and write pairs side by side. `cv`: "walk-forward:K" or "cpcv:N,k" adds folds over
+    the pool (bqx.export.folds); `targets`: which targets and labels to export (bqx.export.spans.pick_targets).
     """
     from bqx.store.lock import read_lock
 
     if to.startswith(("postgresql://", "postgres://")):  # PostgreSQL sink hook (bqx.export.postgres_sink)
         from bqx.export.postgres_sink import export_postgres
 
-        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres")}
+        if cv or targets:
+            raise UsageError("--cv and --targets are for Parquet exports (a directory or s3://), not PostgreSQL")
+        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres", "cv", "targets")}
         with read_lock(store, "export"):
             return export_postgres(store, to, **kwargs)
     with read_lock(store, "export"):
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
                        scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress, workers=workers)
+                       progress=progress, workers=workers, cv=cv, targets=targets)
 
 
 def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress, workers) -> ExportResult:
+            scale_kinds, scale_targets, no_validate, s3, progress, workers, cv=None, targets=None) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                          purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
-                         scale_targets=scale_targets, no_validate=no_validate, say=say)
+                         scale_targets=scale_targets, no_validate=no_validate, say=say, targets=targets, cv=bool(cv))
     sel, plan, purge, fit = pre.sel, pre.plan, pre.purge, pre.fit
+    cvc = _cv_columns(cv, pre, normalize, embargo) if cv else None
     passed, report, why = pre.passed, pre.report, pre.why
 
     dest = open_destination(to, s3)
@@ -95,7 +102,7 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
         say("fitting the scaler on training rows")
         fitted = _fit_pass(sel, plan, fit, workers)
     check_cols = _check_columns(fitted or fit, sel)
-    blocks = _stream(sel, plan, dest, fit, fitted, dtype, check_cols, workers, say)
+    blocks = _stream(sel, plan, dest, fit, fitted, dtype, check_cols, workers, say, cvc)
     written = [w for blk in blocks for w in blk.written]
     rows: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     for w in written:
@@ -109,6 +116,9 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
 
     meta = _metadata(sel, plan, rows, written, fitted, report, passed, no_validate, dest,
                      precision=precision, normalize=normalize, scale_targets=scale_targets, horizon=pre.horizon)
+    cv_files: list[str] = []
+    if cvc is not None:
+        cv_files = _cv_finish(cvc, blocks, fitted, sel, dest, meta, say)
     meta_files = {
         EXPORT_JSON: meta,
         CATALOG_JSON: [dict(r, scaled=r["name"] in pre.scaled) for r in sel.catalog],
@@ -118,7 +128,7 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     }
     for rel, doc in meta_files.items():
         dest.write_bytes(rel, _json(doc))
-    keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON}
+    keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON} | set(cv_files)
     stale = [f for top in TOP_DIRS for f in dest.list_files(top) if f not in keep]
     for rel in stale:
         dest.delete(rel)
@@ -152,6 +162,7 @@ class _Block:
     written: list[dict[str, Any]]
     moments: Moments | None
     checks: dict[str, dict[str, Any]]
+    cells: list[Any] | None = None  # --cv: (cv cell, rows, moments) of the pool rows
 
 
 def _splits(plan: SplitPlan, pair: str, frame: pl.DataFrame, wanted: Sequence[str] = SPLITS) -> dict[str, pl.DataFrame]:
@@ -209,33 +220,77 @@ def _check_columns(scaler: Scaler | ScalerFit, sel: source.Selection) -> list[st
 
 
 def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: ScalerFit, fitted: Scaler | None,
-            dtype: Any, check_cols: list[str], workers: int | None, say: Callable[[str], None]) -> list[_Block]:
+            dtype: Any, check_cols: list[str], workers: int | None, say: Callable[[str], None],
+            cvc: Any = None) -> list[_Block]:
     """Read each pair-month once, split it, and write each split's file once; pairs run side by side."""
     lock = threading.Lock()
 
     def job(pair: str) -> list[_Block]:
         out = []
         for month, frame in source.PairStream(sel, pair).months():
+            if cvc is not None:
+                frame = cvc.add(pair, frame, (plan.label(pair, frame["ts"]) == "train").fill_null(False).to_numpy())
             parts = _splits(plan, pair, frame)
-            written, checks, moments = [], {}, None
+            written, checks, moments, cells = [], {}, None, None
             for name, part in parts.items():
                 if fitted is None and name == "train":
                     moments = fit.moments_of(part)
+                    cells = cvc.cells(part) if cvc is not None else None
                 data_frame = fitted.transform(part, pair) if fitted is not None else part
-                data_frame = data_frame.select("ts", *sel.columns).cast({c: dtype for c in sel.columns})
+                extra = list(CV_COLUMNS) if cvc is not None else []
+                data_frame = data_frame.select("ts", *sel.columns, *extra).cast({c: dtype for c in sel.columns})
                 rel = f"features/{name}/pair={pair}/year_month={month}/data.parquet"
                 data = parquet_bytes(data_frame.to_arrow())
                 dest.write_bytes(rel, data)
                 written.append({"path": rel, "split": name, "pair": pair, "month": month, "rows": data_frame.height,
                                 "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
                 checks[rel] = written_summary(data_frame, check_cols if name == "train" else [])
-            out.append(_Block(pair, month, written, moments, checks))
+            out.append(_Block(pair, month, written, moments, checks, cells))
             if parts:
                 with lock:
                     say(f"{pair} {month}: " + ", ".join(f"{k} {v.height}" for k, v in parts.items()))
         return out
 
     return _by_pair(sel, workers, job)
+
+
+def _cv_columns(cv: str, pre: Any, normalize: bool, embargo: int) -> Any:
+    """The fold plan and per-row column builder of a `--cv` export (refused with --normalize)."""
+    from bqx.export.cv_export import CvColumns
+    from bqx.export.folds import parse_cv, plan_folds
+
+    spec = parse_cv(cv)
+    if normalize:
+        raise UsageError("--normalize cannot be combined with --cv: one scaler would have seen every split's test groups",
+                         hint="Export raw values; the per-split scalers are in scalers/cv/.")
+    t0 = time.perf_counter()
+    fp = plan_folds(spec, pre.plan, pre.ts_by_pair, embargo)
+    cvc = CvColumns(fp, pre.sel.targets, {r["name"]: r["lookahead"] for r in pre.sel.catalog}, pre.ts_by_pair, pre.scaled)
+    cvc.seconds += time.perf_counter() - t0
+    return cvc
+
+
+def _cv_finish(cvc: Any, blocks: Sequence[_Block], fitted: Scaler, sel: source.Selection, dest: Destination,
+               meta: dict[str, Any], say: Callable[[str], None]) -> list[str]:
+    """folds.json and the per-split scalers; the metadata names the cv columns. Returns the files written."""
+    from bqx.export.cv_export import finish
+    from bqx.export.folds import FOLDS_JSON
+
+    say(f"writing folds ({cvc.fp.spec.text}: {len(cvc.fp.splits)} splits) and their scalers")
+    cells: dict[str, list[Any]] = {p: [] for p in sel.pairs}
+    for blk in blocks:
+        cells[blk.pair] += blk.cells or []
+    files: list[str] = []
+
+    def write(rel: str, doc: Any) -> None:
+        dest.write_bytes(rel, _json(doc))
+        files.append(rel)
+
+    doc = finish(cvc, cells, fitted.scope, fitted.kinds, sel.pairs, write)
+    meta["columns"] = [*meta["columns"], *CV_COLUMNS]
+    meta["folds"] = {"path": FOLDS_JSON, "cv": cvc.fp.spec.text, "splits": len(cvc.fp.splits),
+                     "cost_seconds": doc["cost_seconds"]}
+    return files
 
 
 def month_start_of(month: str) -> datetime:
