@@ -234,8 +234,8 @@ def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: Scal
             written, checks, moments, cells = [], {}, None, None
             for name, part in parts.items():
                 if fitted is None and name == "train":
-                    moments = fit.moments_of(part)
                     cells = cvc.cells(part) if cvc is not None else None
+                    moments = fit.moments_of(part) if cells is None else cvc.merged(cells)
                 data_frame = fitted.transform(part, pair) if fitted is not None else part
                 extra = list(CV_COLUMNS) if cvc is not None else []
                 data_frame = data_frame.select("ts", *sel.columns, *extra).cast({c: dtype for c in sel.columns})
