@@ -15,7 +15,9 @@ def test_stage_specs_compose_context_and_lookahead_from_declarations():
     specs = stage_specs(None)
     assert specs["rate_index"].inputs == () and specs["rate_index"].context == 0
     assert specs["bqx"].inputs == ("rate_index",) and specs["bqx"].context == 2 * 75
-    assert specs["targets"].inputs == ("bqx",) and specs["targets"].lookahead == 75
+    # the targets stage holds targets (lookahead 75) and labels (lookahead 2 x 60 - 1, context 59, reading statistics)
+    assert set(specs["targets"].inputs) == {"bqx", "extraction"} and specs["targets"].lookahead == 119
+    assert specs["targets"].context == 59
     assert "lags" not in specs  # a view is never a stored stage
     wide = stage_specs({"bqx": {"windows": (10, 200)}})
     assert wide["bqx"].context == 400 and "bqx_w200_max" in wide["bqx"].columns
