@@ -5,7 +5,6 @@ metadata/folds.json and one scaler per split in scalers/cv/ fitted on that split
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Mapping, Sequence
 
@@ -108,11 +107,7 @@ def finish(cv: CvColumns, cells: Mapping[str, list[tuple[tuple[int, int, int], i
         paths.append(rel)
     folds_doc = fp.to_dict(span_rule(cv.targets, cv.lookahead), counts) | {"scalers": paths}
     folds_doc["cost_seconds"] = {"columns_and_cells": round(cv.seconds, 3), "splits_and_scalers": round(time.perf_counter() - t0, 3),
-                                 "note": "wall seconds summed over the export's threads; the cells' scaler moments, which "
-                                         "replace the blocks' own, are not counted"}
+                                 "note": "wall seconds summed over the export's threads"}
     write(FOLDS_JSON, folds_doc)
     return folds_doc
 
-
-def dumps(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=1, default=str, allow_nan=False) + "\n").encode()
