@@ -282,8 +282,8 @@ def _cv_finish(cvc: Any, blocks: Sequence[_Block], fitted: Scaler, sel: source.S
         cells[blk.pair] += blk.cells or []
     files: list[str] = []
 
-    def write(rel: str, doc: Any) -> None:
-        dest.write_bytes(rel, _json(doc))
+    def write(rel: str, doc: Any) -> None:  # compact JSON: hundreds of per-split scalers with an indent take seconds
+        dest.write_bytes(rel, (json.dumps(doc, default=str, allow_nan=False) + "\n").encode())
         files.append(rel)
 
     doc = finish(cvc, cells, fitted.scope, fitted.kinds, sel.pairs, write)

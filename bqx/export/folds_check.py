@@ -66,22 +66,26 @@ def check_folds(dest: Any, meta: dict[str, Any], files: list[dict[str, Any]], ca
                 col_fail.append(f"{pair} {name} at {frame['ts'][i]}: written {got[i]}, recomputed {want[i]}")
         if (~pool & ((r >= 0) | (e >= 0))).any():
             col_fail.append(f"{pair}: a row outside the pool has cv columns set")
-        cells.append(pl.DataFrame({"pair": pair, "g": want_g[pool], "r": want_r[pool], "e": want_e[pool],
-                                   "t": ts[pool], "end": end_ts[pool]}))
-    allc = pl.concat(cells) if cells else pl.DataFrame({"g": [], "r": [], "e": [], "t": [], "end": []})
-    g, r, e = (allc[c].to_numpy().astype(np.int64) for c in ("g", "r", "e"))
-    t, tend = allc["t"].to_numpy(), allc["end"].to_numpy()
+        cells.append(pl.DataFrame({"g": want_g[pool], "r": want_r[pool], "e": want_e[pool], "t": ts[pool],
+                                   "end": end_ts[pool]}))
+    # per cell of verified columns: every row of a cell has its t in group g and its span's end in group r, so
+    # the earliest t and the latest end decide whether some row's [t, t + span_t] meets a group's time range
+    allc = (pl.concat(cells) if cells else pl.DataFrame(schema={"g": pl.Int64, "r": pl.Int64, "e": pl.Int64,
+                                                                "t": pl.Int64, "end": pl.Int64}))
+    agg = allc.group_by("g", "r", "e").agg(pl.len().alias("n"), pl.col("t").min(), pl.col("end").max())
+    g, r, e, n = (agg[c].to_numpy().astype(np.int64) for c in ("g", "r", "e", "n"))
+    t, tend = agg["t"].to_numpy(), agg["end"].to_numpy()
     for s, (test, _) in enumerate(fp.splits):
         train = fp.train_mask(s, g, r, e)
         for k in test:  # [t, t + span] against the test group's time range
             last = k == fp.spec.groups - 1
             meets = train & (tend >= starts[k]) & ((t < ends[k]) | last)
             if meets.any():
-                purge_fail.append(f"split {s}: {int(meets.sum())} training rows reach test group {k}")
+                purge_fail.append(f"split {s}: {int(n[meets].sum())} training rows reach test group {k}")
             if not last:
                 emb = train & (e == k)
                 if emb.any():
-                    emb_fail.append(f"split {s}: {int(emb.sum())} training rows in the embargo after group {k}")
+                    emb_fail.append(f"split {s}: {int(n[emb].sum())} training rows in the embargo after group {k}")
     path_fail = []
     n, k = fp.spec.groups, fp.spec.k
     if fp.spec.method == "cpcv":
