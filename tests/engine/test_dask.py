@@ -51,7 +51,7 @@ def test_dask_cluster_writes_what_serial_and_process_pool_write(tmp_path, cluste
         "unchained": run(stores["unchained"], source=None, stages=STAGES, executor="process", workers=2, chain=False),
     }
     # 3 per-pair stages x 3 pairs x 2 months + 1 month task x 2 months
-    expected = {(s, p, m) for s in ("rate_index", "bqx", "targets") for p in PAIRS for m in MONTHS}
+    expected = {(s, p, m) for s in ("rate_index", "bqx", "extraction", "targets") for p in PAIRS for m in MONTHS}
     expected |= {("arbitrage", None, m) for m in MONTHS}
     for name, res in results.items():
         assert res.ok, (name, res.failed)
