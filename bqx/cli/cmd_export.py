@@ -25,6 +25,15 @@ def _fractions(text: str | None) -> tuple[float, float, float] | None:
     return parts  # type: ignore[return-value]
 
 
+def _targets(targets: list[str] | None, labels_only: bool) -> list[str] | None:
+    chosen = split_list(targets)
+    if labels_only:
+        if chosen:
+            raise UsageError("--labels-only and --targets select the targets twice; give one of them")
+        return ["labels"]
+    return chosen or None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
@@ -44,6 +53,9 @@ def register(app: typer.Typer) -> None:
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (repeat or comma-separate)."),
         families: Optional[list[str]] = typer.Option(None, "--families", help="Only these feature families (targets are always exported)."),
         drop_empty: bool = typer.Option(True, "--drop-empty/--keep-empty", help="Leave out feature columns with no value for any exported pair (default), or keep them as all-NULL columns. Either way empty and constant columns are listed per pair and split in metadata/columns.json."),
+        cv: Optional[str] = typer.Option(None, "--cv", help="Folds over the pool before the test boundary: walk-forward:K or cpcv:N,k (cv_group, cv_reach, cv_embargo columns, metadata/folds.json, scalers/cv/; docs/TRAINING.md)."),
+        targets: Optional[list[str]] = typer.Option(None, "--targets", help="Only these targets and labels: targets, labels, a column or a label horizon such as lbl_tb_h30 (repeat or comma-separate; default all)."),
+        labels_only: bool = typer.Option(False, "--labels-only", help="Export the triple-barrier labels (with their spans and weights) and no fixed-horizon targets: folds then purge by t1."),
         no_validate: bool = typer.Option(False, "--no-validate", help="Export even without a passing validation (recorded in the metadata)."),
         s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3 endpoint URL (default: AWS_ENDPOINT_URL)."),
         s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION or us-east-1)."),
@@ -75,7 +87,7 @@ def register(app: typer.Typer) -> None:
             split=ec.split, train_end=train_end, val_end=val_end, purge=ec.purge, embargo=ec.embargo,
             scaler=ec.scaler, normalize=normalize, precision=ec.precision, scale_targets=scale_targets,
             scale_kinds=kinds, no_validate=no_validate, s3=S3Options(endpoint=s3_endpoint, region=s3_region),
-            progress=None if json_ else info, drop_empty=drop_empty,
+            progress=None if json_ else info, drop_empty=drop_empty, cv=cv, targets=_targets(targets, labels_only),
         )
         data = result.to_dict()
         if report is not None:

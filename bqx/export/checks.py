@@ -17,6 +17,7 @@
   dropped column has no value in the store for any exported pair (footers; when the store is there).
 - scaler.reproducible: mean and std recomputed from the exported training rows alone equal the
   scaler (or, for a normalized export, the training rows have mean 0 and std 1).
+- folds.*: for an export with --cv, bqx.export.folds_check (columns, purge by span, embargo, paths).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from bqx.export.columns import CONSTANT, EMPTY, ColumnCensus, FileStats
+from bqx.export.folds import CV_COLUMNS
 from bqx.export.layout import CATALOG_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON
 from bqx.export.scaler import Moments, Scaler
 from bqx.export.splits import SPLITS, SplitPlan, _to_us
@@ -81,6 +83,10 @@ def run_checks(dest: Destination, *, store: str | Path | None = None, require_co
     out += _purge_embargo(meta, plan, walk.kept, store_ts, store_path)
     out.append(_scaler_columns(meta, catalog, scaler))
     out.append(_census(dest, meta, walk.census, store_path if store_ts is not None else None))
+    if meta.get("folds"):
+        from bqx.export.folds_check import check_folds
+
+        out += check_folds(dest, meta, files, catalog, _result)
     return out
 
 
@@ -137,7 +143,7 @@ class _Walk:
             names = schema.names
             if names != cols:
                 file_fail.append(f"{rel}: columns differ from the metadata (pair/year_month must only be in the path)")
-            bad = [f.name for f in schema if f.name != "ts" and str(f.type) != ftype]
+            bad = [f.name for f in schema if f.name != "ts" and f.name not in CV_COLUMNS and str(f.type) != ftype]
             if bad:
                 file_fail.append(f"{rel}: columns {bad[:3]} are not {ftype}")
             frame = pl.from_arrow(table)

@@ -30,6 +30,7 @@ from bqx.export.preamble import prepare_export
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
                                SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
+from bqx.export.folds import CV_COLUMNS
 from bqx.export.splits import SPLITS, SplitPlan
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
 
@@ -55,6 +56,8 @@ def export(
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
     drop_empty: bool = True,
+    cv: str | None = None,
+    targets: Sequence[str] | None = None,
 ) -> ExportResult:
     """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
 
@@ -65,30 +68,37 @@ def export(
     cores) read, encode and write pairs side by side. `drop_empty` leaves out the feature columns
     the store has no value of for any exported pair (bqx.export.columns); every other empty or
     constant column is kept and listed in metadata/columns.json.
+    `cv`: "walk-forward:K" or "cpcv:N,k" adds folds over the pool (bqx.export.folds); `targets`: which
+    targets and labels to export (bqx.export.spans.pick_targets).
     """
     from bqx.store.lock import read_lock
 
     if to.startswith(("postgresql://", "postgres://")):  # PostgreSQL sink hook (bqx.export.postgres_sink)
         from bqx.export.postgres_sink import export_postgres
 
-        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres")}
+        if cv or targets:
+            raise UsageError("--cv and --targets are for Parquet exports (a directory or s3://), not PostgreSQL")
+        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres", "cv", "targets")}
         with read_lock(store, "export"):
             return export_postgres(store, to, **kwargs)
     with read_lock(store, "export"):
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
                        scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress, workers=workers, drop_empty=drop_empty)
+                       progress=progress, workers=workers, drop_empty=drop_empty, cv=cv, targets=targets)
 
 
 def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress, workers, drop_empty) -> ExportResult:
+            scale_kinds, scale_targets, no_validate, s3, progress, workers, drop_empty=True, cv=None,
+            targets=None) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                          purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
-                         scale_targets=scale_targets, no_validate=no_validate, say=say, drop_empty=drop_empty)
+                         scale_targets=scale_targets, no_validate=no_validate, say=say, drop_empty=drop_empty,
+                         targets=targets, cv=bool(cv))
     sel, plan, purge, fit = pre.sel, pre.plan, pre.purge, pre.fit
+    cvc = _cv_columns(cv, pre, normalize, embargo) if cv else None
     passed, report, why = pre.passed, pre.report, pre.why
 
     dest = open_destination(to, s3)
@@ -99,7 +109,7 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
         say("fitting the scaler on training rows")
         fitted = _fit_pass(sel, plan, fit, workers)
     check_cols = _check_columns(fitted or fit, sel)
-    blocks = _stream(sel, plan, dest, fit, fitted, dtype, check_cols, workers, say)
+    blocks = _stream(sel, plan, dest, fit, fitted, dtype, check_cols, workers, say, cvc)
     written = [w for blk in blocks for w in blk.written]
     rows: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     for w in written:
@@ -120,6 +130,9 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
                      precision=precision, normalize=normalize, scale_targets=scale_targets, horizon=pre.horizon)
     meta["column_report"] = {"path": COLUMNS_JSON, "counts": counts, "dropped": list(pre.dropped),
                              "empty_everywhere": census.everywhere("empty")}
+    cv_files: list[str] = []
+    if cvc is not None:
+        cv_files = _cv_finish(cvc, blocks, fitted, sel, dest, meta, say)
     meta_files = {
         EXPORT_JSON: meta,
         COLUMNS_JSON: census.to_dict() | {"counts": counts},
@@ -130,7 +143,7 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     }
     for rel, doc in meta_files.items():
         dest.write_bytes(rel, _json(doc))
-    keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON}
+    keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON} | set(cv_files)
     stale = [f for top in TOP_DIRS for f in dest.list_files(top) if f not in keep]
     for rel in stale:
         dest.delete(rel)
@@ -165,6 +178,7 @@ class _Block:
     moments: Moments | None
     checks: dict[str, dict[str, Any]]
     stats: dict[str, FileStats] | None = None  # split -> the written file's per-column counts, min and max
+    cells: list[Any] | None = None  # --cv: (cv cell, rows, moments) of the pool rows
 
 
 def _splits(plan: SplitPlan, pair: str, frame: pl.DataFrame, wanted: Sequence[str] = SPLITS) -> dict[str, pl.DataFrame]:
@@ -222,20 +236,25 @@ def _check_columns(scaler: Scaler | ScalerFit, sel: source.Selection) -> list[st
 
 
 def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: ScalerFit, fitted: Scaler | None,
-            dtype: Any, check_cols: list[str], workers: int | None, say: Callable[[str], None]) -> list[_Block]:
+            dtype: Any, check_cols: list[str], workers: int | None, say: Callable[[str], None],
+            cvc: Any = None) -> list[_Block]:
     """Read each pair-month once, split it, and write each split's file once; pairs run side by side."""
     lock = threading.Lock()
 
     def job(pair: str) -> list[_Block]:
         out = []
         for month, frame in source.PairStream(sel, pair).months():
+            if cvc is not None:
+                frame = cvc.add(pair, frame, (plan.label(pair, frame["ts"]) == "train").fill_null(False).to_numpy())
             parts = _splits(plan, pair, frame)
-            written, checks, moments, stats = [], {}, None, {}
+            written, checks, moments, stats, cells = [], {}, None, {}, None
             for name, part in parts.items():
                 if fitted is None and name == "train":
-                    moments = fit.moments_of(part)
+                    cells = cvc.cells(part) if cvc is not None else None
+                    moments = fit.moments_of(part) if cells is None else cvc.merged(cells)
                 data_frame = fitted.transform(part, pair) if fitted is not None else part
-                data_frame = data_frame.select("ts", *sel.columns).cast({c: dtype for c in sel.columns})
+                extra = list(CV_COLUMNS) if cvc is not None else []
+                data_frame = data_frame.select("ts", *sel.columns, *extra).cast({c: dtype for c in sel.columns})
                 rel = f"features/{name}/pair={pair}/year_month={month}/data.parquet"
                 data = parquet_bytes(data_frame.to_arrow())
                 dest.write_bytes(rel, data)
@@ -243,13 +262,52 @@ def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: Scal
                                 "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
                 stats[name] = FileStats.of(data_frame, sel.columns)
                 checks[rel] = written_summary(data_frame, check_cols if name == "train" else []) | {"stats": stats[name]}
-            out.append(_Block(pair, month, written, moments, checks, stats))
+            out.append(_Block(pair, month, written, moments, checks, stats, cells))
             if parts:
                 with lock:
                     say(f"{pair} {month}: " + ", ".join(f"{k} {v.height}" for k, v in parts.items()))
         return out
 
     return _by_pair(sel, workers, job)
+
+
+def _cv_columns(cv: str, pre: Any, normalize: bool, embargo: int) -> Any:
+    """The fold plan and per-row column builder of a `--cv` export (refused with --normalize)."""
+    from bqx.export.cv_export import CvColumns
+    from bqx.export.folds import parse_cv, plan_folds
+
+    spec = parse_cv(cv)
+    if normalize:
+        raise UsageError("--normalize cannot be combined with --cv: one scaler would have seen every split's test groups",
+                         hint="Export raw values; the per-split scalers are in scalers/cv/.")
+    t0 = time.perf_counter()
+    fp = plan_folds(spec, pre.plan, pre.ts_by_pair, embargo)
+    cvc = CvColumns(fp, pre.sel.targets, {r["name"]: r["lookahead"] for r in pre.sel.catalog}, pre.ts_by_pair, pre.scaled)
+    cvc.seconds += time.perf_counter() - t0
+    return cvc
+
+
+def _cv_finish(cvc: Any, blocks: Sequence[_Block], fitted: Scaler, sel: source.Selection, dest: Destination,
+               meta: dict[str, Any], say: Callable[[str], None]) -> list[str]:
+    """folds.json and the per-split scalers; the metadata names the cv columns. Returns the files written."""
+    from bqx.export.cv_export import finish
+    from bqx.export.folds import FOLDS_JSON
+
+    say(f"writing folds ({cvc.fp.spec.text}: {len(cvc.fp.splits)} splits) and their scalers")
+    cells: dict[str, list[Any]] = {p: [] for p in sel.pairs}
+    for blk in blocks:
+        cells[blk.pair] += blk.cells or []
+    files: list[str] = []
+
+    def write(rel: str, doc: Any) -> None:  # compact JSON: hundreds of per-split scalers with an indent take seconds
+        dest.write_bytes(rel, (json.dumps(doc, default=str, allow_nan=False) + "\n").encode())
+        files.append(rel)
+
+    doc = finish(cvc, cells, fitted.scope, fitted.kinds, sel.pairs, write)
+    meta["columns"] = [*meta["columns"], *CV_COLUMNS]
+    meta["folds"] = {"path": FOLDS_JSON, "cv": cvc.fp.spec.text, "splits": len(cvc.fp.splits),
+                     "cost_seconds": doc["cost_seconds"]}
+    return files
 
 
 def month_start_of(month: str) -> datetime:

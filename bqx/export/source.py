@@ -22,8 +22,10 @@ from bqx.store.layout import BARS, bars_partitions, partition_path
 from bqx.errors import UsageError
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import params_for, visible_columns
+from bqx.export.spans import pick_targets
 
 TARGETS = "targets"
+TARGET_STAGE = "targets"  # the families of this stage (targets, labels) are exported as targets
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,11 @@ class Selection:
 
 
 def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
-           families: Sequence[str] | None = None) -> Selection:
-    """Resolve pairs, months and columns; refuse unknown or missing families and incomplete stages."""
+           families: Sequence[str] | None = None, targets: Sequence[str] | None = None) -> Selection:
+    """Resolve pairs, months and columns; refuse unknown or missing families and incomplete stages.
+
+    `targets`: which target and label columns to export (default all of the targets stage's stored
+    families: the fixed-horizon targets and the labels); see bqx.export.spans.pick_targets."""
     from bqx.catalog import catalog
 
     root = Path(store)
@@ -85,8 +90,9 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     if not available(TARGETS):
         raise UsageError(f"store {root} has no targets; an export needs them",
                          hint="Run `bqx run --stages targets` (or a full `bqx run`) first.")
-    names = [n for n in names if n != TARGETS]
-    stages = sorted({REGISTRY.get(s).stage for n in names + [TARGETS] for s in _stored_inputs(n)})
+    names = [n for n in names if REGISTRY.get(n).stage != TARGET_STAGE]
+    tnames = [f.name for f in REGISTRY if f.stage == TARGET_STAGE and available(f.name)]
+    stages = sorted({REGISTRY.get(s).stage for n in names + tnames for s in _stored_inputs(n)})
     absent_parts = [(s, p, m) for s in stages for p, ms in by_pair.items() for m in ms
                     if not partition_path(root, s, p, m).is_file()]
     if absent_parts:
@@ -94,11 +100,12 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
         raise UsageError(f"store {root} is incomplete: {len(absent_parts)} partitions are missing, e.g. stage {s} "
                          f"pair {p} month {m}", hint="Run `bqx run` (or `bqx run --retry-failed`) first.")
     features = tuple(c for n in names for c in REGISTRY.get(n).column_names(params_for(REGISTRY.get(n), params)))
-    tfam = REGISTRY.get(TARGETS)
-    targets = tuple(tfam.column_names(params_for(tfam, params)))
-    rows = tuple(catalog(names + [TARGETS], params))
+    by_family = {n: REGISTRY.get(n).column_names(params_for(REGISTRY.get(n), params)) for n in tnames}
+    picked = pick_targets([c for n in tnames for c in by_family[n]], targets, by_family)
+    tnames = [n for n in tnames if any(c in picked for c in by_family[n])]
+    rows = tuple(r for r in catalog(names + tnames, params) if r["family"] not in tnames or r["name"] in picked)
     return Selection(root, tuple(sorted(by_pair)), {p: tuple(ms) for p, ms in sorted(by_pair.items())},
-                     tuple(names + [TARGETS]), features, targets, params, rows)
+                     tuple(names + tnames), features, picked, params, rows)
 
 
 def _stored_inputs(name: str) -> list[str]:

@@ -1,7 +1,9 @@
 """Causality validation (stage 2.6): no feature uses the future (PIPELINE.md §6).
 
 `validate(store)` runs, per registered family (built-in or user-defined):
-- static: only targets declare a lookahead; no family reads targets (targets are then exempt);
+- static: only targets declare a lookahead; no family reads targets (targets are then exempt from the
+  next three, but go through the boundary check and the reach check of bqx.validate.reach: rows after
+  t + lookahead perturbed or removed leave row t unchanged);
 - truncation: at N sampled bars per checked partition, recomputed on the rows up to t, the value
   at t equals the stored one;
 - perturbation: altering the values, or removing and inserting rows, after t changes no row <= t;
@@ -35,6 +37,7 @@ from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, lat
 from bqx.validate.sampling import (DEFAULT_BOUNDARY_MONTHS, DEFAULT_BOUNDARY_PAIRS, DEFAULT_MONTH_TASKS,
                                    DEFAULT_PARTITIONS, DEFAULT_SAMPLES)
 from bqx.validate.sweep import MAX_SWEEPS, TARGET_CUTS
+from bqx.validate.reach import check_lookahead_families
 from bqx.validate.static import check_static, is_target, target_path
 from bqx.validate.storeview import StoreView, current_fingerprint
 
@@ -100,6 +103,7 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     view = StoreView(store, params)
     results: list[FamilyResult] = []
     checked = []
+    lookahead_fams = []  # targets and labels: boundary and reach checks (bqx.validate.reach)
     for name in selected:
         fam = REGISTRY.get(name)
         p = view.fam_params(fam)
@@ -108,6 +112,7 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
         results.append(res)
         if is_target(fam):
             res.verdict = "exempt"
+            lookahead_fams.append((fam, res))
             continue
         if res.checks["static"].status != "pass":
             continue
@@ -162,6 +167,10 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    if lookahead_fams:
+        say("checking the boundary and reach of targets and labels")
+        check_lookahead_families(view, lookahead_fams, seed=seed, months=b_months, pairs=b_pairs, samples=n,
+                                 partitions=k)
     for res in results:
         res.decide()
     report = ValidationReport(

@@ -128,5 +128,5 @@ def test_an_export_whose_split_leaks_is_left_incomplete(store, tmp_path, monkeyp
 def test_purge_shorter_than_the_target_horizon_is_refused(store, tmp_path):
     from bqx.errors import UsageError
 
-    with pytest.raises(UsageError, match="purge 10 .* largest target horizon 75"):
+    with pytest.raises(UsageError, match="purge 10 .* largest span 75"):
         export(store, str(tmp_path / "p"), no_validate=True, purge=10, **SMALL)

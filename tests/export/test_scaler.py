@@ -69,7 +69,7 @@ def test_global_scaler_equals_numpy_over_training_rows(raw64):
     every = pd.concat([pd.read_parquet(raw64 / "features" / s) for s in ("train", "validation", "test")])
     fitted = scaler["columns"]
     assert scaler["scope"] == "global"
-    assert set(fitted) == {c for c, r in catalog.items() if r["kind"] in ("continuous", "level") and r["family"] != "targets"}
+    assert set(fitted) == {c for c, r in catalog.items() if r["kind"] in ("continuous", "level") and r["family"] not in ("targets", "labels")}
     assert not any(c.startswith("target_") for c in fitted)
     for col, p in fitted.items():
         values = train[col].to_numpy(dtype=np.float64, na_value=np.nan)
