@@ -110,7 +110,23 @@ def _import_plugin(module: str) -> None:
         importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(f"plugin module {module!r} cannot be imported: {exc}",
-                          hint="Put it on PYTHONPATH or install it, then rerun.") from exc
+                          hint="Put it beside bqx.toml or in the working directory, on PYTHONPATH, or install it; "
+                               "then rerun.") from exc
+
+
+def plugin_path(*directories: Path) -> None:
+    """Let plugin modules be found in these directories (bqx.toml's and the working directory), here and in workers.
+
+    They go on `sys.path` (spawned pool workers start with the driver's) and on `PYTHONPATH` (any
+    other process bqx starts, such as a local Dask cluster's workers), after what is already there.
+    """
+    for directory in directories:
+        folder = str(Path(directory).resolve())
+        if folder not in sys.path:
+            sys.path.append(folder)
+        current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if folder not in current:
+            os.environ["PYTHONPATH"] = os.pathsep.join([*current, folder])
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], source: str, prefix: str = "") -> None:
@@ -208,14 +224,19 @@ def load_config(
         raise ConfigError(f"configuration file {path} does not exist", hint="Check the --config path.")
     if path.exists():
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+                              hint="Save the file as UTF-8 (TOML requires it), then rerun.") from None
         _deep_merge(merged, data, origins, str(path))
     env_values, ignored = _env_values(os.environ if environ is None else environ)
     _warn_ignored(ignored)
     _deep_merge(merged, env_values, origins, "environment")
     _deep_merge(merged, dict(flags or {}), origins, "flag")
+    if merged.get("plugins"):  # plugins = ["my_features"] is found beside bqx.toml, as the README says
+        plugin_path(*([path.parent] if path.exists() else []), cwd or Path.cwd())
     try:
         config = Config.model_validate(merged)
     except ValidationError as exc:

@@ -104,6 +104,25 @@ def read_lock(store: str | os.PathLike[str], purpose: str = "read") -> Iterator[
         os.close(fd)
 
 
+def writer_active(store: str | os.PathLike[str]) -> bool:
+    """Whether a writer (run, ingest) holds the store's lock now; works on a read-only store too."""
+    try:
+        fd = os.open(Path(store) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def _me(purpose: str) -> dict[str, object]:
     return {"pid": os.getpid(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "purpose": purpose, "command": " ".join(sys.argv)[:500]}
