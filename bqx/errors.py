@@ -101,7 +101,10 @@ class ResourceError(BqxError):
 
 
 def friendly(exc: BaseException) -> BqxError | None:
-    """An ordinary failure of the machine (full disk, read-only or unreadable file) as one clear error; None for a bug."""
+    """An ordinary failure of the machine (a full disk, a read-only or unreadable file) as one clear error.
+
+    None for anything else: a bug, which the CLI reports as an internal error.
+    """
     import errno
 
     if isinstance(exc, BqxError):

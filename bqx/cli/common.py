@@ -51,5 +51,18 @@ def split_list(values: list[str] | None) -> list[str] | None:
     return [v for item in values for v in item.replace(" ", ",").split(",") if v]
 
 
+def month_arg(option: str, value: str | None) -> str | None:
+    """A YYYY-MM command-line value, checked (a usage error names the option and the value)."""
+    if value is None:
+        return None
+    from bqx.engine.partitions import parse_month
+    from bqx.errors import UsageError
+
+    try:
+        return parse_month(value)
+    except ValueError as exc:
+        raise UsageError(f"{option} {value!r}: {exc}", hint="Write the month as YYYY-MM, e.g. 2024-07.") from None
+
+
 def fmt_params(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
