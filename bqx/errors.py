@@ -114,7 +114,7 @@ def friendly(exc: BaseException) -> BqxError | None:
     where = exc.filename if exc.filename is not None else "a file"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return ResourceError(f"no space left on the device while writing {where}",
-                             hint="Free some space (or use a store on a larger disk), then rerun: finished work is kept "
+                             hint="Free some space on that disk (or write to a larger one), then rerun the same command: finished work is kept "
                                   "and the rerun resumes.")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return ResourceError(f"cannot write or read {where}: {exc.strerror}",

@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     from rich.markup import escape
 
     from bqx.cli import signals
-    from bqx.errors import BqxError, friendly
+    from bqx.cli.diagnose import ordinary
+    from bqx.errors import BqxError
 
     args = list(sys.argv[1:] if argv is None else argv)
     # --verbose / --quiet are accepted anywhere on the line, not only before the command
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             console.print(hint, markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        known = _unknown_family(exc) or friendly(exc)
+        known = ordinary(exc)
         if known is not None:
             _fail(exc, known.exit_code, str(known))
         if STATE.verbose:
@@ -142,17 +143,6 @@ def main(argv: list[str] | None = None) -> None:
 def _interrupted(code: int) -> None:
     console.print("interrupted; rerun to resume")
     sys.exit(code)
-
-
-def _unknown_family(exc: BaseException):
-    """A family named on the command line or in bqx.toml that no module registers: a usage error (exit 2)."""
-    from bqx.core.registry import UnknownFamilyError
-    from bqx.errors import UsageError
-
-    if isinstance(exc, UnknownFamilyError):
-        return UsageError(str(exc.args[0]), hint="`bqx features` lists the families; a plugin family needs its "
-                                                  "module in `plugins = [...]` in bqx.toml.")
-    return None
 
 
 def _fail(exc: BaseException, code: int, message: str | None = None) -> None:

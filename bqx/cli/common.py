@@ -19,6 +19,7 @@ out = Console(highlight=False, soft_wrap=True)
 class State:
     verbose: bool = False
     quiet: bool = False
+    store: Path | None = None
 
 
 STATE = State()
@@ -32,7 +33,9 @@ JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON to std
 
 def config_from(config_file: Path | None, **flags: Any) -> tuple[Config, dict[str, str]]:
     """Configuration from file, environment and the command's flags (flags win)."""
-    return load_config(config_file, {k: v for k, v in flags.items() if v is not None})
+    cfg, origins = load_config(config_file, {k: v for k, v in flags.items() if v is not None})
+    STATE.store = cfg.store  # where an error message may look for the file it names
+    return cfg, origins
 
 
 def emit_json(data: Any) -> None:
