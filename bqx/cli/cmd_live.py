@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
 
         cfg, _ = config_from(config, store=store)
         database = source.startswith(("postgresql://", "postgres://"))
+        if database:  # a password in the URL is refused before anything reads or prints it
+            from bqx.bars.readers.postgres import check_url
+
+            check_url(source)
         src = None if database else open_source(source)
         session = Live(cfg, pairs=split_list(pairs), on_missing=on_missing, wait_seconds=wait)  # type: ignore[arg-type]
         if database:
