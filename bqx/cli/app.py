@@ -86,10 +86,22 @@ def _flag_hint(args: list[str], message: str) -> str:
     """The hint for `--json true`: a flag takes no value."""
     if "unexpected extra argument" not in message:
         return ""
+    flags = _flags_of(args)
     for before, value in zip(args, args[1:]):
-        if before.startswith("--") and "=" not in before and value.lower() in _VALUES:
+        if before in flags and value.lower() in _VALUES:
             return f"{before} is a flag and takes no value: write `{before}` alone (or leave it out for false)."
     return ""
+
+
+def _flags_of(args: list[str]) -> set[str]:
+    """The boolean flags of the command that `args` name (its options declared `is_flag`)."""
+    command = typer.main.get_command(app)
+    for word in args:
+        sub = getattr(command, "commands", {}).get(word) if not word.startswith("-") else None
+        if sub is None:
+            break
+        command = sub
+    return {opt for p in getattr(command, "params", []) if getattr(p, "is_flag", False) for opt in p.opts}
 
 
 def main(argv: list[str] | None = None) -> None:
