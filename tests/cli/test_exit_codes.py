@@ -149,3 +149,16 @@ def test_every_command_fails_with_a_code_and_one_line(command, tmp_path, small_s
     res = bqx(*make(tmp_path, small_store), cwd=tmp_path)
     assert res.returncode == code, res.stderr
     assert text in one_line_error(res)
+
+
+@pytest.mark.parametrize("command, first_line", [
+    (lambda s, t: ["export", "--store", str(s), "--to", str(t / "x"), "--no-validate"], "reading bar timestamps"),
+    (lambda s, t: ["report", "--store", str(s), "--out", str(t / "r.html")], "[1/"),
+])
+def test_interrupted_export_and_report_exit_143(small_store, tmp_path, command, first_line):
+    proc = start(*command(small_store, tmp_path))
+    _wait_for(proc, first_line)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.rstrip().splitlines()[-1] == "interrupted; rerun to resume"
