@@ -106,7 +106,9 @@ def test_a_killed_run_shows_as_interrupted_not_running(tmp_path):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_sample_exits_128_plus_signal(tmp_path, sig, code):
     proc = start("sample", "--out", str(tmp_path / "bars"), "--months", "24")
-    time.sleep(4.0)
+    deadline = time.time() + 120
+    while not (tmp_path / "bars").exists() and time.time() < deadline:  # the command is under way
+        time.sleep(0.1)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
