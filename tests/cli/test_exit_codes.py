@@ -164,3 +164,25 @@ def test_interrupted_export_and_report_exit_143(small_store, tmp_path, command, 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert err.rstrip().splitlines()[-1] == "interrupted; rerun to resume"
+
+
+PEEK = textwrap.dedent('''
+    import polars as pl
+    from bqx import Column, family
+
+    @family(name="peek", stage="rate_index", inputs=("bars",), context=0,
+            columns=lambda p: [Column("peek_next", "continuous", 0, "the next bar's close: reads the future")])
+    def peek(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+        """peek_next = close of the next bar (a leak on purpose)."""
+        return frame.select(pl.col("close").shift(-1).fill_null(pl.col("close")).alias("peek_next"))
+''')
+
+
+def test_run_validate_with_a_failed_validation_exits_1(tmp_path):
+    (tmp_path / "peek_features.py").write_text(PEEK)
+    (tmp_path / "bqx.toml").write_text('plugins = ["peek_features"]\n')
+    res = bqx("run", "--store", str(tmp_path / "st"), "--pairs", "EURUSD", "--start", "2024-07", "--end", "2024-07",
+              "--stages", "rate_index", "--executor", "serial", "--validate", cwd=tmp_path,
+              env={"BQX_VALIDATE__SAMPLES": "2"})
+    assert res.returncode == 1, res.stderr
+    assert "peek: leak" in one_line_error(res)
