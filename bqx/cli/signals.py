@@ -30,6 +30,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def install() -> None:
     """Catch SIGTERM, and SIGINT unless it is ignored (a background job), for the rest of the process."""
+    RECEIVED.clear()
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGTERM, _on_sigterm)
