@@ -62,9 +62,7 @@ def _unknown_family(exc: BaseException) -> BqxError | None:
 def _corrupt_parquet(exc: BaseException) -> BqxError | None:
     """A Parquet file that cannot be read (truncated, overwritten, bit-rotted), named by its path when it can be found."""
     text = str(exc).lower()
-    if "parquet" not in text and not any(k in text for k in _CORRUPT[:3]):
-        return None
-    if not any(k in text for k in _CORRUPT) and type(exc).__name__ not in ("ArrowInvalid", "ComputeError"):
+    if not any(k in text for k in _CORRUPT):  # what Arrow and polars say of a file that is not valid Parquet
         return None
     path = _parquet_path(exc.__traceback__) or _unreadable_in_store()
     what = f"{path} is" if path else "a Parquet file is"
