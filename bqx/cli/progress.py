@@ -58,7 +58,7 @@ class Progress:
             self.total = ev.to_run
             self.started = time.perf_counter()
             self._say(f"{ev.to_run} of {ev.total} tasks to run ({ev.total - ev.to_run} up to date)")
-        elif ev.kind == "task_retried":
+        elif ev.kind == "task_rerun":
             self.retried += 1
             where = " ".join(x for x in (ev.stage, ev.pair, ev.month) if x)
             if self.retried <= 10:

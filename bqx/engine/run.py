@@ -166,7 +166,7 @@ def run(
                 for key in to_run:  # say which tasks run again after a failure
                     last = rows.get(key)
                     if last is not None and last.status in ("failed", "interrupted"):
-                        note(Event("task_retried", stage=key[0], stage_id=_stage_id(key[0]), pair=key[1],
+                        note(Event("task_rerun", stage=key[0], stage_id=_stage_id(key[0]), pair=key[1],
                                    month=key[2], error=(last.error or last.status).splitlines()[0]))
                 note(Event("run_started", total=len(tasks), to_run=len(to_run)))
                 if executor == "dask":  # a remote cluster's size comes from the scheduler, not this machine
