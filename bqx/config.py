@@ -61,6 +61,56 @@ class PostgresConfig(_Frozen):
     tz: str | None = Field(None, description="zone of a `timestamp without time zone` column")
 
 
+#: The named zone conventions of bqx.bars.timezones (config.py may not import bars/; tests keep them equal).
+ZONE_NAMES = ("ny-close", "est-fixed")
+_OFFSET_ZONE = r"^(?:UTC|GMT)?\s*[+-]\d{1,2}(?::?\d{2})?$"
+
+
+def _check_zone(zone: Any) -> str:
+    """A zone name as `bqx ingest --tz` takes it: IANA, UTC, an offset, or a named convention."""
+    import re
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = str(zone).strip()
+    if text.lower() in ZONE_NAMES:
+        return text.lower()
+    if text.upper() in ("UTC", "GMT", "Z") or re.match(_OFFSET_ZONE, text, re.IGNORECASE):
+        return text
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {text!r} (give an IANA zone, UTC, +02:00, {' or '.join(ZONE_NAMES)})") from None
+    return text
+
+
+class IngestConfig(_Frozen):
+    """`bqx ingest` settings (docs/INGEST.md)."""
+
+    tz: dict[str, str] | None = Field(
+        None, description="zone of naive timestamps: a zone, or a table {default = ZONE, PAIR = ZONE} "
+                          "(IANA names, UTC, +02:00, ny-close, est-fixed)")
+
+    @field_validator("tz", mode="before")
+    @classmethod
+    def _zones(cls, v: Any) -> dict[str, str] | None:
+        if v is None:
+            return None
+        if isinstance(v, str):
+            v = {"default": v}
+        if not isinstance(v, Mapping):
+            raise ValueError("give a zone or a table of PAIR = ZONE")
+        from bqx.universe import UnknownPairError, pair
+
+        out: dict[str, str] = {}
+        for key, zone in v.items():
+            try:
+                name = "default" if str(key).lower() == "default" else pair(str(key)).name
+            except UnknownPairError as exc:
+                raise ValueError(f"{key!r} is neither default nor a pair: {exc}") from None
+            out[name] = _check_zone(zone)
+        return out
+
+
 class Config(_Frozen):
     """Everything a bqx command may be told, validated."""
 
@@ -74,11 +124,13 @@ class Config(_Frozen):
     workers: int | None = Field(None, ge=1)
     executor: Literal["serial", "process", "dask"] = "process"
     scheduler: str | None = None
+    task_retries: int = Field(2, ge=0, description="times the tasks in flight when a pool worker died run again")
     plugins: tuple[str, ...] = Field((), description="modules that register user families")
     families: dict[str, dict[str, Any]] = Field(default_factory=dict)
     export: ExportConfig = ExportConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     postgres: PostgresConfig = PostgresConfig()
+    ingest: IngestConfig = IngestConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -205,7 +257,8 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str
 
 
 # BQX_* variables that belong to bqx's own scripts and tests, not to the configuration.
-NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
+NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_TEST_KILL_WORKER",
+                          "BQX_TEST_WORKER_READY_DIR", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
 _warned: set[str] = set()
 
 

@@ -79,7 +79,8 @@ def register(app: typer.Typer) -> None:
                          pairs=list(cfg.pairs) if cfg.pairs else None)
         kwargs = dict(source=src, pairs=list(cfg.pairs) if cfg.pairs else None, start=cfg.start, end=cfg.end,
                       stages=split_list(stages), workers=cfg.workers, executor=cfg.executor, dry_run=dry_run,
-                      force=force, retry_failed=retry_failed, params=cfg.family_params(), seed=cfg.seed)
+                      force=force, retry_failed=retry_failed, params=cfg.family_params(), seed=cfg.seed,
+                      task_retries=cfg.task_retries)
         if cfg.executor == "dask":
             kwargs["scheduler"] = cfg.scheduler
         info(f"store {cfg.store.resolve()}" + (" (dry run)" if dry_run else ""))

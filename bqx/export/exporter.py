@@ -24,9 +24,10 @@ import polars as pl
 from bqx.errors import TaskError, UsageError
 from bqx.export import source
 from bqx.export.checks import run_checks
+from bqx.export.columns import ColumnCensus, FileStats, summary_counts
 from bqx.export.outcome import ExportResult, IncompleteExportError
 from bqx.export.preamble import prepare_export
-from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
+from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
                                SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
 from bqx.export.splits import SPLITS, SplitPlan
@@ -53,6 +54,7 @@ def export(
     s3: S3Options | None = None,
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    drop_empty: bool = True,
 ) -> ExportResult:
     """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
 
@@ -60,7 +62,9 @@ def export(
     `val_end`) are given; `purge` defaults to the largest target horizon; `scaler` is "global"
     or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
     validation did not pass unless `no_validate`. `workers` threads (default 2, at most the
-    cores) read, encode and write pairs side by side.
+    cores) read, encode and write pairs side by side. `drop_empty` leaves out the feature columns
+    the store has no value of for any exported pair (bqx.export.columns); every other empty or
+    constant column is kept and listed in metadata/columns.json.
     """
     from bqx.store.lock import read_lock
 
@@ -74,16 +78,16 @@ def export(
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
                        scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress, workers=workers)
+                       progress=progress, workers=workers, drop_empty=drop_empty)
 
 
 def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress, workers) -> ExportResult:
+            scale_kinds, scale_targets, no_validate, s3, progress, workers, drop_empty) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                          purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
-                         scale_targets=scale_targets, no_validate=no_validate, say=say)
+                         scale_targets=scale_targets, no_validate=no_validate, say=say, drop_empty=drop_empty)
     sel, plan, purge, fit = pre.sel, pre.plan, pre.purge, pre.fit
     passed, report, why = pre.passed, pre.report, pre.why
 
@@ -104,14 +108,22 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
         for blk in blocks:  # merged in (pair, month) order, whatever order the threads finished in
             fit.merge(blk.pair, blk.moments)
     fitted = fitted or fit.result(sel.pairs)
+    census = ColumnCensus(sel.columns, pre.dropped, drop_empty)
+    for blk in blocks:
+        for name, st in blk.stats.items():
+            census.add(blk.pair, name, st)
+    counts = summary_counts(census, fitted, pre.scaled)
     scaler_doc = fitted.to_dict() | {"scale_targets": scale_targets, "normalized_output": normalize}
     dest.write_bytes(SCALER_JSON, _json(scaler_doc))
 
     meta = _metadata(sel, plan, rows, written, fitted, report, passed, no_validate, dest,
                      precision=precision, normalize=normalize, scale_targets=scale_targets, horizon=pre.horizon)
+    meta["column_report"] = {"path": COLUMNS_JSON, "counts": counts, "dropped": list(pre.dropped),
+                             "empty_everywhere": census.everywhere("empty")}
     meta_files = {
         EXPORT_JSON: meta,
-        CATALOG_JSON: [dict(r, scaled=r["name"] in pre.scaled) for r in sel.catalog],
+        COLUMNS_JSON: census.to_dict() | {"counts": counts},
+        CATALOG_JSON: [dict(r, scaled=r["name"] in pre.scaled, dropped=r["name"] in pre.dropped) for r in sel.catalog],
         VALIDATION_JSON: {"required": not no_validate, "no_validate": no_validate, "passed": passed,
                           "status": why, "report": report},
         FILES_JSON: written,
@@ -136,10 +148,10 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     _write_marker(dest, meta)
     return ExportResult(
         destination=dest.url, export_id=meta["export_id"], rows=rows, files=len(written),
-        boundaries={k: v.isoformat() for k, v in plan.boundaries.items()}, columns=len(sel.columns),
-        scaled=sum(1 for c in fitted.for_pair(sel.pairs[0]).values() if c.mean is not None) if sel.pairs else 0,
-        constant=fitted.report()["constant"], validated=not no_validate, checks=checks,
-        seconds=time.perf_counter() - t0,
+        boundaries={k: v.isoformat() for k, v in plan.boundaries.items()}, columns=counts["exported"],
+        scaled=counts["fitted"], constant=fitted.report()["constant"], validated=not no_validate, checks=checks,
+        seconds=time.perf_counter() - t0, column_counts=counts, dropped=list(pre.dropped),
+        empty_everywhere=census.everywhere("empty"),
     )
 
 
@@ -152,6 +164,7 @@ class _Block:
     written: list[dict[str, Any]]
     moments: Moments | None
     checks: dict[str, dict[str, Any]]
+    stats: dict[str, FileStats] | None = None  # split -> the written file's per-column counts, min and max
 
 
 def _splits(plan: SplitPlan, pair: str, frame: pl.DataFrame, wanted: Sequence[str] = SPLITS) -> dict[str, pl.DataFrame]:
@@ -192,7 +205,7 @@ def _fit_pass(sel: source.Selection, plan: SplitPlan, fit: ScalerFit, workers: i
             frame = stream.month(month)
             train = _splits(plan, pair, frame, ("train",)).get("train")
             if train is not None:
-                out.append(_Block(pair, month, [], fit.moments_of(train), {}))
+                out.append(_Block(pair, month, [], fit.moments_of(train), {}, {}))
         return out
 
     for blk in _by_pair(sel, workers, job):
@@ -217,7 +230,7 @@ def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: Scal
         out = []
         for month, frame in source.PairStream(sel, pair).months():
             parts = _splits(plan, pair, frame)
-            written, checks, moments = [], {}, None
+            written, checks, moments, stats = [], {}, None, {}
             for name, part in parts.items():
                 if fitted is None and name == "train":
                     moments = fit.moments_of(part)
@@ -228,8 +241,9 @@ def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: Scal
                 dest.write_bytes(rel, data)
                 written.append({"path": rel, "split": name, "pair": pair, "month": month, "rows": data_frame.height,
                                 "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-                checks[rel] = written_summary(data_frame, check_cols if name == "train" else [])
-            out.append(_Block(pair, month, written, moments, checks))
+                stats[name] = FileStats.of(data_frame, sel.columns)
+                checks[rel] = written_summary(data_frame, check_cols if name == "train" else []) | {"stats": stats[name]}
+            out.append(_Block(pair, month, written, moments, checks, stats))
             if parts:
                 with lock:
                     say(f"{pair} {month}: " + ", ".join(f"{k} {v.height}" for k, v in parts.items()))
@@ -340,6 +354,7 @@ def read_export_metadata(path_or_url: str, s3: S3Options | None = None) -> dict[
     meta["scaler_params"] = json.loads(dest.read_bytes(SCALER_JSON))
     meta["validation_report"] = json.loads(dest.read_bytes(VALIDATION_JSON))
     meta["file_list"] = json.loads(dest.read_bytes(FILES_JSON))
+    meta["column_census"] = json.loads(dest.read_bytes(COLUMNS_JSON)) if dest.exists(COLUMNS_JSON) else None
     meta["checks"] = json.loads(dest.read_bytes(CHECKS_JSON)) if dest.exists(CHECKS_JSON) else []
     meta["completed_at"] = marker.get("completed_at")
     return meta
