@@ -166,11 +166,15 @@ class Manifest:
              time.time() - seconds, time.time(), run_id),
         )
 
-    def interrupt_running(self) -> int:
-        """Tasks left 'running' by a run that died become failed (call only while holding the lock)."""
+    def interrupt_running(self, reason: str = "interrupted: the run that started it stopped") -> int:
+        """Tasks left 'running' become 'interrupted' and stale (their fingerprint is cleared, so a rerun redoes them).
+
+        Called by a run that is stopping on SIGINT/SIGTERM, and by the next run (holding the lock)
+        for tasks a killed run left behind.
+        """
         cur = self.conn.execute(
-            "UPDATE tasks SET status='failed', error='interrupted: the run that started it stopped', "
-            "fingerprint=NULL WHERE status='running'")
+            "UPDATE tasks SET status='interrupted', error=?, fingerprint=NULL WHERE status='running'", (reason,))
+        self.conn.execute("UPDATE runs SET status='interrupted', ended_at=? WHERE status='running'", (time.time(),))
         return cur.rowcount
 
     # -- runs -----------------------------------------------------------------------------

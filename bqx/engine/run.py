@@ -168,6 +168,11 @@ def run(
                     log.write(ev.line() + "\n")
                     emit(ev)
 
+                for key in to_run:  # say which tasks run again after a failure
+                    last = rows.get(key)
+                    if last is not None and last.status in ("failed", "interrupted"):
+                        note(Event("task_rerun", stage=key[0], stage_id=_stage_id(key[0]), pair=key[1],
+                                   month=key[2], error=(last.error or last.status).splitlines()[0]))
                 note(Event("run_started", total=len(tasks), to_run=len(to_run)))
                 if executor == "dask":  # a remote cluster's size comes from the scheduler, not this machine
                     ex = make_executor(executor, workers, scheduler=scheduler)
@@ -176,6 +181,11 @@ def run(
                 try:
                     _execute(root, man, ex, specs, tasks, to_run, rows, anchors, infos, baseline, run_id, result, note,
                              log, chain=chain, retries=task_retries)
+                except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into one by the CLI: record what stopped
+                    stopped = man.interrupt_running("interrupted: the run was stopped by a signal; rerun to resume")
+                    log.write(f"run_interrupted tasks={stopped}\n")
+                    _stop_workers(ex)
+                    raise
                 finally:
                     if isinstance(executor, str):
                         ex.close()
@@ -400,6 +410,16 @@ def _replace_pool(root: Path, ex: Executor, inflight: dict[Any, int], dead: list
                 finish(unit, results)
     ex.restart()  # type: ignore[attr-defined]
     clean_temp_files(root)  # no worker runs now, and the driver holds the store lock
+
+
+def _stop_workers(ex: Executor) -> None:
+    """End a local pool's worker processes now, so an interrupted run exits at once (their tasks are rerun)."""
+    processes = getattr(getattr(ex, "pool", None), "_processes", None) or {}
+    for proc in list(processes.values()):
+        try:
+            proc.terminate()
+        except (OSError, AttributeError):
+            pass
 
 
 def _failed_handle(keys: Sequence[TaskKey], error: str, specs_: Sequence[TaskSpec]) -> Any:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -47,23 +47,38 @@ def is_postgres_url(source: object) -> bool:
     return isinstance(source, str) and source.startswith(SCHEMES)
 
 
+#: URL query keys that carry a secret (libpq takes connection keywords as query parameters).
+SECRET_KEYS = ("password", "sslpassword")
+
+
+def _secret_query(query: str) -> bool:
+    return any(k.lower() in SECRET_KEYS for k, _ in parse_qsl(query, keep_blank_values=True))
+
+
 def mask_url(url: str) -> str:
-    """The URL without a password (user@host:port/db), for messages and records."""
+    """The URL without a password (user:***@host:port/db, password=*** in the query), for messages and records."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    if _secret_query(query):
+        query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v)
+                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def check_url(url: str) -> str:
+    """The URL, when it is a PostgreSQL URL with a host and a database and no password (in user:pw@ or ?password=)."""
     if not is_postgres_url(url):
         raise UsageError(f"not a PostgreSQL URL: {mask_url(url)}", hint="Give postgresql://USER@HOST:PORT/DB.")
     parts = urlsplit(url)
-    if parts.password is not None:
+    if parts.password is not None or _secret_query(parts.query):
         raise UsageError(f"the URL {mask_url(url)} carries a password; bqx never takes one on the command line or in "
-                         "configuration", hint="Remove it from the URL and set PGPASSWORD or add it to ~/.pgpass.")
+                         "configuration (it would be stored and printed)",
+                         hint="Remove it from the URL and set PGPASSWORD or add it to ~/.pgpass.")
     if not parts.hostname or not parts.path.strip("/"):
         raise UsageError(f"the URL {url} needs a host and a database", hint="Give postgresql://USER@HOST:PORT/DB.")
     return url
