@@ -2,14 +2,16 @@
 
 Stored columns and views come from the engine's `load` (views computed with their context
 rows); this module decides which families and columns are exported and checks that every
-selected stage has every (pair, month) partition, so a missing partition is an error rather
-than a column of NULLs.
+selected stage is current (bqx.engine.gate: the partitions come from the manifest, and a failed,
+blocked, stale or missing task or a vanished bars file refuses the export), and every file read is
+checked against the checksum the manifest recorded when it was written.
 """
 
 from __future__ import annotations
 
+import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,8 +19,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from bqx.engine.manifest import stored_params
-from bqx.store.layout import BARS, bars_partitions, partition_path
+from bqx.engine.gate import inspect, require_current
+from bqx.engine.manifest import open_reader, stored_params
+from bqx.store.checksum import expected_hashes, read_checked
+from bqx.store.layout import BARS, partition_path
 from bqx.errors import UsageError
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import params_for, visible_columns
@@ -38,6 +42,7 @@ class Selection:
     targets: tuple[str, ...]
     params: Mapping[str, Mapping[str, Any]]
     catalog: tuple[dict[str, Any], ...]
+    hashes: Mapping[str, str] = field(default_factory=dict)  # path in store -> SHA-256 the manifest recorded
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -53,24 +58,19 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     if not (root / BARS).is_dir():
         raise UsageError(f"{root} is not a bqx store (no bars/ directory)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")
-    files = bars_partitions(root)
-    by_pair: dict[str, list[str]] = {}
-    for p, m in files:
-        by_pair.setdefault(p, []).append(m)
-    if pairs:
-        missing = [p for p in pairs if p not in by_pair]
-        if missing:
-            raise UsageError(f"pairs {missing} have no bars in store {root}; it has {' '.join(sorted(by_pair)) or 'none'}")
-        by_pair = {p: by_pair[p] for p in pairs}
-    if not by_pair:
-        raise UsageError(f"store {root} has no bars", hint="Run `bqx run` first.")
+    man = open_reader(root)
+    if man is None:
+        raise UsageError(f"{root} is not a bqx store (no manifest.sqlite)", hint="Run `bqx run --store DIR` first.")
+    with man:
+        computed = {s for (s, _, _) in man.tasks()}
+        hashes = expected_hashes(man)
     params = stored_params(root)
 
     def available(name: str) -> bool:
         fam = REGISTRY.get(name)
         if fam.view:
             return all(available(i) for i in fam.inputs if i != "bars")
-        return (root / fam.stage).is_dir()
+        return fam.stage in computed
 
     if families:
         names = list(dict.fromkeys(families))
@@ -87,18 +87,23 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
                          hint="Run `bqx run --stages targets` (or a full `bqx run`) first.")
     names = [n for n in names if n != TARGETS]
     stages = sorted({REGISTRY.get(s).stage for n in names + [TARGETS] for s in _stored_inputs(n)})
-    absent_parts = [(s, p, m) for s in stages for p, ms in by_pair.items() for m in ms
-                    if not partition_path(root, s, p, m).is_file()]
-    if absent_parts:
-        s, p, m = absent_parts[0]
-        raise UsageError(f"store {root} is incomplete: {len(absent_parts)} partitions are missing, e.g. stage {s} "
-                         f"pair {p} month {m}", hint="Run `bqx run` (or `bqx run --retry-failed`) first.")
+    state = inspect(root, pairs=pairs, stages=stages)  # the partitions come from the manifest, not the directory
+    by_pair = {p: list(ms) for p, ms in state.months.items()}
+    if pairs:
+        missing = [p for p in pairs if p not in by_pair]
+        if missing:
+            raise UsageError(f"pairs {missing} have no bars in store {root}; it has "
+                             f"{' '.join(sorted(inspect(root, stages=[]).months)) or 'none'}")
+        by_pair = {p: by_pair[p] for p in pairs}
+    if not by_pair:
+        raise UsageError(f"store {root} has no bars", hint="Run `bqx run` first.")
+    require_current(root, pairs=list(by_pair), stages=stages, action="export", state=state)
     features = tuple(c for n in names for c in REGISTRY.get(n).column_names(params_for(REGISTRY.get(n), params)))
     tfam = REGISTRY.get(TARGETS)
     targets = tuple(tfam.column_names(params_for(tfam, params)))
     rows = tuple(catalog(names + [TARGETS], params))
     return Selection(root, tuple(sorted(by_pair)), {p: tuple(ms) for p, ms in sorted(by_pair.items())},
-                     tuple(names + [TARGETS]), features, targets, params, rows)
+                     tuple(names + [TARGETS]), features, targets, params, rows, hashes)
 
 
 def _stored_inputs(name: str) -> list[str]:
@@ -164,14 +169,19 @@ class PairStream:
         for month in self.sel.months[self.pair]:
             yield month, self.month(month)
 
+    def _bytes(self, stage: str, month: str) -> io.BytesIO:
+        """A store file's bytes, hashed as they are read and refused when they differ from the manifest's checksum."""
+        rel = str(partition_path("", stage, self.pair, month))
+        return io.BytesIO(read_checked(self.sel.store, rel, self.sel.hashes))
+
     def month(self, month: str) -> pl.DataFrame:
         from bqx.core.runner import run_pair_family
 
         root, pair = self.sel.store, self.pair
-        bars = pl.read_parquet(partition_path(root, BARS, pair, month))
+        bars = pl.read_parquet(self._bytes(BARS, month))
         wide = bars if bars["ts"].is_sorted() else bars.sort("ts")
         for stage, cols in self.read.items():
-            part = pl.read_parquet(partition_path(root, stage, pair, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
+            part = pl.read_parquet(self._bytes(stage, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
             if part.height == wide.height and part["ts"].equals(wide["ts"]):
                 wide = wide.hstack(part.drop("ts"))
             else:

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS, conform, split_pairs
-from bqx.io import clean_temp_files, write_parquet, write_parquet_to, atomic_write_text
+from bqx.io import clean_temp_files, write_parquet_to, atomic_write_text
+from bqx.store.checksum import write_parquet_hashed
 
 BARS = "bars"
 TABLES = "tables"
@@ -31,6 +32,11 @@ def partition_path(root: str | os.PathLike[str], stage: str, pair: str, month: s
 
 def table_path(root: str | os.PathLike[str], name: str, month: str) -> Path:
     return Path(root) / TABLES / name / f"year_month={month}" / DATA_FILE
+
+
+def write_parquet(frame: pl.DataFrame | Any, path: str | os.PathLike[str]) -> tuple[int, int, str]:
+    """Write a store file atomically with the pinned Parquet options; returns (size, mtime_ns, sha256) for the manifest."""
+    return write_parquet_hashed(frame, path)
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
