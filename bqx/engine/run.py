@@ -55,6 +55,7 @@ class RunResult:
     seconds: float = 0.0
     log_path: str | None = None
     plan: dict[str, Any] = field(default_factory=dict)
+    reverified: list[str] = field(default_factory=list)  # with verify: the files that failed their checksum
 
     @property
     def ok(self) -> bool:
@@ -86,6 +87,7 @@ def run(
     on_event: EventCallback | None = None,
     seed: int = 0,
     chain: bool = True,
+    verify: bool = False,
 ) -> RunResult:
     """Compute every stale task of the selected stages (and what they read) for the selected pairs and months.
 
@@ -99,7 +101,8 @@ def run(
     `scheduler` "tcp://HOST:PORT", or a local cluster of `workers` processes when None), or an
     Executor object. `chain`: run the per-pair stages of each (pair, month) as one worker task
     that hands its frames on in memory (default; `False` submits every stage alone, which gives the
-    same files, only slower).
+    same files, only slower). `verify`: re-hash every recorded file first and recompute the tasks
+    whose outputs changed (a plain run trusts size and mtime, see bqx.store.verify).
     """
     t_start = time.perf_counter()
     root = Path(store)
@@ -144,7 +147,16 @@ def run(
             graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=infos)
             tasks = graph.build(planned, use_pairs, months)
             rows = man.tasks()
-            to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
+            reverify: list[str] = []
+            if verify:  # tasks whose files fail their checksum are planned as never done
+                from bqx.store.verify import tasks_to_recompute, without
+
+                redo, findings = tasks_to_recompute(root, man)
+                reverify = [f.line() for f in findings]
+                to_run = choose(tasks, without(rows, redo), root,
+                                force_stages=wanted if force else (), retry_failed=retry_failed)
+            else:
+                to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
             plan = describe(specs, planned, tasks, to_run, rows, workers=n_workers, pairs=use_pairs, months=months)
             man.set_meta("params", json.dumps({f: dict(p) for s in specs.values() for f, p in s.params.items()}))
             log_path = root / "logs" / f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"
@@ -155,7 +167,7 @@ def run(
                     "workers": n_workers}
             run_id = man.start_run(args, str(log_path))
             result = RunResult(str(root), run_id, False, len(tasks), len(to_run), len(tasks) - len(to_run),
-                               bars_written=written, log_path=str(log_path), plan=plan)
+                               bars_written=written, log_path=str(log_path), plan=plan, reverified=reverify)
             with open(log_path, "a", buffering=1) as log:
                 log.write(f"bqx run {run_id} at {datetime.now(timezone.utc).isoformat()} args={json.dumps(args, default=str)}\n")
 
