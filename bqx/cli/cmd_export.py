@@ -44,6 +44,7 @@ def register(app: typer.Typer) -> None:
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (repeat or comma-separate)."),
         families: Optional[list[str]] = typer.Option(None, "--families", help="Only these feature families (targets are always exported)."),
         no_validate: bool = typer.Option(False, "--no-validate", help="Export even without a passing validation (recorded in the metadata)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished export in the destination (only the files it recorded are removed)."),
         s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3 endpoint URL (default: AWS_ENDPOINT_URL)."),
         s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION or us-east-1)."),
         json_: bool = JsonOpt,
@@ -74,6 +75,7 @@ def register(app: typer.Typer) -> None:
             split=ec.split, train_end=train_end, val_end=val_end, purge=ec.purge, embargo=ec.embargo,
             scaler=ec.scaler, normalize=normalize, precision=ec.precision, scale_targets=scale_targets,
             scale_kinds=kinds, no_validate=no_validate, s3=S3Options(endpoint=s3_endpoint, region=s3_region),
+            overwrite=overwrite,
             progress=None if json_ else info,
         )
         data = result.to_dict()

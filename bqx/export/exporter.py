@@ -2,8 +2,9 @@
 
 Order of writes, so that a reader can always tell a finished export from an unfinished one:
 the completion marker `metadata/COMPLETE.json` is removed first; the feature files, the scaler
-and the metadata are written (each file atomically); files of a previous export that this one
-did not write are removed; the split and scaler checks run; the marker is written last.
+and the metadata are written (each file atomically); files a previous export recorded writing
+that this one did not write again are removed (never any other file: bqx.export.target); the
+split and scaler checks run; the marker is written last.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.errors import TaskError, UsageError
+from bqx.errors import TaskError
 from bqx.export import source
 from bqx.export.checks import run_checks
 from bqx.export.outcome import ExportResult, IncompleteExportError
 from bqx.export.preamble import prepare_export
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
-                               SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
+                               SCALER_JSON, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
 from bqx.export.splits import SPLITS, SplitPlan
+from bqx.export.target import ExportTargetError, TargetGuard, claims_of, remove_stale, still_mine
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
 
 
@@ -53,6 +55,7 @@ def export(
     s3: S3Options | None = None,
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
 
@@ -60,7 +63,8 @@ def export(
     `val_end`) are given; `purge` defaults to the largest target horizon; `scaler` is "global"
     or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
     validation did not pass unless `no_validate`. `workers` threads (default 2, at most the
-    cores) read, encode and write pairs side by side.
+    cores) read, encode and write pairs side by side. A target holding a finished export is
+    refused unless `overwrite`; files no export recorded are never deleted (bqx.export.target).
     """
     from bqx.store.lock import read_lock
 
@@ -70,15 +74,15 @@ def export(
         kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres")}
         with read_lock(store, "export"):
             return export_postgres(store, to, **kwargs)
-    with read_lock(store, "export"):
+    with read_lock(store, "export"), TargetGuard(overwrite) as guard:
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
                        scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress, workers=workers)
+                       progress=progress, workers=workers, guard=guard)
 
 
 def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress, workers) -> ExportResult:
+            scale_kinds, scale_targets, no_validate, s3, progress, workers, guard) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
@@ -88,7 +92,7 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     passed, report, why = pre.passed, pre.report, pre.why
 
     dest = open_destination(to, s3)
-    _prepare(dest)
+    deletable = guard.prepare(dest, claims_of(sel.months, SPLITS))
     dtype = pre.dtype
     fitted: Scaler | None = None
     if normalize:
@@ -119,11 +123,9 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     for rel, doc in meta_files.items():
         dest.write_bytes(rel, _json(doc))
     keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON}
-    stale = [f for top in TOP_DIRS for f in dest.list_files(top) if f not in keep]
-    for rel in stale:
-        dest.delete(rel)
+    stale = remove_stale(dest, deletable, keep)
     if stale:
-        say(f"removed {len(stale)} files of the previous export")
+        say(f"removed {stale} files of the previous export")
 
     say("checking splits and scaler")
     summaries = {w["path"]: blk.checks[w["path"]] for blk in blocks for w in blk.written}
@@ -133,6 +135,9 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     if failed:
         raise TaskError(f"export checks failed: {', '.join(c['name'] + ': ' + c['detail'] for c in failed)}; "
                         f"the export at {dest.url} is left without its completion marker.")
+    if not still_mine(dest):
+        raise ExportTargetError(f"another export took over {dest.url} while this one wrote; this one is left "
+                                "without its completion marker", hint="Run the export again when the other one is done.")
     _write_marker(dest, meta)
     return ExportResult(
         destination=dest.url, export_id=meta["export_id"], rows=rows, files=len(written),
@@ -240,18 +245,6 @@ def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: Scal
 
 def month_start_of(month: str) -> datetime:
     return datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=timezone.utc)
-
-
-def _prepare(dest: Destination) -> None:
-    """Refuse a destination holding foreign files; remove a previous export's completion marker first."""
-    existing = dest.list_files()
-    foreign = [f for f in existing if not f.startswith(TOP_DIRS)]
-    if foreign:
-        raise UsageError(f"destination {dest.url} is not empty and not a bqx export (e.g. {foreign[0]})",
-                         hint="Export to an empty directory or prefix, or to a previous export's location.")
-    if hasattr(dest, "clean_temp_files"):
-        dest.clean_temp_files()
-    dest.delete(MARKER)
 
 
 def _write_marker(dest: Destination, meta: Mapping[str, Any]) -> None:
