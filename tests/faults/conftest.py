@@ -26,13 +26,13 @@ EXPORT_ARGS = ["--families", "rate_index", "--embargo", "100", "--no-validate"]
 def bqx(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess (this checkout first on the path)."""
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "bqx.cli.app", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "bqx", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, **kw)
 
 
 def popen(*args: str) -> subprocess.Popen:
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "bqx.cli.app", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "bqx", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 

@@ -19,7 +19,7 @@ from bqx.store.verify import verify_store
 
 from conftest import EXPORT, EXPORT_ARGS, MONTH, PAIRS, bqx, export_digest, file_hashes
 
-FEATURE = ("bqx", "EURUSD")  # a stage file the export reads
+FEATURE = ("rate_index", "EURUSD")  # a stage file the export reads
 
 
 def _rerun(store, **kw):
@@ -41,10 +41,10 @@ def test_a_flipped_bit_with_mtime_kept(store, clean, clean_export, tmp_path):
 
     res = bqx("verify", "--store", str(store))
     assert res.returncode == 1, res.stderr
-    assert f"bqx/pair=EURUSD/year_month={MONTH}/data.parquet: content differs" in res.stdout
+    assert f"rate_index/pair=EURUSD/year_month={MONTH}/data.parquet: content differs" in res.stdout
     assert "(size and mtime unchanged)" in res.stdout and "bqx run --verify" in res.stderr
 
-    with pytest.raises(StoreIntegrityError, match=r"bqx/pair=EURUSD/year_month=2024-07/data.parquet changed since"):
+    with pytest.raises(StoreIntegrityError, match=r"rate_index/pair=EURUSD/year_month=2024-07/data.parquet changed since"):
         export(store, str(tmp_path / "refused"), **EXPORT)
     assert not (tmp_path / "refused" / "metadata" / "COMPLETE.json").exists()
 
@@ -66,10 +66,10 @@ def test_a_feature_file_rewritten_after_validation(store, clean, clean_export, t
         .write_parquet(path)
     found = verify_store(store).findings
     assert [(f.rel, f.problem) for f in found] == [(str(path.relative_to(store)), "changed")]
-    with pytest.raises(StoreNotCurrentError, match=r"refusing to export .* 1 stale \(bqx EURUSD 2024-07\)"):
+    with pytest.raises(StoreNotCurrentError, match=r"refusing to export .* 1 stale \(rate_index EURUSD 2024-07\)"):
         export(store, str(tmp_path / "refused"), **EXPORT)
     res = bqx("export", "--store", str(store), "--to", str(tmp_path / "cli"), *EXPORT_ARGS)
-    assert res.returncode == 1 and "1 stale (bqx EURUSD 2024-07)" in res.stderr and "bqx run" in res.stderr
+    assert res.returncode == 1 and "1 stale (rate_index EURUSD 2024-07)" in res.stderr and "bqx run" in res.stderr
     assert _rerun(store).ok
     assert file_hashes(store) == file_hashes(clean)
     export(store, str(tmp_path / "x"), **EXPORT)
