@@ -19,10 +19,10 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Hashing threads (default: up to 4)."),
         json_: bool = JsonOpt,
     ) -> None:
-        """Re-hash every file the manifest records (SHA-256) and name each one whose content changed (exit 1)."""
+        """Re-hash every file the manifest records (CRC-32 per task file, SHA-256 per bars month) and name each one whose content changed (exit 1)."""
         from bqx.errors import UsageError
         from bqx.store.checksum import StoreIntegrityError
-        from bqx.store.verify import verify_store
+        from bqx.engine.verify import verify_store
 
         cfg, _ = config_from(config, store=store, pairs=split_list(pairs))
         if not cfg.store.exists():

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pyarrow.parquet as pq
 
@@ -21,6 +21,7 @@ from bqx.engine.manifest import TaskRow, open_reader, params_from_meta
 from bqx.engine.partitions import month_start
 from bqx.engine.plan import BarsInventory, TaskGraph, TaskKey, choose, select_stages, stage_specs
 from bqx.errors import BqxError, UsageError
+from bqx.store.checksum import Finding, StoreIntegrityError, recorded_files, summarize, verify_files
 from bqx.store.layout import BARS, bars_partitions, file_digest, file_stamp, partition_path
 
 
@@ -137,3 +138,28 @@ def require_current(store: str | os.PathLike[str], *, pairs: Sequence[str] | Non
         raise StoreNotCurrentError(f"refusing to {action} store {root}: tasks are not current: {'; '.join(parts)}",
                                    hint=hint)
     return state
+
+
+# -- run --verify ---------------------------------------------------------------------------------
+
+def tasks_to_recompute(root: Path, man: Any, workers: int | None = None) -> tuple[set[TaskKey], list[Finding]]:
+    """For `run --verify`: the done tasks with an output whose content changed or carries no checksum.
+
+    A bars file whose content changed while its size and mtime were kept cannot be recomputed (bars
+    are the input): StoreIntegrityError names it. A bars file changed with a new mtime is taken in
+    by the run as any edited bars file is.
+    """
+    records = recorded_files(man)
+    findings = [f for f in verify_files(root, records, workers) if f.problem != "missing"]
+    rotten = [f for f in findings if f.owner[0] == BARS and f.stamp_kept]
+    if rotten:
+        raise StoreIntegrityError(
+            f"bars in store {root} are corrupt (content changed, size and mtime kept): {summarize(rotten, 3)}",
+            hint="Restore those files from a copy, or re-ingest those months (bqx ingest), then run again.")
+    redo = {f.owner for f in findings if f.owner[0] != BARS}
+    return redo, [f for f in findings if f.owner[0] != BARS]
+
+
+def without(rows: Mapping[Any, Any], keys: set[Any]) -> dict[Any, Any]:
+    """The task rows with `keys` left out, so the planner sees those tasks as never done."""
+    return {k: v for k, v in rows.items() if k not in keys}

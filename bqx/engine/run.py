@@ -102,7 +102,7 @@ def run(
     Executor object. `chain`: run the per-pair stages of each (pair, month) as one worker task
     that hands its frames on in memory (default; `False` submits every stage alone, which gives the
     same files, only slower). `verify`: re-hash every recorded file first and recompute the tasks
-    whose outputs changed (a plain run trusts size and mtime, see bqx.store.verify).
+    whose outputs changed (a plain run trusts size and mtime, see bqx.engine.gate).
     """
     t_start = time.perf_counter()
     root = Path(store)
@@ -149,7 +149,7 @@ def run(
             rows = man.tasks()
             reverify: list[str] = []
             if verify:  # tasks whose files fail their checksum are planned as never done
-                from bqx.store.verify import tasks_to_recompute, without
+                from bqx.engine.gate import tasks_to_recompute, without
 
                 redo, findings = tasks_to_recompute(root, man)
                 reverify = [f.line() for f in findings]

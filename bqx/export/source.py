@@ -42,7 +42,7 @@ class Selection:
     targets: tuple[str, ...]
     params: Mapping[str, Mapping[str, Any]]
     catalog: tuple[dict[str, Any], ...]
-    hashes: Mapping[str, str] = field(default_factory=dict)  # path in store -> SHA-256 the manifest recorded
+    hashes: Mapping[str, str] = field(default_factory=dict)  # path in store -> checksum the manifest recorded
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -41,7 +41,7 @@ def small_disk(base: Path, size_kb: int, monkeypatch):
     # simulated: every atomic write past the budget raises ENOSPC
     import importlib
 
-    writer, bio, checksum = (importlib.import_module(m) for m in ("bqx.export.writer", "bqx.io", "bqx.store.checksum"))
+    writer, bio, checksum = (importlib.import_module(m) for m in ("bqx.export.writer", "bqx.io", "bqx.store.layout"))
 
     real = bio.atomic_write
     used = [0]

@@ -15,7 +15,7 @@ from bqx.export import export
 from bqx.store.checksum import StoreIntegrityError
 from bqx.store.layout import partition_path, write_bars
 from bqx.store.lock import store_lock
-from bqx.store.verify import verify_store
+from bqx.engine.verify import verify_store
 
 from conftest import EXPORT, EXPORT_ARGS, MONTH, PAIRS, bqx, export_digest, file_hashes
 
