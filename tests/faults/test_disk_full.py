@@ -17,7 +17,7 @@ import pytest
 from bqx.errors import BqxError
 from bqx.export import IncompleteExportError, export, read_export_metadata
 
-from conftest import EXPORT, MONTH, PAIRS, export_digest, file_hashes
+from fault_helpers import EXPORT, MONTH, PAIRS, export_digest, file_hashes
 
 
 @contextmanager

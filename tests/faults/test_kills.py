@@ -20,7 +20,7 @@ import pytest
 from bqx.errors import BqxError
 from bqx.export import IncompleteExportError, export, read_export_metadata
 
-from conftest import EXPORT, EXPORT_ARGS, MONTH, PAIRS, RUN_ARGS, bqx, export_digest, file_hashes, popen
+from fault_helpers import EXPORT, EXPORT_ARGS, MONTH, PAIRS, RUN_ARGS, bqx, export_digest, file_hashes, popen
 
 SEED = int(os.environ.get("BQX_FAULT_SEED", "24"))
 

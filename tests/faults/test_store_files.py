@@ -17,7 +17,7 @@ from bqx.store.layout import partition_path, write_bars
 from bqx.store.lock import store_lock
 from bqx.engine.verify import verify_store
 
-from conftest import EXPORT, EXPORT_ARGS, MONTH, PAIRS, bqx, export_digest, file_hashes
+from fault_helpers import EXPORT, EXPORT_ARGS, MONTH, PAIRS, bqx, export_digest, file_hashes
 
 FEATURE = ("rate_index", "EURUSD")  # a stage file the export reads
 
