@@ -117,6 +117,9 @@ def run(
         n_workers = 1
     if scheduler and executor != "dask":
         raise UsageError(f"a scheduler ({scheduler}) needs the dask executor, not {executor!r}")
+    if verify and dry_run:
+        raise UsageError("--verify re-hashes the store, which a dry run does not do",
+                         hint="Run `bqx verify` to list the files that fail, then `bqx run --verify`.")
     specs = stage_specs(params)
     planned, wanted = select_stages(specs, stages)
     source = resolve_source(root, source)

@@ -125,8 +125,19 @@ def read_month(sel: Selection, pair: str, month: str) -> pl.DataFrame:
     """ts and every selected column of one pair-month, float64 as stored, views computed (via `load`)."""
     from bqx.engine.load import load
 
+    check_month(sel, pair, month)
     frame = load(sel.store, pairs=[pair], start=month, end=month, columns=list(sel.columns)).collect()
     return frame.drop("pair").sort("ts")
+
+
+def check_month(sel: Selection, pair: str, month: str) -> None:
+    """Check the bars and stage files of one pair-month that the selection reads against their recorded
+    checksums (for readers that go through `load`, which reads by path; `PairStream` checks as it reads)."""
+    stages = {BARS} | {REGISTRY.get(s).stage for n in sel.families for s in _stored_inputs(n)}
+    for stage in sorted(stages):
+        rel = str(partition_path("", stage, pair, month))
+        if rel in sel.hashes:
+            read_checked(sel.store, rel, sel.hashes)
 
 
 class PairStream:

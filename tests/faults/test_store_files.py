@@ -47,6 +47,10 @@ def test_a_flipped_bit_with_mtime_kept(store, clean, clean_export, tmp_path):
     with pytest.raises(StoreIntegrityError, match=r"rate_index/pair=EURUSD/year_month=2024-07/data.parquet changed since"):
         export(store, str(tmp_path / "refused"), **EXPORT)
     assert not (tmp_path / "refused" / "metadata" / "COMPLETE.json").exists()
+    from bqx.export.source import read_month, select  # the path the PostgreSQL sink reads by
+
+    with pytest.raises(StoreIntegrityError, match="rate_index/pair=EURUSD"):
+        read_month(select(store, families=["rate_index"]), "EURUSD", MONTH)
 
     again = _rerun(store, verify=True)
     assert again.ok and [(d["stage"], d["pair"]) for d in again.done] == [FEATURE]
