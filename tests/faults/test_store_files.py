@@ -4,6 +4,7 @@ afterwards that equals the clean one (after the rerun the message asks for) or i
 
 from __future__ import annotations
 
+import json
 import os
 
 import polars as pl
@@ -43,6 +44,9 @@ def test_a_flipped_bit_with_mtime_kept(store, clean, clean_export, tmp_path):
     assert res.returncode == 1, res.stderr
     assert f"rate_index/pair=EURUSD/year_month={MONTH}/data.parquet: content differs" in res.stdout
     assert "(size and mtime unchanged)" in res.stdout and "bqx run --verify" in res.stderr
+    doc = json.loads(bqx("verify", "--store", str(store), "--json").stdout)
+    assert not doc["ok"] and [(f["rel"], f["problem"], f["stamp_kept"]) for f in doc["findings"]] == \
+        [(f"rate_index/pair=EURUSD/year_month={MONTH}/data.parquet", "changed", True)]
 
     with pytest.raises(StoreIntegrityError, match=r"rate_index/pair=EURUSD/year_month=2024-07/data.parquet changed since"):
         export(store, str(tmp_path / "refused"), **EXPORT)
