@@ -45,7 +45,7 @@ class TaskRow:
     seconds: float | None
     error: str | None
     fingerprint: str | None
-    outputs: tuple[tuple[Any, ...], ...]  # (path in store, size, mtime_ns[, sha256]) per output file
+    outputs: tuple[tuple[Any, ...], ...]  # (path in store, size, mtime_ns[, checksum]) per output file
     run_id: int | None
 
     def intact(self, root: str | os.PathLike[str]) -> bool:
