@@ -9,7 +9,6 @@ checked against the checksum the manifest recorded when it was written.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ import polars as pl
 
 from bqx.engine.gate import inspect, require_current
 from bqx.engine.manifest import open_reader, stored_params
-from bqx.store.checksum import expected_hashes, read_checked
+from bqx.store.checksum import checked_path, expected_hashes
 from bqx.store.layout import BARS, partition_path
 from bqx.errors import UsageError
 from bqx.core.registry import REGISTRY
@@ -137,7 +136,7 @@ def check_month(sel: Selection, pair: str, month: str) -> None:
     for stage in sorted(stages):
         rel = str(partition_path("", stage, pair, month))
         if rel in sel.hashes:
-            read_checked(sel.store, rel, sel.hashes)
+            checked_path(sel.store, rel, sel.hashes)
 
 
 class PairStream:
@@ -180,19 +179,18 @@ class PairStream:
         for month in self.sel.months[self.pair]:
             yield month, self.month(month)
 
-    def _bytes(self, stage: str, month: str) -> io.BytesIO:
-        """A store file's bytes, hashed as they are read and refused when they differ from the manifest's checksum."""
-        rel = str(partition_path("", stage, self.pair, month))
-        return io.BytesIO(read_checked(self.sel.store, rel, self.sel.hashes))
+    def _checked(self, stage: str, month: str) -> Path:
+        """A store file's path once its content matched the manifest's checksum (StoreIntegrityError if not)."""
+        return checked_path(self.sel.store, str(partition_path("", stage, self.pair, month)), self.sel.hashes)
 
     def month(self, month: str) -> pl.DataFrame:
         from bqx.core.runner import run_pair_family
 
         root, pair = self.sel.store, self.pair
-        bars = pl.read_parquet(self._bytes(BARS, month))
+        bars = pl.read_parquet(self._checked(BARS, month))
         wide = bars if bars["ts"].is_sorted() else bars.sort("ts")
         for stage, cols in self.read.items():
-            part = pl.read_parquet(self._bytes(stage, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
+            part = pl.read_parquet(self._checked(stage, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
             if part.height == wide.height and part["ts"].equals(wide["ts"]):
                 wide = wide.hstack(part.drop("ts"))
             else:

@@ -12,6 +12,7 @@ unrecorded.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +30,12 @@ class StoreIntegrityError(BqxError):
     exit_code = 1
 
 
-def digest_bytes(data: bytes | memoryview) -> str:
+def digest_bytes(data: Any) -> str:
     """The checksum recorded for a store file written by a task."""
     return f"{CRC}{zlib.crc32(data):08x}"
 
 
-def matches(data: bytes | memoryview, expected: str) -> bool:
+def matches(data: Any, expected: str) -> bool:
     """`data` has the recorded checksum (CRC-32 for task outputs, SHA-256 hex for bars)."""
     if expected.startswith(CRC):
         return digest_bytes(data) == expected
@@ -139,17 +140,42 @@ def verify_files(root: str | os.PathLike[str], records: Iterable[Recorded], work
     return [f for f in found if f is not None]
 
 
+def _changed(root: str | os.PathLike[str], rel: str) -> StoreIntegrityError:
+    return StoreIntegrityError(
+        f"store file {Path(root) / rel} changed since it was written: its checksum differs from the one the "
+        "manifest recorded, so it is not exported",
+        hint="Run `bqx verify` to list every such file, then `bqx run --verify` to recompute them "
+             "(a bars file must be re-ingested or restored).")
+
+
 def read_checked(root: str | os.PathLike[str], rel: str, expected: Mapping[str, str]) -> bytes:
     """A store file's bytes, refused (StoreIntegrityError) when they differ from the recorded checksum."""
     data = (Path(root) / rel).read_bytes()
     want = expected.get(rel)
     if want is not None and not matches(data, want):
-        raise StoreIntegrityError(
-            f"store file {Path(root) / rel} changed since it was written: its checksum differs from the one the "
-            "manifest recorded, so it is not exported",
-            hint="Run `bqx verify` to list every such file, then `bqx run --verify` to recompute them "
-                 "(a bars file must be re-ingested or restored).")
+        raise _changed(root, rel)
     return data
+
+
+def checked_path(root: str | os.PathLike[str], rel: str, expected: Mapping[str, str]) -> Path:
+    """The path of a store file whose content matches its recorded checksum (else StoreIntegrityError).
+
+    The file is checksummed through a memory map: its pages come from the disk once, and the
+    reader that opens the path next finds them in the page cache (cheaper than parsing a copy).
+    """
+    path = Path(root) / rel
+    want = expected.get(rel)
+    if want is None:
+        return path
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            ok = matches(b"", want)
+        else:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                ok = matches(mm, want)
+    if not ok:
+        raise _changed(root, rel)
+    return path
 
 
 def summarize(findings: list[Finding], limit: int = 5) -> str:
