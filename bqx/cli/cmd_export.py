@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         targets: Optional[list[str]] = typer.Option(None, "--targets", help="Only these targets and labels: targets, labels, a column or a label horizon such as lbl_tb_h30 (repeat or comma-separate; default all)."),
         labels_only: bool = typer.Option(False, "--labels-only", help="Export the triple-barrier labels (with their spans and weights) and no fixed-horizon targets: folds then purge by t1."),
         no_validate: bool = typer.Option(False, "--no-validate", help="Export even without a passing validation (recorded in the metadata)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished export in the destination (only the files it recorded are removed)."),
         s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3 endpoint URL (default: AWS_ENDPOINT_URL)."),
         s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION or us-east-1)."),
         json_: bool = JsonOpt,
@@ -88,6 +89,7 @@ def register(app: typer.Typer) -> None:
             scaler=ec.scaler, normalize=normalize, precision=ec.precision, scale_targets=scale_targets,
             scale_kinds=kinds, no_validate=no_validate, s3=S3Options(endpoint=s3_endpoint, region=s3_region),
             progress=None if json_ else info, drop_empty=drop_empty, cv=cv, targets=_targets(targets, labels_only),
+            overwrite=overwrite,
         )
         data = result.to_dict()
         if report is not None:

@@ -45,12 +45,12 @@ class TaskRow:
     seconds: float | None
     error: str | None
     fingerprint: str | None
-    outputs: tuple[tuple[str, int, int], ...]
+    outputs: tuple[tuple[Any, ...], ...]  # (path in store, size, mtime_ns[, checksum]) per output file
     run_id: int | None
 
     def intact(self, root: str | os.PathLike[str]) -> bool:
-        """Every recorded output file still exists with its recorded size and mtime."""
-        for rel, size, mtime in self.outputs:
+        """Every recorded output file still exists with its recorded size and mtime (contents: bqx.store.checksum)."""
+        for rel, size, mtime, *_ in self.outputs:
             try:
                 st = os.stat(Path(root) / rel)
             except FileNotFoundError:
@@ -158,7 +158,7 @@ class Manifest:
                               (row.status, row.run_id, stage, pair or "", month))
 
     def record(self, stage: str, pair: str | None, month: str, *, status: str, rows: int | None, seconds: float,
-               error: str | None, fingerprint: str | None, outputs: list[tuple[str, int, int]], run_id: int) -> None:
+               error: str | None, fingerprint: str | None, outputs: list[tuple[Any, ...]], run_id: int) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO tasks(stage, pair, month, status, rows, seconds, error, fingerprint, outputs, "
             "started_at, finished_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -58,6 +58,7 @@ class RunResult:
     seconds: float = 0.0
     log_path: str | None = None
     plan: dict[str, Any] = field(default_factory=dict)
+    reverified: list[str] = field(default_factory=list)  # with verify: the files that failed their checksum
 
     @property
     def ok(self) -> bool:
@@ -90,6 +91,7 @@ def run(
     seed: int = 0,
     chain: bool = True,
     task_retries: int = 2,
+    verify: bool = False,
 ) -> RunResult:
     """Compute every stale task of the selected stages (and what they read) for the selected pairs and months.
 
@@ -105,6 +107,8 @@ def run(
     that hands its frames on in memory (default; `False` submits every stage alone, which gives the
     same files, only slower). `task_retries`: how often the tasks in flight when a pool worker
     died are run again in a new pool before they are reported failed.
+    `verify`: re-hash every recorded file first and recompute the tasks whose outputs changed (a
+    plain run trusts size and mtime, see bqx.engine.gate).
     """
     t_start = time.perf_counter()
     root = Path(store)
@@ -119,6 +123,9 @@ def run(
         n_workers = 1
     if scheduler and executor != "dask":
         raise UsageError(f"a scheduler ({scheduler}) needs the dask executor, not {executor!r}")
+    if verify and dry_run:
+        raise UsageError("--verify re-hashes the store, which a dry run does not do",
+                         hint="Run `bqx verify` to list the files that fail, then `bqx run --verify`.")
     specs = stage_specs(params)
     planned, wanted = select_stages(specs, stages)
     source = resolve_source(root, source)
@@ -149,7 +156,16 @@ def run(
             graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=infos)
             tasks = graph.build(planned, use_pairs, months)
             rows = man.tasks()
-            to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
+            reverify: list[str] = []
+            if verify:  # tasks whose files fail their checksum are planned as never done
+                from bqx.engine.gate import tasks_to_recompute, without
+
+                redo, findings = tasks_to_recompute(root, man)
+                reverify = [f.line() for f in findings]
+                to_run = choose(tasks, without(rows, redo), root,
+                                force_stages=wanted if force else (), retry_failed=retry_failed)
+            else:
+                to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
             plan = describe(specs, planned, tasks, to_run, rows, workers=n_workers, pairs=use_pairs, months=months)
             man.set_meta("params", json.dumps({f: dict(p) for s in specs.values() for f, p in s.params.items()}))
             log_path = root / "logs" / f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"
@@ -160,7 +176,7 @@ def run(
                     "workers": n_workers}
             run_id = man.start_run(args, str(log_path))
             result = RunResult(str(root), run_id, False, len(tasks), len(to_run), len(tasks) - len(to_run),
-                               bars_written=written, log_path=str(log_path), plan=plan)
+                               bars_written=written, log_path=str(log_path), plan=plan, reverified=reverify)
             with open(log_path, "a", buffering=1) as log:
                 log.write(f"bqx run {run_id} at {datetime.now(timezone.utc).isoformat()} args={json.dumps(args, default=str)}\n")
 

@@ -2,8 +2,9 @@
 
 Order of writes, so that a reader can always tell a finished export from an unfinished one:
 the completion marker `metadata/COMPLETE.json` is removed first; the feature files, the scaler
-and the metadata are written (each file atomically); files of a previous export that this one
-did not write are removed; the split and scaler checks run; the marker is written last.
+and the metadata are written (each file atomically); files a previous export recorded writing
+that this one did not write again are removed (never any other file: bqx.export.target); the
+split and scaler checks run; the marker is written last.
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.errors import TaskError, UsageError
+from bqx.errors import TaskError
 from bqx.export import source
 from bqx.export.checks import run_checks
 from bqx.export.columns import ColumnCensus, FileStats, summary_counts
 from bqx.export.outcome import ExportResult, IncompleteExportError
 from bqx.export.preamble import prepare_export
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
-                               SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
+                               SCALER_JSON, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
 from bqx.export.folds import CV_COLUMNS
 from bqx.export.splits import SPLITS, SplitPlan
+from bqx.export.target import EXTRA_FILES, ExportTargetError, TargetGuard, claims_of, cv_claims, remove_stale, still_mine
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
 
 
@@ -58,6 +60,7 @@ def export(
     drop_empty: bool = True,
     cv: str | None = None,
     targets: Sequence[str] | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
 
@@ -70,6 +73,8 @@ def export(
     constant column is kept and listed in metadata/columns.json.
     `cv`: "walk-forward:K" or "cpcv:N,k" adds folds over the pool (bqx.export.folds); `targets`: which
     targets and labels to export (bqx.export.spans.pick_targets).
+    A target holding a finished export is
+    refused unless `overwrite`; files no export recorded are never deleted (bqx.export.target).
     """
     from bqx.store.lock import read_lock
 
@@ -81,15 +86,16 @@ def export(
         kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres", "cv", "targets")}
         with read_lock(store, "export"):
             return export_postgres(store, to, **kwargs)
-    with read_lock(store, "export"):
+    with read_lock(store, "export"), TargetGuard(overwrite) as guard:
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
                        scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress, workers=workers, drop_empty=drop_empty, cv=cv, targets=targets)
+                       progress=progress, workers=workers, drop_empty=drop_empty, cv=cv, targets=targets,
+                       guard=guard)
 
 
 def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress, workers, drop_empty=True, cv=None,
+            scale_kinds, scale_targets, no_validate, s3, progress, workers, guard, drop_empty=True, cv=None,
             targets=None) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
@@ -102,7 +108,8 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     passed, report, why = pre.passed, pre.report, pre.why
 
     dest = open_destination(to, s3)
-    _prepare(dest)
+    claims = claims_of(sel.months, SPLITS) + (cv_claims(len(cvc.fp.splits)) if cvc is not None else [])
+    deletable = guard.prepare(dest, claims)
     dtype = pre.dtype
     fitted: Scaler | None = None
     if normalize:
@@ -133,6 +140,7 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     cv_files: list[str] = []
     if cvc is not None:
         cv_files = _cv_finish(cvc, blocks, fitted, sel, dest, meta, say)
+        meta[EXTRA_FILES] = sorted(cv_files)  # what bqx.export.target may delete or replace next time
     meta_files = {
         EXPORT_JSON: meta,
         COLUMNS_JSON: census.to_dict() | {"counts": counts},
@@ -144,11 +152,9 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     for rel, doc in meta_files.items():
         dest.write_bytes(rel, _json(doc))
     keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON} | set(cv_files)
-    stale = [f for top in TOP_DIRS for f in dest.list_files(top) if f not in keep]
-    for rel in stale:
-        dest.delete(rel)
+    stale = remove_stale(dest, deletable, keep)
     if stale:
-        say(f"removed {len(stale)} files of the previous export")
+        say(f"removed {stale} files of the previous export")
 
     say("checking splits and scaler")
     summaries = {w["path"]: blk.checks[w["path"]] for blk in blocks for w in blk.written}
@@ -158,6 +164,9 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     if failed:
         raise TaskError(f"export checks failed: {', '.join(c['name'] + ': ' + c['detail'] for c in failed)}; "
                         f"the export at {dest.url} is left without its completion marker.")
+    if not still_mine(dest):
+        raise ExportTargetError(f"another export took over {dest.url} while this one wrote; this one is left "
+                                "without its completion marker", hint="Run the export again when the other one is done.")
     _write_marker(dest, meta)
     return ExportResult(
         destination=dest.url, export_id=meta["export_id"], rows=rows, files=len(written),
@@ -312,18 +321,6 @@ def _cv_finish(cvc: Any, blocks: Sequence[_Block], fitted: Scaler, sel: source.S
 
 def month_start_of(month: str) -> datetime:
     return datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=timezone.utc)
-
-
-def _prepare(dest: Destination) -> None:
-    """Refuse a destination holding foreign files; remove a previous export's completion marker first."""
-    existing = dest.list_files()
-    foreign = [f for f in existing if not f.startswith(TOP_DIRS)]
-    if foreign:
-        raise UsageError(f"destination {dest.url} is not empty and not a bqx export (e.g. {foreign[0]})",
-                         hint="Export to an empty directory or prefix, or to a previous export's location.")
-    if hasattr(dest, "clean_temp_files"):
-        dest.clean_temp_files()
-    dest.delete(MARKER)
 
 
 def _write_marker(dest: Destination, meta: Mapping[str, Any]) -> None:

@@ -74,6 +74,7 @@ def validate(
     (default 500), in at most `sweeps` recomputes (default 8); 0 turns the sweep off.
     """
     with read_lock(store, "validation"):
+        _require_current(store, families)
         return _validate(store, families, samples, seed, partitions=partitions, month_tasks=month_tasks,
                          boundary_months=boundary_months, boundary_pairs=boundary_pairs, params=params, save=save,
                          workers=workers, progress=progress, cuts=cuts, sweeps=sweeps)
@@ -190,6 +191,32 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     if save:
         write_latest(view.root, report, partial=not report.complete)
     return report
+
+
+def _require_current(store: str | os.PathLike[str], families: Sequence[str] | None) -> None:
+    """Refuse (exit 1) a store whose computed stages have failed, blocked, stale or missing tasks (bqx.engine.gate).
+
+    The stages checked are those the manifest has tasks of (a stage never computed is reported
+    "not stored" by the validation itself), of the selected families when `families` is given.
+    """
+    from bqx.engine.gate import require_current
+    from bqx.engine.manifest import open_reader
+
+    man = open_reader(store)
+    if man is None:
+        return  # not a store: StoreView says so
+    with man:
+        computed = {s for (s, _, _) in man.tasks()}
+    if families:
+        wanted = set()
+        for name in families:
+            try:
+                wanted.add(REGISTRY.get(name).stage)
+            except KeyError as exc:
+                raise UsageError(str(exc)) from None
+        computed &= wanted
+    if computed:
+        require_current(store, stages=sorted(computed), action="validate")
 
 
 def merge_context(boundary: CheckResult, context: CheckResult | None) -> CheckResult:
