@@ -1,9 +1,9 @@
 """The perturbation check: altering the rows after t leaves every row <= t unchanged.
 
 Two alterations per sampled t, each on the task's rows around t: from LEAD_CONTEXTS x the family's
-declared context (at least AFTER) rows before t to the next `AFTER` rows after it (every pair for a
-month task, from one start), recomputed and compared row by row with the same rows cut at t,
-recomputed (a bounded start: memory and time do not depend on where t lies in the month):
+declared context (at least AFTER) rows before t to the next `AFTER` rows after it (for a month task
+one start and one end for every pair, by bqx.engine.window), recomputed and compared row by row with
+the same rows cut at t, recomputed (a bounded start: memory and time do not depend on where t lies in the month):
 - values: the rows after t are shuffled, then every price column (mid, bid, ask OHLC) scaled by a
   common factor of 0.9 or 1.1 with per-row noise (one factor per row, so bars stay valid), volumes
   rescaled, and every input column multiplied by that factor and its own noise (signs kept);

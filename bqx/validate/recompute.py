@@ -9,7 +9,7 @@ the family's inputs. Checks cut or alter the rows after a timestamp and recomput
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Mapping
 
 import numpy as np
@@ -17,6 +17,7 @@ import polars as pl
 
 from bqx.core.declaration import Column, Family
 from bqx.core.runner import run_cross_family, run_pair_family
+from bqx.engine.window import task_frames
 from bqx.numerics import mismatches
 from bqx.validate.storeview import StoreView
 
@@ -47,19 +48,11 @@ class Window:
         return out
 
     def around(self, t: datetime, before: int, after: int) -> dict[str, pl.DataFrame]:
-        """Each pair's rows from one start (the earliest, over pairs, of the `before`-th row before t) up to t,
-        plus its next `after` rows."""
-        cut = {p: int(f["ts"].search_sorted(t, side="right")) for p, f in self.frames.items()}
-        starts = [f["ts"][max(0, cut[p] - 1 - before)] for p, f in self.frames.items() if cut[p] > 0]
-        if not starts:
-            return {}
-        t0 = min(starts)
-        out = {}
-        for pair, frame in self.frames.items():
-            lo, hi = int(frame["ts"].search_sorted(t0, side="left")), cut[pair] + after
-            if hi > lo:
-                out[pair] = frame.slice(lo, hi - lo)
-        return out
+        """The task's rows around the bar at t, by the task's own rule (bqx.engine.window) for the span of that
+        one bar: `before` rows of context, `after` rows of lookahead (for a month task: from the earliest pair's
+        `before`-th row before t to the latest pair's `after`-th row after it)."""
+        return task_frames(self.frames, t, t + timedelta(microseconds=1), context=before, lookahead=after,
+                           month_task=self.pair is None)
 
 
 def open_window(view: StoreView, fam: Family, pair: str | None, month: str) -> Window:
