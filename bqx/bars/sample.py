@@ -20,6 +20,10 @@ Calendar
     Closed from Friday 17:00 to Sunday 17:00 America/New_York (zoneinfo, daylight saving
     honoured) and the whole UTC days of 25 December and 1 January. Months 2000-01 to 2099-12.
 
+Ragged (`ragged=True`, `bqx sample --ragged`)
+    Staggered first and last bars, late weekly opens, a 6-hour outage, an illiquid pair, a pair
+    without volume and a bid-only pair: bqx.bars.sample_ragged. Off by default.
+
 Determinism
     A pair-month depends only on (seed, pair, month). The seven latent paths of a month come from
     an rng seeded by (seed, month) and are Brownian bridges between month-start anchors, which
@@ -52,10 +56,11 @@ from bqx.bars.sample_calendar import (
     parse_month,
     trading_minutes,
 )
+from bqx.bars.sample_ragged import feed_columns, make_ragged
 from bqx.bar_schema import BAR_COLUMNS, BAR_SCHEMA
 from bqx.universe import PAIR_NAMES, pair as pair_of
 
-__all__ = ["sample_market", "sample_pair_month", "write_sample", "LATENT", "MINUTES_PER_YEAR"]
+__all__ = ["sample_market", "sample_pair_month", "write_sample", "write_market", "make_ragged", "LATENT", "MINUTES_PER_YEAR"]
 
 #: The latent currencies, each valued in USD.
 LATENT: tuple[str, ...] = ("EUR", "GBP", "AUD", "NZD", "CAD", "CHF", "JPY")
@@ -265,10 +270,12 @@ def sample_pair_month(pair: str, month: str, seed: int = 0, *, quantise: bool = 
     return _frame(_pair_bars(_latent_month(seed, y, m), pair_of(pair).name, y, m, seed, quantise))
 
 
-def sample_market(pairs: Iterable[str] | str | None = None, start: str = "2024-07", months: int = 2, seed: int = 0) -> pl.DataFrame:
+def sample_market(pairs: Iterable[str] | str | None = None, start: str = "2024-07", months: int = 2, seed: int = 0,
+                  *, ragged: bool = False) -> pl.DataFrame:
     """Sample bars of `pairs` (all 28 when None) for `months` months from `start`.
 
-    Returns `pair` (String) then the canonical bar columns, sorted by (pair, ts).
+    Returns `pair` (String) then the canonical bar columns, sorted by (pair, ts). `ragged`: as real
+    feeds deliver them, staggered, with gaps and partial pairs (bqx.bars.sample_ragged).
     """
     seed = _check_seed(seed)
     names = _pair_names(pairs)
@@ -278,7 +285,8 @@ def sample_market(pairs: Iterable[str] | str | None = None, start: str = "2024-0
         for n in names:
             per_pair[n].append(_frame(_pair_bars(latent, n, y, m, seed, True)))
     frames = [pl.concat(fs).with_columns(pl.lit(n, pl.String).alias("pair")) for n, fs in per_pair.items()]
-    return pl.concat(frames).select("pair", *BAR_COLUMNS)
+    market = pl.concat(frames).select("pair", *BAR_COLUMNS)
+    return make_ragged(market, seed) if ragged else market
 
 
 def write_sample(
@@ -288,19 +296,32 @@ def write_sample(
     months: int = 2,
     seed: int = 0,
     fmt: Literal["parquet", "csv"] = "parquet",
+    *,
+    ragged: bool = False,
 ) -> list[Path]:
     """Write one file per pair (`EURUSD.parquet` or `EURUSD.csv`) into `out_dir`; returns the paths.
 
-    The CSV dialect is described in the module docstring.
+    The CSV dialect is described in the module docstring. `ragged`: the ragged market, its bid-only
+    and volume-less pairs written with the columns such feeds have (bqx.bars.sample_ragged).
     """
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+    market = sample_market(pairs, start, months, seed, ragged=ragged)
+    return write_market(market, out_dir, fmt, ragged=ragged)
+
+
+def write_market(market: pl.DataFrame, out_dir: str | Path, fmt: Literal["parquet", "csv"] = "parquet", *,
+                 ragged: bool = False) -> list[Path]:
+    """Write a market frame (pair + bar columns) as one file per pair, as write_sample does; returns the paths."""
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    market = sample_market(pairs, start, months, seed).partition_by("pair", as_dict=True, include_key=False)
-    for n in _pair_names(pairs):
-        frame = market[(n,)]
+    for (n,), frame in sorted(market.partition_by("pair", as_dict=True, include_key=False).items()):
+        columns = feed_columns(n, ragged)
+        if columns is not None:
+            frame = frame.select(columns)
         path = out / f"{n}.{fmt}"
         tmp = path.with_name(path.name + ".tmp")
         if fmt == "parquet":

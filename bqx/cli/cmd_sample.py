@@ -19,6 +19,9 @@ def register(app: typer.Typer) -> None:
         months: int = typer.Option(2, "--months", min=1, help="Number of months."),
         seed: int = typer.Option(0, "--seed", help="Generator seed; the same seed gives the same bars."),
         fmt: str = typer.Option("parquet", "--format", help="parquet, or csv (a dialect `bqx ingest` reads as is)."),
+        ragged: bool = typer.Option(False, "--ragged", help="As real feeds are: staggered first/last bars, late "
+                                    "weekly opens, a 6-hour outage, an illiquid pair, a pair without volume, a "
+                                    "bid-only pair (docs/VALIDATION.md)."),
         json_: bool = JsonOpt,
     ) -> None:
         """Write the seeded, deterministic sample market (28 pairs by default) for a range of months."""
@@ -29,9 +32,9 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--format must be parquet or csv, got {fmt!r}")
         start = month_arg("--start", start)
         chosen = split_list(pairs)
-        paths = write_sample(out, pairs=chosen, start=start, months=months, seed=seed, fmt=fmt)
+        paths = write_sample(out, pairs=chosen, start=start, months=months, seed=seed, fmt=fmt, ragged=ragged)
         if json_:
-            emit_json({"out": str(out), "format": fmt, "start": start, "months": months, "seed": seed,
+            emit_json({"out": str(out), "format": fmt, "ragged": ragged, "start": start, "months": months, "seed": seed,
                        "files": [str(p) for p in paths]})
             return
-        info(f"wrote {len(paths)} {fmt} files for {months} month(s) from {start} to {out}")
+        info(f"wrote {len(paths)} {'ragged ' if ragged else ''}{fmt} files for {months} month(s) from {start} to {out}")

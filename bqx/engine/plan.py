@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 from bqx.engine.fingerprint import code_digest, digest
 from bqx.engine.manifest import FORMAT_VERSION, TaskRow
 from bqx.engine.partitions import Partition
+from bqx.engine.window import task_months
 from bqx.store.layout import RESERVED
 from bqx.errors import ConfigError, UsageError
 from bqx.core.declaration import Family
@@ -218,34 +219,14 @@ class TaskGraph:
             self._code[stage] = code_digest(self.specs[stage].modules())
         return self._code[stage]
 
-    def _window(self, pair: str, month: str, before: int, after: int) -> tuple[str, ...]:
-        months = self.bars.months_by_pair[pair]
-        i = months.index(month)
-        lo, n = i, 0
-        while before > 0 and n < before and lo > 0:
-            lo -= 1
-            n += self.bars.rows[(pair, months[lo])]
-        hi, n = i, 0
-        while after > 0 and n < after and hi < len(months) - 1:
-            hi += 1
-            n += self.bars.rows[(pair, months[hi])]
-        return tuple(months[lo: hi + 1])
-
     def add(self, stage: str, pair: str | None, month: str) -> Task:
         key = (stage, pair, month)
         if key in self.tasks:
             return self.tasks[key]
         spec = self.specs[stage]
-        if spec.month_task:
-            pairs = self.bars.pairs_in(month)
-            windows = [self._window(p, month, spec.context, spec.lookahead) for p in pairs]
-            lo = min((w[0] for w in windows), default=month)
-            hi = max((w[-1] for w in windows), default=month)
-            reads = {p: tuple(m for m in self.bars.months_by_pair[p] if lo <= m <= hi) for p in pairs}
-            rows = sum(self.bars.rows[(p, month)] for p in pairs)
-        else:
-            reads = {pair: self._window(pair, month, spec.context, spec.lookahead)}
-            rows = self.bars.rows[(pair, month)]
+        reads = task_months(self.bars.months_by_pair, self.bars.rows, pair, month, context=spec.context,
+                            lookahead=spec.lookahead, month_task=spec.month_task)
+        rows = sum(self.bars.rows[(p, month)] for p in reads if (p, month) in self.bars.rows)
         deps: list[TaskKey] = []
         inputs = []
         for p, months in reads.items():

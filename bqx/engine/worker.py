@@ -25,6 +25,7 @@ import polars as pl
 
 from bqx.engine.lifeline import ensure_driver
 from bqx.engine.partitions import add_months, month_start
+from bqx.engine.window import task_spans
 from bqx.store.layout import BARS, partition_path, table_path, write_parquet
 from bqx.core.declaration import Family, PairInfo
 from bqx.core.registry import REGISTRY
@@ -236,43 +237,12 @@ def _run(spec: TaskSpec, memory: _Memory) -> tuple[int, list[tuple[str, int, int
 
 def _windows(root: Path, spec: TaskSpec, start: datetime, end: datetime,
              memory: _Memory) -> dict[str, list[tuple[str, int, int]]]:
-    """Per pair, the rows to read of each month file: (month, first row, end row).
+    """Per pair, the rows to read of each month file: (month, first row, end row), by bqx.engine.window.
 
-    A task keeps its month plus `context` rows before and `lookahead` rows after, per pair; a
-    month task keeps one time range for all pairs, from the earliest pair's context start to
-    the latest pair's lookahead end, so every pair has its rows on that span. Only the `ts`
-    column is read to decide, so a task never holds more than its window of the other columns.
+    Only the `ts` column is read to decide, so a task never holds more than its window of the other columns.
     """
-    sizes: dict[str, list[tuple[str, int]]] = {}
-    ts: dict[str, pl.Series] = {}
-    for pair, months in spec.reads.items():
-        parts = [_bars_ts(root, spec, pair, m, memory) for m in months]
-        sizes[pair] = [(m, len(t)) for m, t in zip(months, parts)]
-        ts[pair] = pl.concat(parts)
-    bounds = {}
-    for pair, t in ts.items():
-        i0 = int(t.search_sorted(start, side="left"))
-        i1 = int(t.search_sorted(end, side="left"))
-        bounds[pair] = (max(0, i0 - spec.context), min(len(t), i1 + spec.lookahead))
-    if spec.month_task:
-        nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
-        if not nonempty:
-            bounds = {p: (0, len(t)) for p, t in ts.items()}
-        else:
-            t0 = min(ts[p][lo] for p, (lo, hi) in nonempty.items())
-            t1 = max(ts[p][hi - 1] for p, (lo, hi) in nonempty.items())
-            bounds = {p: (int(t.search_sorted(t0, side="left")), int(t.search_sorted(t1, side="right")))
-                      for p, t in ts.items()}
-    out: dict[str, list[tuple[str, int, int]]] = {}
-    for pair, (lo, hi) in bounds.items():
-        spans, offset = [], 0
-        for month, n in sizes[pair]:
-            a, b = max(lo - offset, 0), min(hi - offset, n)
-            if b > a or (not spans and month == sizes[pair][-1][0]):
-                spans.append((month, a, max(a, b)))
-            offset += n
-        out[pair] = spans
-    return out
+    parts = {pair: [(m, _bars_ts(root, spec, pair, m, memory)) for m in months] for pair, months in spec.reads.items()}
+    return task_spans(parts, start, end, context=spec.context, lookahead=spec.lookahead, month_task=spec.month_task)
 
 
 def _bars_ts(root: Path, spec: TaskSpec, pair: str, month: str, memory: _Memory) -> pl.Series:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.errors import TaskError
+from bqx.errors import TaskError, UsageError
 from bqx.export import source
 from bqx.export.checks import run_checks
 from bqx.export.columns import ColumnCensus, FileStats, summary_counts

@@ -2,7 +2,7 @@
 
 A per-pair family gets the pair's last `context + 1` rows (bars and the cached columns of the
 families it reads, each computed in full when its own bar came); a cross-pair family gets every
-pair's rows from the earliest pair's context start, as a month task's window (PIPELINE.md §4).
+pair's rows from the earliest pair's context start, as a month task's window (bqx.engine.window).
 Only the new bar's row of the result is kept.
 """
 
@@ -17,6 +17,7 @@ import polars as pl
 
 from bqx.core.declaration import Ctx, FamilyOutputError, PairInfo, check_output
 from bqx.core.runner import run_cross_family
+from bqx.engine.window import task_rows
 from bqx.live.plan import LiveFamily, LivePlan
 
 
@@ -93,23 +94,18 @@ def compute_minute(plan: LivePlan, tails: Mapping[str, PairTail], present: Seque
 
 
 def cross_frame(f: LiveFamily, tails: Mapping[str, PairTail], ts_us: int, columns: Sequence[str]) -> pl.DataFrame:
-    """Every pair's rows of a month task's window ending at `ts_us`, long, sorted by (pair, ts)."""
-    # the month task's window: from the earliest pair's `context` rows before the first bar at/after the start
-    starts = []
-    for pair, tail in tails.items():
-        if tail.ts.end == 0:
-            continue
-        i = tail.ts.end - tail.count_since(ts_us)  # first cached row at/after ts
-        lo = max(0, i - f.context)
-        if lo < tail.ts.end:
-            starts.append(int(tail.ts.arr[lo]))
-    t0 = min(starts)
+    """Every pair's rows of a month task's window ending at `ts_us`, long, sorted by (pair, ts).
+
+    The window is bqx.engine.window's month-task rule for the span of this one bar: from the earliest
+    pair's `context`-th row before it, every pair's rows up to it."""
+    ts = {p: tail.ts.last(tail.ts.end) for p, tail in tails.items() if tail.ts.end}
+    bounds = task_rows(ts, ts_us, ts_us + 1, context=f.context, lookahead=0, month_task=True)
     parts = []
-    for pair in sorted(tails):
-        tail = tails[pair]
-        n = tail.count_since(t0)
-        if n:
-            parts.append(tail.frame([c for c in columns if c != "pair"], n).select(pl.lit(pair).alias("pair"), pl.all()))
+    for pair in sorted(bounds):
+        lo, hi = bounds[pair]
+        if hi > lo:
+            rows = tails[pair].frame([c for c in columns if c != "pair"], len(ts[pair]) - lo).head(hi - lo)
+            parts.append(rows.select(pl.lit(pair).alias("pair"), pl.all()))
     return pl.concat(parts, how="vertical")
 
 

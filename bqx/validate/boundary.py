@@ -10,7 +10,7 @@ context (an expanding statistic from the first bar) differs here and is a contex
 depends on at most its context agrees exactly as it would from the first bar, so memory and time
 do not grow with the months before the checked one. Each family is then
 recomputed alone on the month's rows plus its own declared context (inputs taken from the
-continuous chain, rows trimmed as the engine trims them) and compared with the continuous values
+continuous chain, rows trimmed by the engine's own rule, bqx.engine.window) and compared with the continuous values
 over the month's first `rows` bars, where a too-short context shows. A family that passes
 truncation and perturbation but fails here has a context error, not a leak.
 """
@@ -28,6 +28,7 @@ from bqx.bar_schema import BAR_COLUMNS
 from bqx.core.declaration import Family
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import compute_frames, resolve
+from bqx.engine.window import task_frames
 from bqx.validate.recompute import compute
 from bqx.validate.report import CheckResult
 from bqx.validate.sampling import order_pairs
@@ -118,6 +119,7 @@ def check_boundary(view: StoreView, fams: list[Family], results: Mapping[str, Ch
 def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: str, start: datetime,
                pairs: list[str], rows: int, anchors: Mapping[str, object], results: Mapping[str, CheckResult]) -> None:
     t0 = time.perf_counter()
+    month_end = view.month_bounds(month)[1]
     lead = reference_lead(view, chain)
     bars, firsts = {}, {}
     for p in pairs:
@@ -146,14 +148,10 @@ def _run_chain(view: StoreView, fams: list[Family], chain: list[Family], month: 
         where = "all pairs" if fam.cross_pair else pairs[0]
         detail = (f"{month} from {where}: computed with its declared context {ctx} vs continuously from "
                   f"{lead} bars earlier (or the first bar)")
-        lows = {p: max(0, int(f["ts"].search_sorted(start, side="left")) - ctx) for p, f in cont.items()}
-        if fam.cross_pair:
-            t_lo = min(cont[p]["ts"][lo] for p, lo in lows.items() if cont[p].height > lo)
-            sub = {p: _keep(fam, f.filter(pl.col("ts") >= t_lo), view) for p, f in cont.items()}
-        else:
-            sub = {p: _keep(fam, f.slice(lows[p]), view) for p, f in cont.items()}
+        own = task_frames(cont, start, month_end, context=ctx, lookahead=0, month_task=fam.cross_pair)
+        sub = {p: _keep(fam, f, view) for p, f in own.items()}
         try:
-            got = compute(view, fam, {p: f for p, f in sub.items() if f.height})
+            got = compute(view, fam, sub)
         except Exception as exc:  # noqa: BLE001
             res.error(f"{detail}: recompute raised {type(exc).__name__}: {exc}")
             continue

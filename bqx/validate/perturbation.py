@@ -1,14 +1,15 @@
 """The perturbation check: altering the rows after t leaves every row <= t unchanged.
 
 Two alterations per sampled t, each on the task's rows around t: from LEAD_CONTEXTS x the family's
-declared context (at least AFTER) rows before t to the next `AFTER` rows after it (every pair for a
-month task, from one start), recomputed and compared row by row with the same rows cut at t,
-recomputed (a bounded start: memory and time do not depend on where t lies in the month):
+declared context (at least AFTER) rows before t to the next `AFTER` rows after it (for a month task
+one start and one end for every pair, by bqx.engine.window), recomputed and compared row by row with
+the same rows cut at t, recomputed (a bounded start: memory and time do not depend on where t lies in the month):
 - values: the rows after t are shuffled, then every price column (mid, bid, ask OHLC) scaled by a
   common factor of 0.9 or 1.1 with per-row noise (one factor per row, so bars stay valid), volumes
   rescaled, and every input column multiplied by that factor and its own noise (signs kept);
 - rows: about a quarter of the rows after t are removed and new rows inserted between the others
-  (30 s after a bar, its values with noise); at the end of the data, rows are appended.
+  (30 s after a bar, its values with noise); a pair with no row after t (the end of the data, or
+  of this pair's bars, which may end before t) gets rows appended after t.
 A family that reads the future only through statistics of the whole frame (a full-sample mean, a
 rank, a quantile, a per-month aggregate) fails here even when its value at t happens to agree.
 """
@@ -62,14 +63,17 @@ def alter_rows(frame: pl.DataFrame, t: datetime, rng: np.random.Generator) -> pl
     """Remove about a quarter of the rows after t and insert new ones between the others (or append at the end)."""
     k = int(frame["ts"].search_sorted(t, side="right"))
     head, tail = frame.slice(0, k), frame.slice(k)
+    if frame.height == 0:
+        return frame
     if tail.height:
         keep = tail.filter(pl.Series(rng.random(tail.height) >= 0.25))
         src = tail.filter(pl.Series(rng.random(tail.height) < 0.25))
         new = src.with_columns(pl.col("ts") + timedelta(seconds=30))
-    else:
+    else:  # nothing after t: new rows after t (not after the pair's own last bar, which may lie before t)
         keep = tail
         last = head.tail(1)
-        new = pl.concat([last.with_columns(pl.col("ts") + timedelta(minutes=i)) for i in range(1, 6)])
+        lag = max(t - last["ts"][0], timedelta(0))
+        new = pl.concat([last.with_columns(pl.col("ts") + (lag + timedelta(minutes=i))) for i in range(1, 6)])
     new = _scale_rows(new, np.exp(rng.normal(0.0, 2e-3, new.height)), rng)
     return pl.concat([head, keep, new.select(frame.columns)], how="vertical_relaxed").sort("ts")
 

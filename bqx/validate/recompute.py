@@ -1,15 +1,15 @@
 """A checked partition as its task saw it, and one family recomputed on a cut of it.
 
-A `Window` holds, per pair, the rows the partition's task read (its month plus the task's
-context rows before it, trimmed as the engine's worker trims them: per pair by rows, and for
-month tasks by one time range over all pairs) with the bars and the stored columns of the
-family's inputs. Checks cut or alter the rows after a timestamp and recompute the family alone.
+A `Window` holds, per pair, the rows the partition's task read (bqx.engine.window, the very
+rule the engine's worker applied: its month plus the task's context rows before it, per pair by
+rows, and for month tasks one time range over all pairs) with the bars and the stored columns of
+the family's inputs. Checks cut or alter the rows after a timestamp and recompute the family alone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Mapping
 
 import numpy as np
@@ -17,6 +17,7 @@ import polars as pl
 
 from bqx.core.declaration import Column, Family
 from bqx.core.runner import run_cross_family, run_pair_family
+from bqx.engine.window import task_frames
 from bqx.numerics import mismatches
 from bqx.validate.storeview import StoreView
 
@@ -47,44 +48,19 @@ class Window:
         return out
 
     def around(self, t: datetime, before: int, after: int) -> dict[str, pl.DataFrame]:
-        """Each pair's rows from one start (the earliest, over pairs, of the `before`-th row before t) up to t,
-        plus its next `after` rows."""
-        cut = {p: int(f["ts"].search_sorted(t, side="right")) for p, f in self.frames.items()}
-        starts = [f["ts"][max(0, cut[p] - 1 - before)] for p, f in self.frames.items() if cut[p] > 0]
-        if not starts:
-            return {}
-        t0 = min(starts)
-        out = {}
-        for pair, frame in self.frames.items():
-            lo, hi = int(frame["ts"].search_sorted(t0, side="left")), cut[pair] + after
-            if hi > lo:
-                out[pair] = frame.slice(lo, hi - lo)
-        return out
+        """The task's rows around the bar at t, by the task's own rule (bqx.engine.window) for the span of that
+        one bar: `before` rows of context, `after` rows of lookahead (for a month task: from the earliest pair's
+        `before`-th row before t to the latest pair's `after`-th row after it)."""
+        return task_frames(self.frames, t, t + timedelta(microseconds=1), context=before, lookahead=after,
+                           month_task=self.pair is None)
 
 
-def open_window(view: StoreView, fam: Family, pair: str | None, month: str, context: int | None = None) -> Window:
-    """The rows the task of (family, pair or month) read, with `context` rows (default: the task's)."""
-    ctx_rows = view.task_context(fam) if context is None else context
+def open_window(view: StoreView, fam: Family, pair: str | None, month: str) -> Window:
+    """The rows the task of (family, pair or month) read: StoreView.task_frames, the engine's own window."""
     start, end = view.month_bounds(month)
-    pairs = [pair] if pair is not None else view.pairs_in(month)
-    frames: dict[str, pl.DataFrame] = {}
-    bounds: dict[str, tuple[int, int]] = {}
-    for p in pairs:
-        frame = view.input_window(fam, p, month, ctx_rows)
-        i0 = int(frame["ts"].search_sorted(start, side="left"))
-        i1 = int(frame["ts"].search_sorted(end, side="left"))
-        frames[p] = frame
-        bounds[p] = (max(0, i0 - ctx_rows), i1)
-    if pair is not None:
-        lo, hi = bounds[pair]
-        frames = {pair: frames[pair].slice(lo, hi - lo)}
-    else:
-        nonempty = {p: b for p, b in bounds.items() if b[1] > b[0]}
-        if nonempty:
-            t0 = min(frames[p]["ts"][lo] for p, (lo, _) in nonempty.items())
-            cut = {p: (int(f["ts"].search_sorted(t0, side="left")), bounds[p][1]) for p, f in frames.items()}
-            frames = {p: frames[p].slice(lo, hi - lo) for p, (lo, hi) in cut.items() if hi > lo}  # no copy
-    return Window(fam, pair, month, frames, start, end, ctx_rows, tuple(fam.columns(view.fam_params(fam))))
+    context = view.task_shape(fam, pair)[0]
+    return Window(fam, pair, month, view.task_frames(fam, pair, month), start, end, context,
+                  tuple(fam.columns(view.fam_params(fam))))
 
 
 def compute(view: StoreView, fam: Family, frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

@@ -18,6 +18,7 @@ from bqx.engine.fingerprint import digest
 from bqx.engine.manifest import open_reader
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.plan import StageSpec, stage_specs
+from bqx.engine.window import task_months, task_spans
 from bqx.engine.manifest import params_from_meta
 from bqx.store.layout import BARS, bars_partitions, partition_path, read_pairs_json
 from bqx.errors import UsageError
@@ -69,11 +70,6 @@ class StoreView:
     def spec_of(self, fam: Family) -> StageSpec | None:
         spec = self.specs.get(fam.stage)
         return spec if spec is not None and fam.name in {f.name for f in spec.families} else None
-
-    def task_context(self, fam: Family) -> int:
-        """The context rows the family's task was computed with (its stage's composed context)."""
-        spec = self.spec_of(fam)
-        return spec.context if spec is not None else fam.context(self.fam_params(fam))
 
     # -- partitions ------------------------------------------------------------------------
     def pairs(self) -> list[str]:
@@ -130,18 +126,32 @@ class StoreView:
         return pl.concat([self._input_month(fam, pair, m) for m in use]) if len(use) != 1 else \
             self._input_month(fam, pair, use[0])
 
-    def input_window(self, fam: Family, pair: str, month: str, before: int) -> pl.DataFrame:
-        """`input_frame` over the pair's `month` and the `before` bars preceding it: earlier months are read one
-        at a time and trimmed to what is needed, and the result is one contiguous copy."""
-        months = self.months_before(pair, month, before) or [month]
-        parts, need = [self._input_month(fam, pair, month)], before
-        for m in reversed(months[:-1]):
-            if need <= 0:
-                break
-            part = self._input_month(fam, pair, m).tail(need)
-            need -= part.height
-            parts.insert(0, part)
-        return pl.concat(parts, rechunk=True) if len(parts) > 1 else parts[0]
+    def task_shape(self, fam: Family, pair: str | None) -> tuple[int, int, bool]:
+        """(context, lookahead, month task) of the task that computed the family's partition: its stage's."""
+        spec = self.spec_of(fam)
+        p = self.fam_params(fam)
+        if spec is None:  # a view: computed on its own, as load() computes it
+            return fam.context(p), fam.lookahead(p), fam.cross_pair and pair is None
+        return spec.context, spec.lookahead, spec.month_task and pair is None
+
+    def task_frames(self, fam: Family, pair: str | None, month: str) -> dict[str, pl.DataFrame]:
+        """Per pair, the rows the task of (family, pair or month) read, by the engine's own rule
+        (bqx.engine.window: the same months, the same rows), with the stored columns of the family's inputs.
+        Only `ts` is read to decide; each month's rows are then read, trimmed and joined into one copy."""
+        context, lookahead, month_task = self.task_shape(fam, pair)
+        rows = {k: self.rows_of(*k) for k in self.bar_files}
+        reads = task_months(self.months_by_pair, rows, pair, month, context=context, lookahead=lookahead,
+                            month_task=month_task)
+        parts = {p: [(m, pl.read_parquet(self.bar_files[(p, m)], columns=["ts"])["ts"]) for m in ms]
+                 for p, ms in reads.items()}
+        start, end = self.month_bounds(month)
+        spans = task_spans(parts, start, end, context=context, lookahead=lookahead, month_task=month_task)
+        out = {}
+        for p, slices in spans.items():
+            pieces = [self._input_month(fam, p, m).slice(a, b - a) for m, a, b in slices if b > a]
+            if pieces:
+                out[p] = pl.concat(pieces, rechunk=True) if len(pieces) > 1 else pieces[0].rechunk()
+        return out
 
     def _input_month(self, fam: Family, pair: str, month: str) -> pl.DataFrame:
         frame = self.bars(pair, [month])
