@@ -11,7 +11,7 @@ from rich.table import Table
 from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out, split_list
 
 
-def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, given: bool = True, postgres=None,
+def source_arg(cfg_source: str, store: Path, policy: str, tz, given: bool = True, postgres=None,
                pairs=None):
     """The engine's source: "sample", None for bars already in the store, or bars ingested from a path or database;
     when no source was given, "auto": the store's own bars if it holds any from another source, else the sample."""
@@ -28,7 +28,11 @@ def source_arg(cfg_source: str, store: Path, policy: str, tz: str | None, given:
     if cfg_source.startswith(("postgresql://", "postgres://")):
         from bqx.cli.cmd_ingest import ingest_database
 
-        ingest_database(cfg_source, store, postgres, policy=policy, tz=tz, pairs=pairs)
+        from bqx.bars.timezones import ZoneMap
+
+        zones = ZoneMap.of(tz)
+        ingest_database(cfg_source, store, postgres, policy=policy, tz=zones.default, pairs=pairs,
+                        zones=dict(zones.pairs) or None)
         return None
     from bqx.bars.ingest import ingest
 
@@ -61,9 +65,12 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Recompute the selected stages even when up to date."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun only the tasks that failed last time."),
         validate: bool = typer.Option(False, "--validate", help="Run the causality validation as the last step."),
+        forget_missing_bars: bool = typer.Option(False, "--forget-missing-bars", help="Drop the bars months whose files were deleted from the store (without it such a month is an error)."),
         verify: bool = typer.Option(False, "--verify", help="Re-hash every store file first and recompute the tasks whose files changed (a plain run trusts size and mtime)."),
         policy: str = typer.Option("strict", "--policy", help="Validation policy when --source is a path: strict or repair."),
-        tz: Optional[str] = typer.Option(None, "--tz", help="Time zone of naive timestamps when --source is a path."),
+        tz: Optional[list[str]] = typer.Option(
+            None, "--tz", help="Time zone of naive timestamps when --source is a path or database: ZONE, or PAIR=ZONE "
+                               "(repeatable; over [ingest.tz] of bqx.toml; names as in `bqx ingest --help`)."),
         config: Optional[Path] = ConfigOpt,
         json_: bool = JsonOpt,
     ) -> None:
@@ -76,7 +83,10 @@ def register(app: typer.Typer) -> None:
 
         cfg, origins = config_from(config, store=store, source=source, pairs=split_list(pairs), start=start, end=end,
                                    workers=workers, executor=executor, scheduler=scheduler)
-        src = source_arg(cfg.source, cfg.store, policy, tz, given="source" in origins, postgres=cfg.postgres,
+        from bqx.bars.timezones import ZoneMap
+
+        zones = ZoneMap.of(tz).over(ZoneMap.of(cfg.ingest.tz))
+        src = source_arg(cfg.source, cfg.store, policy, zones, given="source" in origins, postgres=cfg.postgres,
                          pairs=list(cfg.pairs) if cfg.pairs else None)
         kwargs = dict(source=src, pairs=list(cfg.pairs) if cfg.pairs else None, start=cfg.start, end=cfg.end,
                       stages=split_list(stages), workers=cfg.workers, executor=cfg.executor, dry_run=dry_run,
@@ -84,6 +94,8 @@ def register(app: typer.Typer) -> None:
                       task_retries=cfg.task_retries)
         if verify:
             kwargs["verify"] = True
+        if forget_missing_bars:
+            kwargs["forget_missing_bars"] = True
         if cfg.executor == "dask":
             kwargs["scheduler"] = cfg.scheduler
         info(f"store {cfg.store.resolve()}" + (" (dry run)" if dry_run else ""))

@@ -92,6 +92,7 @@ def run(
     chain: bool = True,
     task_retries: int = 2,
     verify: bool = False,
+    forget_missing_bars: bool = False,
 ) -> RunResult:
     """Compute every stale task of the selected stages (and what they read) for the selected pairs and months.
 
@@ -108,7 +109,8 @@ def run(
     same files, only slower). `task_retries`: how often the tasks in flight when a pool worker
     died are run again in a new pool before they are reported failed.
     `verify`: re-hash every recorded file first and recompute the tasks whose outputs changed (a
-    plain run trusts size and mtime, see bqx.engine.gate).
+    plain run trusts size and mtime, see bqx.engine.gate). A bars month the manifest records whose file is
+    gone is an error unless `forget_missing_bars` drops it.
     """
     t_start = time.perf_counter()
     root = Path(store)
@@ -145,7 +147,7 @@ def run(
             written = write_source(root, man, source, sel_pairs, start_m, end_m, seed)
             if written:
                 emit(Event("bars_written", stage="bars", stage_id="1.1", rows=written))
-            inv = inventory(root, man)
+            inv = inventory(root, man, forget_missing=forget_missing_bars)
             if not inv.rows:
                 raise InputError(f"store {root} has no bars", hint="Run with source='sample', or ingest bars first (bqx ingest).")
             baseline = fix_baseline(man, inv)

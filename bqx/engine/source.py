@@ -156,9 +156,21 @@ def _declare_pairs(root: Path, per_pair: Mapping[str, pl.DataFrame], *, source: 
     write_pairs_json(root, info)
 
 
-def inventory(root: Path, man: Manifest) -> BarsInventory:
+def inventory(root: Path, man: Manifest, *, forget_missing: bool = False) -> BarsInventory:
+    """The store's bars months with their digests and rows; a month the manifest records but the disk lacks is
+    refused (StoreIntegrityError, exit 1) unless `forget_missing` drops it on purpose."""
     files = bars_partitions(root)
     known = man.bars()
+    gone = sorted(k for k in known if k not in files)
+    if gone and not forget_missing:
+        from bqx.store.checksum import StoreIntegrityError
+
+        shown = ", ".join(str(partition_path(root, BARS, p, m)) for p, m in gone[:3])
+        raise StoreIntegrityError(
+            f"{len(gone)} bars month(s) the manifest records are missing on disk: {shown}"
+            + (f" and {len(gone) - 3} more" if len(gone) > 3 else ""),
+            hint="Restore the file(s) or re-ingest those months (bqx ingest ... --pairs PAIR); to drop them from the "
+                 "store on purpose, run `bqx run --forget-missing-bars`.")
     rows: dict[tuple[str, str], int] = {}
     digests: dict[tuple[str, str], str] = {}
     for key, path in files.items():
@@ -170,7 +182,7 @@ def inventory(root: Path, man: Manifest) -> BarsInventory:
         digests[key] = file_digest(path)
         rows[key] = pq.read_metadata(path).num_rows
         man.set_bars(*key, digests[key], rows[key], *stamp)
-    man.drop_bars([k for k in known if k not in files])
+    man.drop_bars(gone)
     return BarsInventory({k: v for k, v in rows.items() if v > 0}, digests)
 
 

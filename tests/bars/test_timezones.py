@@ -142,3 +142,21 @@ def test_config_and_readers_accept_the_same_zones(tmp_path):
             check_zone(zone)
         with pytest.raises(ValueError):
             IngestConfig(tz={"EURUSD": zone})
+
+
+def test_run_with_a_path_source_takes_zones_per_pair_like_ingest(tmp_path):
+    """`bqx run --source DIR --tz PAIR=ZONE` reads each pair's files in its zone (and [ingest.tz] under the flag)."""
+    import subprocess
+    import sys
+
+    bars = with_prices(fx_minutes(*DST_SPAN))
+    write_metatrader(tmp_path / "src/EURUSD.csv", bars, "ny-close")
+    cmd = [sys.executable, "-m", "bqx", "run", "--store", str(tmp_path / "s"), "--source", str(tmp_path / "src"),
+           "--stages", "rate_index", "--executor", "serial"]
+    res = subprocess.run(cmd + ["--tz", "UTC"], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 2 and "--tz EURUSD=ny-close" in res.stderr, res.stderr  # 2-3 h off the FX week
+    (tmp_path / "bqx.toml").write_text('[ingest.tz]\ndefault = "UTC"\nEURUSD = "ny-close"\n')
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    back = pl.read_parquet(tmp_path / "s/bars/pair=EURUSD/*/data.parquet")
+    assert back["ts"].to_list() == bars["ts"].to_list()

@@ -115,6 +115,15 @@ def test_a_deleted_feature_file_and_a_deleted_bars_month(store, clean, clean_exp
     res = bqx("validate", "--store", str(store), "--cuts", "0")
     assert res.returncode == 1 and "refusing to validate" in res.stderr and "missing on disk" in res.stderr
     assert [(f.rel, f.problem) for f in verify_store(store).findings][0] == (str(bars.relative_to(store)), "missing")
+    # a run does not forget the month behind the user's back: it is refused the same way, until the month is
+    # restored or dropped on purpose
+    res = bqx("run", "--store", str(store), "--source", "store", "--pairs", ",".join(PAIRS), "--executor", "serial")
+    assert res.returncode == 1 and "missing on disk" in res.stderr and "--forget-missing-bars" in res.stderr, res.stderr
+    assert "pair=USDJPY/year_month=2024-07/data.parquet" in res.stderr
+    res = bqx("run", "--store", str(store), "--source", "store", "--pairs", ",".join(PAIRS), "--executor", "serial",
+              "--forget-missing-bars")
+    assert res.returncode == 0, res.stderr
+    assert verify_store(store).findings == [] or all(f.problem != "missing" for f in verify_store(store).findings)
 
 
 def test_a_month_reingested_with_a_bad_value(store, clean, clean_export, tmp_path):
