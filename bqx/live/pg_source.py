@@ -23,6 +23,7 @@ import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS, TS_DTYPE
 from bqx.bars.readers._common import COL, LINE, RULE, VAL, fixed_offset_minutes
+from bqx.bars.timezones import NEW_YORK, NY_CLOSE
 from bqx.bars.readers.postgres import MonthInfo, PgLayout, Reader, Table, _normalize, quote_ident, quote_literal
 from bqx.live.checks import record
 
@@ -126,10 +127,13 @@ class PostgresSource:
         utc = since.astimezone(timezone.utc).replace(tzinfo=None)
         if table.zoned:
             return f"('{utc:%Y-%m-%d %H:%M:%S.%f}+00'::timestamptz + interval '1 microsecond')"
-        tz = self.layout.tz or "UTC"
+        tz = self.layout.zone_for(table.pair) or "UTC"
         minutes = fixed_offset_minutes(tz)
         if minutes is not None:
             return f"('{utc:%Y-%m-%d %H:%M:%S.%f}'::timestamp + interval '{int(minutes)} minutes')"
+        if tz == NY_CLOSE:  # broker time: New York time + 7 h
+            return (f"(('{utc:%Y-%m-%d %H:%M:%S.%f}+00'::timestamptz AT TIME ZONE {quote_literal(NEW_YORK)}) "
+                    f"+ interval '7 hours' - interval '1 hour')")
         return (f"(('{utc:%Y-%m-%d %H:%M:%S.%f}+00'::timestamptz AT TIME ZONE {quote_literal(tz)}) "
                 f"- interval '1 hour')")
 
