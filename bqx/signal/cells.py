@@ -25,17 +25,31 @@ class PairCells:
     timings: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "rows": 0.0, "ic": 0.0})
     rows: int = 0  # training rows used, summed over the months
     months: int = 0
+    sample: pl.DataFrame | None = None  # sampled training rows (pair, ts, end_ts, features, targets) as float32
 
 
-def pair_cells(ss: SignalSelection, pair: str, min_rows: int = MIN_ROWS) -> PairCells:
-    """IC and row count of every (feature, target) in each computed month of `pair`."""
+def _sample(frame: pl.DataFrame, keep: pl.Series, k: int, span: int, seed: int, pair: str,
+            cols: list[str]) -> pl.DataFrame:
+    """Up to k training rows of a month, at random, with `end_ts` = the ts of row t + span (rows whose t + span
+    lies beyond the month are left out, so every sampled row's reach is known exactly)."""
+    end = frame["ts"].shift(-span).alias("end_ts")
+    pool = frame.with_columns(end).filter(keep & end.is_not_null())
+    if pool.height > k:
+        idx = np.sort(np.random.default_rng(seed).choice(pool.height, size=k, replace=False))
+        pool = pool[idx]
+    return pool.select(pl.lit(pair).alias("pair"), "ts", "end_ts", pl.col(cols).cast(pl.Float32))
+
+
+def pair_cells(ss: SignalSelection, pair: str, min_rows: int = MIN_ROWS, sample: int = 0) -> PairCells:
+    """IC and row count of every (feature, target) in each computed month of `pair`; `sample` rows per month kept."""
     from bqx.export.source import PairStream
 
     out = PairCells(pair, pl.DataFrame(schema=CELL_SCHEMA))
     stream = PairStream(ss.sel, pair)
     wanted = set(ss.months[pair])
     features, targets = list(ss.features), [t.name for t in ss.targets]
-    parts = []
+    parts, samples = [], []
+    span = max((t.horizon for t in ss.targets), default=0)
     for month in ss.read[pair]:
         t0 = time.process_time()
         frame = stream.month(month)
@@ -43,8 +57,11 @@ def pair_cells(ss: SignalSelection, pair: str, min_rows: int = MIN_ROWS) -> Pair
         out.timings["read"] += t1 - t0
         if month not in wanted:
             continue
-        if ss.plan is not None:
-            frame = frame.filter(ss.plan.label(pair, frame["ts"]) == "train")
+        keep = (ss.plan.label(pair, frame["ts"]) == "train") if ss.plan is not None else pl.Series([True] * frame.height)
+        if sample:
+            seed = int.from_bytes(f"{pair}{month}".encode(), "little") % (2**32)
+            samples.append(_sample(frame, keep, sample, span, seed, pair, features + targets))
+        frame = frame.filter(keep)
         if frame.height == 0:
             continue
         x = _matrix(frame, features)
@@ -64,6 +81,8 @@ def pair_cells(ss: SignalSelection, pair: str, min_rows: int = MIN_ROWS) -> Pair
         }, schema=CELL_SCHEMA))
     if parts:
         out.frame = pl.concat(parts)
+    if samples:
+        out.sample = pl.concat(samples)
     return out
 
 
@@ -79,10 +98,10 @@ def run_pair(args: tuple[Any, ...]) -> PairCells:
     """Process-pool entry: import the selection's families in a fresh worker, then `pair_cells`."""
     from bqx.engine.worker import load_families
 
-    ss, pair, min_rows, modules, single = args
+    ss, pair, min_rows, sample, modules, single = args
     if single:  # the pool is the parallelism: one numba thread per worker
         import numba
 
         numba.set_num_threads(1)
     load_families(modules)
-    return pair_cells(ss, pair, min_rows)
+    return pair_cells(ss, pair, min_rows, sample)

@@ -27,6 +27,7 @@ SIGNAL_DIR = "signal"
 IC_FILE = "ic.parquet"
 FEATURE_FILE = "summary.parquet"
 FAMILY_FILE = "summary_family.parquet"
+IMPORTANCE_FILE = "importance.parquet"  # written by bqx.signal.importance
 
 
 @dataclass
@@ -45,6 +46,8 @@ class SignalResult:
     timings: dict[str, float] = field(default_factory=dict)  # summed over workers: read, rows, ic; plus write
     partitions: int = 0
     rows: int = 0
+    selection: SignalSelection | None = None
+    sample: pl.DataFrame | None = None  # with sample_rows: training rows for `importance`, float32
 
     def to_dict(self, top: int = 20) -> dict[str, Any]:
         from bqx.signal.summary import strongest
@@ -64,17 +67,20 @@ def compute_signal(store: str | os.PathLike[str], *, pairs: Sequence[str] | None
                    families: Sequence[str] | None = None, start: str | None = None, end: str | None = None,
                    split: str = "train", fractions: Sequence[float] = (0.8, 0.1, 0.1), purge: int | None = None,
                    embargo: int = 1440, workers: int | None = None, min_rows: int = MIN_ROWS,
-                   progress: Callable[[int, int, str], None] | None = None) -> SignalResult:
+                   sample_rows: int = 0, progress: Callable[[int, int, str], None] | None = None) -> SignalResult:
     """Compute and write `<store>/signal/{ic,summary,summary_family}.parquet`.
 
     `progress(done, total, pair)` is called as each pair finishes. `workers` = 1 runs in this process.
+    `sample_rows`: keep about that many training rows (an equal share per (pair, month), at random)
+    for `bqx.signal.importance`.
     """
     t0 = time.perf_counter()
     ss = select(store, pairs=pairs, families=families, start=start, end=end, split=split, fractions=fractions,
                 purge=purge, embargo=embargo)
     todo = sorted(ss.months)
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    results = _run_pairs(ss, todo, n_workers, min_rows, progress)
+    per = -(-sample_rows // max(1, sum(len(ss.months[p]) for p in todo))) if sample_rows else 0
+    results = _run_pairs(ss, todo, n_workers, min_rows, per, progress)
     frames = [r.frame for r in results if r.frame.height]
     cells = pl.concat(frames) if frames else pl.DataFrame(schema=cells_mod.CELL_SCHEMA)
     timings = {k: sum(r.timings[k] for r in results) for k in ("read", "rows", "ic")}
@@ -88,25 +94,28 @@ def compute_signal(store: str | os.PathLike[str], *, pairs: Sequence[str] | None
     write_parquet(cells, out / IC_FILE)
     write_parquet(feats, out / FEATURE_FILE)
     write_parquet(fams, out / FAMILY_FILE)
+    (out / IMPORTANCE_FILE).unlink(missing_ok=True)  # an earlier run's; `importance` writes this run's
     timings["write"] = time.perf_counter() - t
     bounds = {k: v.isoformat() for k, v in ss.plan.boundaries.items()} if ss.plan is not None else {}
+    samples = [r.sample for r in results if r.sample is not None and r.sample.height]
     return SignalResult(out, cells, feats, fams, [t.name for t in ss.targets], split, bounds, time.perf_counter() - t0,
-                        n_workers, timings, sum(r.months for r in results), sum(r.rows for r in results))
+                        n_workers, timings, sum(r.months for r in results), sum(r.rows for r in results), ss,
+                        pl.concat(samples).sort("ts", "pair") if samples else None)
 
 
-def _run_pairs(ss: SignalSelection, todo: list[str], workers: int, min_rows: int,
+def _run_pairs(ss: SignalSelection, todo: list[str], workers: int, min_rows: int, sample: int,
                progress: Callable[[int, int, str], None] | None) -> list[cells_mod.PairCells]:
     say = progress or (lambda done, total, pair: None)
     if workers == 1:
         out = []
         for i, pair in enumerate(todo, 1):
-            out.append(cells_mod.pair_cells(ss, pair, min_rows))
+            out.append(cells_mod.pair_cells(ss, pair, min_rows, sample))
             say(i, len(todo), pair)
         return out
     modules = tuple((n, REGISTRY.get(n).module) for n in ss.sel.families)
     results: dict[str, cells_mod.PairCells] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {pool.submit(cells_mod.run_pair, (ss, pair, min_rows, modules, True)): pair for pair in todo}
+        pending = {pool.submit(cells_mod.run_pair, (ss, pair, min_rows, sample, modules, True)): pair for pair in todo}
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in done:
