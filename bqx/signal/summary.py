@@ -1,6 +1,6 @@
 """Summaries of the IC cells: per feature and target, and per family and target (each target has one horizon).
 
-Per (feature, target), over the cells whose IC is not NULL:
+Per (feature, target), over the cells whose IC is not NULL (`cells` of them, `rows` their rows summed):
 - `mean_ic`, `std_ic` (ddof 1), `ir` = mean_ic / std_ic;
 - `sign_share`: the share of cells whose IC has the sign of mean_ic;
 - `t_stat` over months: the cells of a month are averaged over pairs first (pairs share currencies,
@@ -28,15 +28,16 @@ def feature_summary(cells: pl.DataFrame, family_of: Mapping[str, str], targets: 
     """One row per (feature, target): family, target family, horizon, cells, months and the statistics above."""
     ok = cells.filter(pl.col("ic").is_not_null())
     ic = pl.col("ic")
-    base = ok.group_by("feature", "target").agg(
-        pl.len().alias("cells"), ic.mean().alias("mean_ic"), ic.std(ddof=1).alias("std_ic"),
-        pl.col("n").sum().alias("rows"),
+    base = cells.group_by("feature", "target").agg(  # every (feature, target), also one whose cells are all NULL
+        ic.is_not_null().sum().cast(pl.Int64).alias("cells"), ic.mean().alias("mean_ic"), ic.std(ddof=1).alias("std_ic"),
+        pl.col("n").filter(ic.is_not_null()).sum().alias("rows"),
         ((ic.sign() == ic.mean().sign()) & (ic.mean() != 0)).sum().alias("_same"),
     )
     monthly = ok.group_by("feature", "target", "month").agg(ic.mean().alias("m"))
     tstat = monthly.group_by("feature", "target").agg(
         pl.len().alias("months"), pl.col("m").mean().alias("_mm"), pl.col("m").std(ddof=1).alias("_ms"))
     out = base.join(tstat, on=["feature", "target"], how="left").with_columns(
+        pl.col("months").fill_null(0).cast(pl.Int64),
         _safe_div(pl.col("mean_ic"), pl.col("std_ic")).alias("ir"),
         pl.when(pl.col("mean_ic") != 0).then(pl.col("_same") / pl.col("cells")).otherwise(None).alias("sign_share"),
         _safe_div(pl.col("_mm"), pl.col("_ms") / pl.col("months").cast(pl.Float64).sqrt()).alias("t_stat"),
