@@ -48,7 +48,11 @@ def section(ctx: Context) -> Section:
     for r in top.iter_rows(named=True):
         one = cells.filter((pl.col("feature") == r["feature"]) & (pl.col("target") == r["target"]))
         series[f"{r['feature']} ~ {r['target']}"] = (one["month"].to_list(), one["ic"].round(5).to_list())
-    sec.add(Chart(figures.lines(series, "IC per month of the strongest rows (mean over pairs)", ytitle="IC")))
+    monthly = figures.lines(series, "IC per month of the strongest rows (mean over pairs)", ytitle="IC")
+    monthly["layout"]["xaxis"] = {"type": "category", "title": {"text": "month"}}
+    for trace in monthly["data"]:
+        trace["mode"] = "lines+markers"
+    sec.add(Chart(monthly))
     decay = _decay(feats)
     if decay:
         sec.add(Chart(figures.lines(decay, "IC decay by horizon: mean IC against each target family's horizons "
