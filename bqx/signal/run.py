@@ -74,6 +74,18 @@ def compute_signal(store: str | os.PathLike[str], *, pairs: Sequence[str] | None
     `sample_rows`: keep about that many training rows (an equal share per (pair, month), at random)
     for `bqx.signal.importance`.
     """
+    from bqx.store.lock import read_lock
+
+    with read_lock(store, "signal"):  # like validate and export: no run or ingest may change the store meanwhile
+        return _compute(store, pairs=pairs, families=families, start=start, end=end, split=split, fractions=fractions,
+                        purge=purge, embargo=embargo, workers=workers, min_rows=min_rows, sample_rows=sample_rows,
+                        progress=progress)
+
+
+def _compute(store: str | os.PathLike[str], *, pairs: Sequence[str] | None, families: Sequence[str] | None,
+             start: str | None, end: str | None, split: str, fractions: Sequence[float], purge: int | None, embargo: int,
+             workers: int | None, min_rows: int, sample_rows: int,
+             progress: Callable[[int, int, str], None] | None) -> SignalResult:
     t0 = time.perf_counter()
     ss = select(store, pairs=pairs, families=families, start=start, end=end, split=split, fractions=fractions,
                 purge=purge, embargo=embargo)

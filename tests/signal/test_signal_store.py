@@ -173,3 +173,12 @@ def test_the_labels_give_their_side_and_ret_eleven_targets_in_all(tmp_path):
     finally:
         if stand_in:
             REGISTRY.remove("labels")
+
+
+def test_refused_while_a_writer_holds_the_store(signal_store):
+    from bqx.errors import StoreLockedError
+    from bqx.store.lock import store_lock
+
+    with store_lock(signal_store, "run"):
+        with pytest.raises(StoreLockedError, match="a signal now would read a store in the middle of a change"):
+            compute_signal(signal_store, families=["rate_index"], workers=1)
