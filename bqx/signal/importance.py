@@ -60,7 +60,7 @@ def lightgbm() -> Any:
         import lightgbm as lgb
     except ModuleNotFoundError:
         raise UsageError("--importance needs lightgbm, which is not installed",
-                         hint="pip install lightgbm (or pip install 'bqx[ml]').") from None
+                         hint="pip install lightgbm, then rerun.") from None
     return lgb
 
 

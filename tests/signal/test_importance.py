@@ -53,3 +53,15 @@ def test_importance_runs_on_a_small_sample(signal_store):
     assert (result.directory / IMPORTANCE_FILE).is_file()
     with pytest.raises(Exception, match="is not one of the targets"):
         permutation_importance(result, folds=3, target="bqx_w15_return")
+
+
+def test_a_missing_lightgbm_is_one_clear_usage_error(monkeypatch):
+    import sys
+
+    from bqx.errors import UsageError
+    from bqx.signal.importance import lightgbm
+
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # import lightgbm now raises ModuleNotFoundError
+    with pytest.raises(UsageError, match="--importance needs lightgbm") as exc:
+        lightgbm()
+    assert exc.value.exit_code == 2 and "pip install lightgbm" in str(exc.value)
