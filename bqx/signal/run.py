@@ -128,10 +128,15 @@ def _run_pairs(ss: SignalSelection, todo: list[str], workers: int, min_rows: int
     results: dict[str, cells_mod.PairCells] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(cells_mod.run_pair, (ss, pair, min_rows, sample, modules, True)): pair for pair in todo}
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                pair = pending.pop(fut)
-                results[pair] = fut.result()
-                say(len(results), len(todo), pair)
+        try:
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    pair = pending.pop(fut)
+                    results[pair] = fut.result()
+                    say(len(results), len(todo), pair)
+        except BaseException:  # a failed pair (or Ctrl-C): do not start the others
+            for fut in pending:
+                fut.cancel()
+            raise
     return [results[p] for p in todo]

@@ -23,7 +23,7 @@ def signal_store(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def store_copy(signal_store, tmp_path) -> Path:
-    """A private copy of the store that a test may alter."""
+    """A private copy of the store that a test may alter (without the signal files other tests wrote into the original)."""
     root = tmp_path / "store"
-    shutil.copytree(signal_store, root)
+    shutil.copytree(signal_store, root, ignore=lambda d, names: ["signal"] if Path(d) == signal_store else [])
     return root

@@ -42,7 +42,7 @@ def test_importance_runs_on_a_small_sample(signal_store):
     assert result.sample is not None
     assert 5000 <= result.sample.height <= 6000  # 1,500 per (pair, month), less the months' last rows
     assert result.sample["ts"].is_sorted() and (result.sample["end_ts"] > result.sample["ts"]).all()
-    imp = permutation_importance(result, folds=3, target="target_bqx_h15")
+    imp = permutation_importance(result, folds=3, target="target_bqx_h15", workers=1)
     assert imp.rows == result.sample.filter(pl.col("target_bqx_h15").is_not_null()).height
     assert imp.folds == 3 and imp.target == "target_bqx_h15"
     members = [f for group in imp.table["features"].to_list() for f in group]
@@ -52,7 +52,7 @@ def test_importance_runs_on_a_small_sample(signal_store):
     assert f"{imp.rows:,} sampled training rows" in imp.note
     assert (result.directory / IMPORTANCE_FILE).is_file()
     with pytest.raises(Exception, match="is not one of the targets"):
-        permutation_importance(result, folds=3, target="bqx_w15_return")
+        permutation_importance(result, folds=3, target="bqx_w15_return", workers=1)
 
 
 def test_a_missing_lightgbm_is_one_clear_usage_error(monkeypatch):

@@ -19,7 +19,7 @@ def test_signal_section_draws_in_chromium(store_copy, tmp_path):
     empty = sec_signal.section(load_context(store_copy, lambda s: None))
     assert empty.charts == [] and "run `bqx signal`" in empty.notes[0]
     result = compute_signal(store_copy, families=["rate_index", "bqx"], workers=1, sample_rows=4000)
-    permutation_importance(result, folds=2)
+    permutation_importance(result, folds=2, workers=1)
     sec = sec_signal.section(load_context(store_copy, lambda s: None))
     assert sec.notes == [] and len(sec.charts) == 3  # heat map, IC per month, decay by horizon
     heat = sec.charts[0].figure["data"][0]
