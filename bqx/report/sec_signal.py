@@ -55,8 +55,10 @@ def section(ctx: Context) -> Section:
     sec.add(Chart(monthly))
     decay = _decay(feats)
     if decay:
-        sec.add(Chart(figures.lines(decay, "IC decay by horizon: mean IC against each target family's horizons "
-                                    "(the strongest features)", ytitle="mean IC")))
+        fig = figures.lines(decay, "IC decay by horizon: mean IC against each target series' horizons "
+                            "(the strongest features)", ytitle="mean IC")
+        fig["layout"]["xaxis"] = {"title": {"text": "horizon (bars)"}}
+        sec.add(Chart(fig))
     if (where / IMPORTANCE_FILE).is_file():
         imp = pl.read_parquet(where / IMPORTANCE_FILE).head(TOP)
         sec.add(table(["cluster", "features", "importance", "std"],
