@@ -77,42 +77,33 @@ def compute_signal(store: str | os.PathLike[str], *, pairs: Sequence[str] | None
     from bqx.store.lock import read_lock
 
     with read_lock(store, "signal"):  # like validate and export: no run or ingest may change the store meanwhile
-        return _compute(store, pairs=pairs, families=families, start=start, end=end, split=split, fractions=fractions,
-                        purge=purge, embargo=embargo, workers=workers, min_rows=min_rows, sample_rows=sample_rows,
-                        progress=progress)
-
-
-def _compute(store: str | os.PathLike[str], *, pairs: Sequence[str] | None, families: Sequence[str] | None,
-             start: str | None, end: str | None, split: str, fractions: Sequence[float], purge: int | None, embargo: int,
-             workers: int | None, min_rows: int, sample_rows: int,
-             progress: Callable[[int, int, str], None] | None) -> SignalResult:
-    t0 = time.perf_counter()
-    ss = select(store, pairs=pairs, families=families, start=start, end=end, split=split, fractions=fractions,
-                purge=purge, embargo=embargo)
-    todo = sorted(ss.months)
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    per = -(-sample_rows // max(1, sum(len(ss.months[p]) for p in todo))) if sample_rows else 0
-    results = _run_pairs(ss, todo, n_workers, min_rows, per, progress)
-    frames = [r.frame for r in results if r.frame.height]
-    cells = pl.concat(frames) if frames else pl.DataFrame(schema=cells_mod.CELL_SCHEMA)
-    timings = {k: sum(r.timings[k] for r in results) for k in ("read", "rows", "ic")}
-    t = time.perf_counter()
-    feats = feature_summary(cells, ss.family_of, ss.targets)
-    fams = family_summary(feats)
-    timings["summary"] = time.perf_counter() - t
-    t = time.perf_counter()
-    out = Path(store) / SIGNAL_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    write_parquet(cells, out / IC_FILE)
-    write_parquet(feats, out / FEATURE_FILE)
-    write_parquet(fams, out / FAMILY_FILE)
-    (out / IMPORTANCE_FILE).unlink(missing_ok=True)  # an earlier run's; `importance` writes this run's
-    timings["write"] = time.perf_counter() - t
-    bounds = {k: v.isoformat() for k, v in ss.plan.boundaries.items()} if ss.plan is not None else {}
-    samples = [r.sample for r in results if r.sample is not None and r.sample.height]
-    return SignalResult(out, cells, feats, fams, [t.name for t in ss.targets], split, bounds, time.perf_counter() - t0,
-                        n_workers, timings, sum(r.months for r in results), sum(r.rows for r in results), ss,
-                        pl.concat(samples).sort("ts", "pair") if samples else None)
+        t0 = time.perf_counter()
+        ss = select(store, pairs=pairs, families=families, start=start, end=end, split=split, fractions=fractions,
+                    purge=purge, embargo=embargo)
+        todo = sorted(ss.months)
+        n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+        per = -(-sample_rows // max(1, sum(len(ss.months[p]) for p in todo))) if sample_rows else 0
+        results = _run_pairs(ss, todo, n_workers, min_rows, per, progress)
+        frames = [r.frame for r in results if r.frame.height]
+        cells = pl.concat(frames) if frames else pl.DataFrame(schema=cells_mod.CELL_SCHEMA)
+        timings = {k: sum(r.timings[k] for r in results) for k in ("read", "rows", "ic")}
+        t = time.perf_counter()
+        feats = feature_summary(cells, ss.family_of, ss.targets)
+        fams = family_summary(feats)
+        timings["summary"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out = Path(store) / SIGNAL_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        write_parquet(cells, out / IC_FILE)
+        write_parquet(feats, out / FEATURE_FILE)
+        write_parquet(fams, out / FAMILY_FILE)
+        (out / IMPORTANCE_FILE).unlink(missing_ok=True)  # an earlier run's; `importance` writes this run's
+        timings["write"] = time.perf_counter() - t
+        bounds = {k: v.isoformat() for k, v in ss.plan.boundaries.items()} if ss.plan is not None else {}
+        samples = [r.sample for r in results if r.sample is not None and r.sample.height]
+        return SignalResult(out, cells, feats, fams, [t.name for t in ss.targets], split, bounds, time.perf_counter() - t0,
+                            n_workers, timings, sum(r.months for r in results), sum(r.rows for r in results), ss,
+                            pl.concat(samples).sort("ts", "pair") if samples else None)
 
 
 def _run_pairs(ss: SignalSelection, todo: list[str], workers: int, min_rows: int, sample: int,
