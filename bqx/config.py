@@ -61,6 +61,56 @@ class PostgresConfig(_Frozen):
     tz: str | None = Field(None, description="zone of a `timestamp without time zone` column")
 
 
+#: The named zone conventions of bqx.bars.timezones (config.py may not import bars/; tests keep them equal).
+ZONE_NAMES = ("ny-close", "est-fixed")
+_OFFSET_ZONE = r"^(?:UTC|GMT)?\s*[+-]\d{1,2}(?::?\d{2})?$"
+
+
+def _check_zone(zone: Any) -> str:
+    """A zone name as `bqx ingest --tz` takes it: IANA, UTC, an offset, or a named convention."""
+    import re
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = str(zone).strip()
+    if text.lower() in ZONE_NAMES:
+        return text.lower()
+    if text.upper() in ("UTC", "GMT", "Z") or re.match(_OFFSET_ZONE, text, re.IGNORECASE):
+        return text
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {text!r} (give an IANA zone, UTC, +02:00, {' or '.join(ZONE_NAMES)})") from None
+    return text
+
+
+class IngestConfig(_Frozen):
+    """`bqx ingest` settings (docs/INGEST.md)."""
+
+    tz: dict[str, str] | None = Field(
+        None, description="zone of naive timestamps: a zone, or a table {default = ZONE, PAIR = ZONE} "
+                          "(IANA names, UTC, +02:00, ny-close, est-fixed)")
+
+    @field_validator("tz", mode="before")
+    @classmethod
+    def _zones(cls, v: Any) -> dict[str, str] | None:
+        if v is None:
+            return None
+        if isinstance(v, str):
+            v = {"default": v}
+        if not isinstance(v, Mapping):
+            raise ValueError("give a zone or a table of PAIR = ZONE")
+        from bqx.universe import UnknownPairError, pair
+
+        out: dict[str, str] = {}
+        for key, zone in v.items():
+            try:
+                name = "default" if str(key).lower() == "default" else pair(str(key)).name
+            except UnknownPairError as exc:
+                raise ValueError(f"{key!r} is neither default nor a pair: {exc}") from None
+            out[name] = _check_zone(zone)
+        return out
+
+
 class Config(_Frozen):
     """Everything a bqx command may be told, validated."""
 
@@ -74,13 +124,30 @@ class Config(_Frozen):
     workers: int | None = Field(None, ge=1)
     executor: Literal["serial", "process", "dask"] = "process"
     scheduler: str | None = None
+    task_retries: int = Field(2, ge=0, description="times the tasks in flight when a pool worker died run again")
     plugins: tuple[str, ...] = Field((), description="modules that register user families")
     families: dict[str, dict[str, Any]] = Field(default_factory=dict)
     export: ExportConfig = ExportConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     postgres: PostgresConfig = PostgresConfig()
+    ingest: IngestConfig = IngestConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("source")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        if _has_password(v):
+            raise ValueError("the PostgreSQL URL carries a password, which bqx never stores or prints; remove it "
+                             "and set PGPASSWORD or add it to ~/.pgpass")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _real_month(cls, v: str | None) -> str | None:
+        if v is not None and not 1 <= int(v[5:7]) <= 12:
+            raise ValueError(f"month {v[5:7]} does not exist; write YYYY-MM with a month from 01 to 12")
+        return v
 
     @field_validator("pairs")
     @classmethod
@@ -99,8 +166,56 @@ class Config(_Frozen):
             _import_plugin(module)
         for name, params in self.families.items():
             fam = REGISTRY.get(name)
-            fam.resolve_params(params)
+            for key, value in params.items():
+                _check_length_param(name, key, value, fam.params.get(key))
+            resolved = fam.resolve_params(params)
+            try:  # what the family derives from them (column names, warm-ups, context) must be valid too
+                fam.columns(resolved)
+                fam.context(resolved)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"[families.{name}] {_short_params(params)}: {exc}") from None
         return {k: dict(v) for k, v in self.families.items()}
+
+
+_LENGTHS = ("window", "horizon", "lag", "returns", "period", "lookback", "span")
+
+
+def _check_length_param(family: str, key: str, value: Any, default: Any) -> None:
+    """A parameter counted in bars (windows, horizons, lags...) takes whole numbers >= 1, as its default does."""
+    if not any(word in key for word in _LENGTHS):
+        return
+    if isinstance(default, int) and not isinstance(default, bool):
+        values, expected = [value], "a whole number of bars >= 1"
+    elif isinstance(default, (tuple, list)) and default and all(isinstance(d, int) for d in default):
+        values, expected = (list(value) if isinstance(value, (list, tuple)) else [value]), "a list of whole numbers of bars >= 1"
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"[families.{family}] {key} = {value!r}: must be {expected}, e.g. {list(default)}.")
+    else:
+        return
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+    if bad:
+        raise ValueError(f"[families.{family}] {key} = {value!r}: must be {expected} "
+                         f"({', '.join(repr(b) for b in bad)} {'is' if len(bad) == 1 else 'are'} not); "
+                         f"the default is {default if isinstance(default, int) else list(default)}.")
+
+
+def _short_params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} = {v!r}" for k, v in params.items())
+
+
+def _has_password(url: Any) -> bool:
+    """Whether a postgresql:// URL carries a password (user:pw@host, or ?password= in its query)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+        return False
+    parts = urlsplit(url)
+    return parts.password is not None or any(k.lower() in ("password", "sslpassword") for k, _ in parse_qsl(parts.query))
+
+
+def _shown(value: Any) -> Any:
+    """A value as an error may print it: a URL with a password is replaced by a note."""
+    return "<a URL with a password, not shown>" if _has_password(value) else value
 
 
 def _import_plugin(module: str) -> None:
@@ -110,7 +225,23 @@ def _import_plugin(module: str) -> None:
         importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(f"plugin module {module!r} cannot be imported: {exc}",
-                          hint="Put it on PYTHONPATH or install it, then rerun.") from exc
+                          hint="Put it beside bqx.toml or in the working directory, on PYTHONPATH, or install it; "
+                               "then rerun.") from exc
+
+
+def plugin_path(*directories: Path) -> None:
+    """Let plugin modules be found in these directories (bqx.toml's and the working directory), here and in workers.
+
+    They go on `sys.path` (spawned pool workers start with the driver's) and on `PYTHONPATH` (any
+    other process bqx starts, such as a local Dask cluster's workers), after what is already there.
+    """
+    for directory in directories:
+        folder = str(Path(directory).resolve())
+        if folder not in sys.path:
+            sys.path.append(folder)
+        current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if folder not in current:
+            os.environ["PYTHONPATH"] = os.pathsep.join([*current, folder])
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], source: str, prefix: str = "") -> None:
@@ -126,7 +257,8 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str
 
 
 # BQX_* variables that belong to bqx's own scripts and tests, not to the configuration.
-NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
+NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_TEST_KILL_WORKER",
+                          "BQX_TEST_WORKER_READY_DIR", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
 _warned: set[str] = set()
 
 
@@ -208,28 +340,36 @@ def load_config(
         raise ConfigError(f"configuration file {path} does not exist", hint="Check the --config path.")
     if path.exists():
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+                              hint="Save the file as UTF-8 (TOML requires it), then rerun.") from None
         _deep_merge(merged, data, origins, str(path))
     env_values, ignored = _env_values(os.environ if environ is None else environ)
     _warn_ignored(ignored)
     _deep_merge(merged, env_values, origins, "environment")
     _deep_merge(merged, dict(flags or {}), origins, "flag")
+    if merged.get("plugins"):  # plugins = ["my_features"] is found beside bqx.toml, as the README says
+        plugin_path(*([path.parent] if path.exists() else []), cwd or Path.cwd())
     try:
         config = Config.model_validate(merged)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
-            lines.append(f"{where} ({origins.get(where, 'default')}): {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{where} ({origins.get(where, 'default')}): {err['msg'].removeprefix('Value error, ')} (got {_shown(err.get('input'))!r})")
         raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
     except ValueError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
     try:
         config.family_params()
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(f"invalid [families] configuration: {exc}") from None
+    except KeyError as exc:  # an unknown family: its message names the known ones
+        raise ConfigError(f"invalid [families] configuration: {exc.args[0] if exc.args else exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"invalid [families] configuration: {exc}",
+                          hint=f"Fix it in {path if path.exists() else 'the configuration'}, then rerun.") from None
     return config, origins
 
 

@@ -92,3 +92,34 @@ class InputError(BqxError):
 def _short(value: str, limit: int = 80) -> str:
     value = str(value)
     return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+class ResourceError(BqxError):
+    """The machine refused: a full disk, a read-only or unreadable file (exit 1; fix it and rerun)."""
+
+    exit_code = 1
+
+
+def friendly(exc: BaseException) -> BqxError | None:
+    """An ordinary failure of the machine (a full disk, a read-only or unreadable file) as one clear error.
+
+    None for anything else: a bug, which the CLI reports as an internal error.
+    """
+    import errno
+
+    if isinstance(exc, BqxError):
+        return exc
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    where = exc.filename if exc.filename is not None else "a file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ResourceError(f"no space left on the device while writing {where}",
+                             hint="Free some space on that disk (or write to a larger one), then rerun the same command: finished work is kept "
+                                  "and the rerun resumes.")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ResourceError(f"cannot write or read {where}: {exc.strerror}",
+                             hint="Check its permissions; a read-only store can still be inspected (status, plan), "
+                                  "validated with --report FILE elsewhere and exported, but not run or ingested into.")
+    if exc.errno in (errno.EIO, errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        return ResourceError(f"{where}: {exc.strerror}", hint="Check that the path exists and is readable, then rerun.")
+    return None

@@ -29,6 +29,17 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def file_mode() -> int:
+    """The mode a new file gets from open() under this process's umask (0644 under the usual 022)."""
+    try:  # Linux reports the umask without changing it (os.umask would, for a moment, for every thread)
+        with open("/proc/self/status") as fh:
+            mask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> tuple[int, int]:
     """Write through `write(fh)` into a temp file beside `path`, fsync, rename; returns (size, mtime_ns).
 
@@ -39,14 +50,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp creates 0600: give the file what open() would, as every other file gets
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file (ENOSPC names none)
         raise
     fsync_dir(path.parent)
     st = path.stat()

@@ -21,7 +21,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("1.1", "bars", (), "source", "validated M1 bars"),
     Stage("1.5", "rate_index", ("bars",), "pair-month", "rate index"),
     Stage("1.6", "bqx", ("rate_index",), "pair-month", "backward momentum (BQX)"),
-    Stage("1.7", "targets", ("bqx",), "pair-month", "forward BQX targets"),
+    Stage("1.7", "targets", ("bqx", "extraction"), "pair-month", "forward BQX targets and triple-barrier labels"),
     Stage("2.1.1", "bollinger_bqx", ("bqx",), "pair-month", "Bollinger bands on BQX"),
     Stage("2.1.2", "regression", ("rate_index", "bqx"), "pair-month", "rolling regressions"),
     Stage("2.1.3", "extraction", ("bars", "rate_index"), "pair-month",

@@ -50,12 +50,12 @@ def test_catalog_names_are_unique_and_the_docs_reference_is_current():
     assert DOC.read_text() == md, "docs/FEATURES_CATALOG.md is stale; see the module docstring to update"
 
 
-# Column counts per family, as FEATURES.md states them (608 features + 5 targets).
+# Column counts per family, as FEATURES.md states them (608 features + 5 targets + 12 labels).
 SPEC_COUNTS = {
     "rate_index": 4, "bqx": 37, "targets": 5, "bollinger_bqx": 21, "regression": 180,
     "bollinger_rate": 20, "statistics": 23, "volume": 10, "spread": 20, "time": 8, "lags": 148,
     "currency_indices": 8, "arbitrage": 4, "derived": 5, "fit_quality": 20, "regimes": 15,
-    "quick_win": 15, "technical": 45, "advanced": 25,
+    "quick_win": 15, "technical": 45, "advanced": 25, "labels": 12,
 }
 
 
@@ -67,4 +67,5 @@ def test_family_column_counts_follow_the_spec():
     for fam, n in counts.items():
         if fam in SPEC_COUNTS:
             assert n == SPEC_COUNTS[fam], f"{fam}: {n} columns, FEATURES.md says {SPEC_COUNTS[fam]}"
-    assert sum(SPEC_COUNTS.values()) == 608 + 5
+    assert sum(SPEC_COUNTS.values()) == 608 + 5 + 12
+    assert set(counts) == set(SPEC_COUNTS), "every built-in family has its count from FEATURES.md here"

@@ -7,6 +7,10 @@ source, ...}}). Rejected rows go to `<store>/quarantine/<run>.parquet`. The stor
 Ingesting a pair again from the same source replaces it. A pair from another source is added when its
 time range does not overlap the stored one (same basis required); overlapping rows are a pair-overlap
 error (strict) or are quarantined, the stored bars kept (repair).
+
+Before anything is written, every pair's weekends are checked against the FX week (bqx.bars.alignment),
+with the pairs already in the store: a pair or a set of files in a wrong time zone is a misaligned-time
+error (strict) naming its offset and the --tz that fixes it, or a warning (repair).
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from typing import Any
 import polars as pl
 
 from bqx.bars import rules
+from bqx.bars.alignment import RULE as MISALIGNED, check_alignment, stored_timestamps
 from bqx.bars.ingest_report import IngestReport
-from bqx.bars.readers import read_source
+from bqx.bars.readers import ReadResult, Zones, read_source
+from bqx.bars.timezones import ZoneMap
 from bqx.bar_schema import BAR_COLUMNS
 from bqx.store.layout import read_pairs_json, write_pairs_json
 from bqx.io import write_parquet
@@ -31,25 +37,30 @@ from bqx.errors import InputError, UsageError
 
 
 def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: str | None = None, policy: str = "strict",
-           tz: str | None = None, pairs: list[str] | tuple[str, ...] | None = None,
+           tz: Zones = None, pairs: list[str] | tuple[str, ...] | None = None,
            column_map: dict[str, str] | None = None, run_id: str | None = None) -> IngestReport:
     """Read, validate and write `source` into `<store>/bars/`; returns the report (strict raises InputError).
 
-    A `postgresql://` URL reads the database (bqx.bars.ingest_postgres; default table layout m1_{pair}).
+    `tz` is a zone or per-pair zones (bqx.bars.timezones.ZoneMap, {PAIR: ZONE, "default": ZONE} or
+    ["ZONE", "PAIR=ZONE"]). A `postgresql://` URL reads the database (bqx.bars.ingest_postgres; default
+    table layout m1_{pair}).
     """
     from bqx.bars.readers.postgres import PgLayout, is_postgres_url
 
+    zones = ZoneMap.of(tz)
     if is_postgres_url(source):  # PostgreSQL source hook
         from bqx.bars.ingest_postgres import ingest_postgres
 
-        return ingest_postgres(str(source), store, PgLayout(column_map=column_map, tz=tz), policy=policy, pairs=pairs,
-                               run_id=run_id)
+        return ingest_postgres(str(source), store, PgLayout(column_map=column_map, tz=zones.default,
+                                                            zones=dict(zones.pairs) or None),
+                               policy=policy, pairs=pairs, run_id=run_id)
     root = Path(store)
-    result = read_source(source, fmt=fmt, tz=tz, column_map=column_map, pairs=pairs, policy=policy, keep_origin=True)
+    result = read_source(source, fmt=fmt, tz=zones, column_map=column_map, pairs=pairs, policy=policy, keep_origin=True)
     src_id = str(Path(source).resolve())
     report = IngestReport(source=src_id, store=str(root), policy=policy, rows_in=result.rows_in,
                           rows_skipped=result.rows_skipped, rows_merged=result.rows_merged, fixes=result.fixes, files=result.files,
-                          rejected_files=result.rejected_files, ignored_files=result.ignored_files, notes=result.notes)
+                          rejected_files=result.rejected_files, ignored_files=result.ignored_files,
+                          skipped_files=result.skipped_files, notes=result.notes)
     quarantine = [result.quarantine]
     bars_dir = root / "bars"
     with store_lock(root, "ingest"):
@@ -60,6 +71,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
                 f"store {root} holds the sample market's bars ({len(sample)} pair(s), e.g. {sample[0]}); "
                 f"bars from {src_id} would mix with them",
                 hint="Ingest into a new --store (each store holds one kind of data: the sample market or yours).")
+        _check_alignment(root, result, catalog, policy, report)
         written = 0
         for (p,), frame in result.bars.partition_by("pair", as_dict=True, maintain_order=True).items():
             src = result.sources[p]
@@ -100,9 +112,39 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
     if report.rows_out == 0:
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {source}: {report.rows_in} rows read, {report.rows_quarantined} "
-                         f"quarantined, {report.rows_skipped} skipped, {len(report.rejected_files)} files rejected{where}",
+                         f"quarantined, {report.rows_skipped} skipped, {len(report.rejected_files)} files rejected"
+                         + (f", {len(report.skipped_files)} files of other pairs not read" if report.skipped_files else "")
+                         + where,
                          file=str(source), rule="empty-file")
     return report
+
+
+def _check_alignment(root: Path, result: ReadResult, catalog: dict[str, dict[str, Any]], policy: str,
+                     report: IngestReport) -> None:
+    """The FX-week check of the pairs read and of the store's other pairs: strict raises, repair warns."""
+    if result.bars.height == 0:
+        return
+    new = set(result.bars["pair"].unique())
+    stored = stored_timestamps(root, sorted(p for p in catalog if p not in new))
+    checked = check_alignment(result.bars.select("pair", "ts"), result.zones, stored)
+    report.alignment = checked.to_dict()
+    unchecked = [p for p, a in checked.pairs.items() if a.origin == "ingest" and not a.checked]
+    if unchecked:
+        span = result.bars.group_by("pair").agg((pl.col("ts").max() - pl.col("ts").min()).alias("span"))
+        long = sorted(span.filter((pl.col("span") >= pl.duration(days=8)) & pl.col("pair").is_in(unchecked))["pair"])
+        if long:
+            report.notes.append(f"time zone not checked for {', '.join(long)}: no weekend gap of 36-60 h as long as the "
+                                "FX weekend in their bars")
+    if not checked.findings:
+        return
+    first = checked.findings[0]
+    more = checked.findings[1:]
+    if policy == "strict":
+        also = f" (and {len(more)} more: {', '.join(p for f in more for p in f.pairs)})" if more else ""
+        raise InputError(first.message + also, pair=first.pairs[0], rule=MISALIGNED,
+                         hint=first.hint + " Or ingest with --policy repair to store the bars as read, with a warning.")
+    for f in checked.findings:
+        report.notes.append(f"warning: {f.message} (rule {MISALIGNED}). {f.hint}")
 
 
 def _against_store(p: str, frame: pl.DataFrame, entry: dict[str, Any], basis: str, origin: pl.DataFrame | None,

@@ -4,7 +4,9 @@ Each pair-month's row count and SQL checksum are kept in `<store>/postgres_month
 fetches only months that are new or whose count or checksum changed, and removes months the
 database no longer has. A month is written (atomically) only after all its rows are read and
 validated, so a dropped connection leaves the months before it in place and the rerun resumes.
-Rows go through bqx.bars.rules exactly as a file's rows do (policies, quarantine).
+Rows go through bqx.bars.rules exactly as a file's rows do (policies, quarantine). A month read in
+another zone than before (--tz) is fetched again. The FX-week check runs on the pairs read, after
+the months are written: its findings are warnings under every policy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Callable
 import polars as pl
 
 from bqx.bars import rules
+from bqx.bars.alignment import RULE as MISALIGNED, check_alignment, stored_timestamps
 from bqx.bars.ingest_report import IngestReport
 from bqx.io import write_parquet as atomic_write_parquet
 from bqx.store.layout import read_pairs_json as read_pairs, write_pairs_json as write_pairs
@@ -70,6 +73,7 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
     state = read_state(root)
     catalog = read_pairs(root)
     touched: set[str] = set()
+    read_zones: dict[str, str | None] = {}
     unchanged = 0
     try:
         with Reader(url, layout) as reader:
@@ -96,7 +100,9 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
                     pstate = state.setdefault(info.pair, {"source": src_id, "months": {}})
                     old = pstate["months"].get(info.month)
                     path = partition_path(root, BARS, info.pair, info.month)
-                    if old and (old["rows"], old["checksum"]) == (info.rows, info.checksum) and \
+                    zone = None if table.zoned else layout.zone_for(info.pair)  # a new zone refetches the month
+                    read_zones[info.pair] = zone
+                    if old and (old["rows"], old["checksum"], old.get("zone")) == (info.rows, info.checksum, zone) and \
                             (path.is_file() or old["written"] == 0):
                         notify(info.pair, info.month, "unchanged", info.rows)
                         unchanged += 1
@@ -121,7 +127,7 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
                     pstate["source"] = src_id
                     pstate["basis"] = read.parsed.side
                     pstate["months"][info.month] = {
-                        "rows": info.rows, "checksum": info.checksum, "written": bars.height, "has_volume": volume,
+                        "rows": info.rows, "checksum": info.checksum, "zone": zone, "written": bars.height, "has_volume": volume,
                         "has_bidask": bidask,
                         "start": bars["ts"].min().isoformat() if bars.height else None,
                         "end": bars["ts"].max().isoformat() if bars.height else None}
@@ -157,6 +163,20 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {url}: {report.rows_in} rows read, {report.rows_quarantined} "
                          f"quarantined, {report.rows_skipped} skipped{where}", file=url, rule="empty-file")
+    _alignment_warnings(root, read_zones, catalog, report)
+
+
+def _alignment_warnings(root: Path, zones: dict[str, str | None], catalog: dict[str, Any], report: IngestReport) -> None:
+    """The FX-week check (bqx.bars.alignment) of the pairs read, as warnings under every policy: months are
+    written as they are read, so a finding cannot refuse them any more; it names the --tz of the re-ingest."""
+    pairs = sorted(p for p in zones if p in catalog)
+    bars = stored_timestamps(root, pairs)
+    if bars is None:
+        return
+    checked = check_alignment(bars, zones, stored_timestamps(root, sorted(p for p in catalog if p not in zones)))
+    report.alignment = checked.to_dict()
+    for f in checked.findings:
+        report.notes.append(f"warning: {f.message} (rule {MISALIGNED}). {f.hint.replace('Ingest', 'Re-ingest')}")
 
 
 def _known() -> set[str]:

@@ -31,7 +31,9 @@ class IngestReport:
     files: list[dict[str, Any]] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    alignment: dict[str, Any] = field(default_factory=dict)  # bqx.bars.alignment.AlignmentResult.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,4 +50,6 @@ class IngestReport:
             out.append(f"fixed {n} rows: {rule} (sorted)")
         if self.rows_skipped:
             out.append(f"skipped {self.rows_skipped} rows of pairs not asked for")
+        if self.skipped_files:
+            out.append(f"did not read {len(self.skipped_files)} file(s) of pairs not asked for")
         return out + self.notes

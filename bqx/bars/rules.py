@@ -29,6 +29,12 @@ LINE, RAW, RULE, COL, VAL = "_line", "_raw", "_rule", "_col", "_val"
 
 POLICIES = ("strict", "repair")
 
+#: The largest price a bar may carry (rule price-out-of-bounds). The 28 pairs trade between about 0.4
+#: (NZDUSD at its lows) and a few hundred (the JPY crosses); 1e6 leaves three orders of magnitude for
+#: feeds that quote in points, and stops garbage such as 1e308, whose square overflows float64 in
+#: every variance and regression a family computes.
+MAX_PRICE = 1e6
+
 #: rule id -> what it means (one line, used in errors, reports and the docs).
 RULES: dict[str, str] = {
     "empty-file": "the file has no rows",
@@ -46,6 +52,7 @@ RULES: dict[str, str] = {
     "unknown-pair": "the pair is not one of the 28 pairs bqx knows",
     "non-finite-price": "the price is NaN or infinite",
     "non-positive-price": "the price is zero or negative",
+    "price-out-of-bounds": "the price is above 1e6, the bound of a quote (no FX rate of the 28 pairs comes near it)",
     "high-below-low": "high is below low",
     "open-outside-range": "open is outside [low, high]",
     "close-outside-range": "close is outside [low, high]",
@@ -115,6 +122,8 @@ def row_checks(price_sets: tuple[tuple[str, ...], ...], pair_from_rows: bool) ->
         checks += [("non-finite-price", c, pl.col(c).is_nan() | pl.col(c).is_infinite(), pl.col(c)) for c in cols]
     for cols in price_sets:
         checks += [("non-positive-price", c, pl.col(c) <= 0, pl.col(c)) for c in cols]
+    for cols in price_sets:
+        checks += [("price-out-of-bounds", c, pl.col(c) > MAX_PRICE, pl.col(c)) for c in cols]
     for o, h, lo, c in price_sets:
         checks += [
             ("high-below-low", h, pl.col(h) < pl.col(lo), pl.col(h)),

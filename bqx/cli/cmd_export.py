@@ -25,6 +25,15 @@ def _fractions(text: str | None) -> tuple[float, float, float] | None:
     return parts  # type: ignore[return-value]
 
 
+def _targets(targets: list[str] | None, labels_only: bool) -> list[str] | None:
+    chosen = split_list(targets)
+    if labels_only:
+        if chosen:
+            raise UsageError("--labels-only and --targets select the targets twice; give one of them")
+        return ["labels"]
+    return chosen or None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
@@ -43,7 +52,12 @@ def register(app: typer.Typer) -> None:
         scale_kinds: Optional[str] = typer.Option(None, "--scale-kinds", help="Column kinds to scale (default continuous,level; also binary, categorical, ordinal, count, cyclic)."),
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (repeat or comma-separate)."),
         families: Optional[list[str]] = typer.Option(None, "--families", help="Only these feature families (targets are always exported)."),
+        drop_empty: bool = typer.Option(True, "--drop-empty/--keep-empty", help="Leave out feature columns with no value for any exported pair (default), or keep them as all-NULL columns. Either way empty and constant columns are listed per pair and split in metadata/columns.json."),
+        cv: Optional[str] = typer.Option(None, "--cv", help="Folds over the pool before the test boundary: walk-forward:K or cpcv:N,k (cv_group, cv_reach, cv_embargo columns, metadata/folds.json, scalers/cv/; docs/TRAINING.md)."),
+        targets: Optional[list[str]] = typer.Option(None, "--targets", help="Only these targets and labels: targets, labels, a column or a label horizon such as lbl_tb_h30 (repeat or comma-separate; default all)."),
+        labels_only: bool = typer.Option(False, "--labels-only", help="Export the triple-barrier labels (with their spans and weights) and no fixed-horizon targets: folds then purge by t1."),
         no_validate: bool = typer.Option(False, "--no-validate", help="Export even without a passing validation (recorded in the metadata)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished export in the destination (only the files it recorded are removed)."),
         s3_endpoint: Optional[str] = typer.Option(None, "--s3-endpoint", help="S3 endpoint URL (default: AWS_ENDPOINT_URL)."),
         s3_region: Optional[str] = typer.Option(None, "--s3-region", help="S3 region (default: AWS_REGION or us-east-1)."),
         json_: bool = JsonOpt,
@@ -74,7 +88,8 @@ def register(app: typer.Typer) -> None:
             split=ec.split, train_end=train_end, val_end=val_end, purge=ec.purge, embargo=ec.embargo,
             scaler=ec.scaler, normalize=normalize, precision=ec.precision, scale_targets=scale_targets,
             scale_kinds=kinds, no_validate=no_validate, s3=S3Options(endpoint=s3_endpoint, region=s3_region),
-            progress=None if json_ else info,
+            progress=None if json_ else info, drop_empty=drop_empty, cv=cv, targets=_targets(targets, labels_only),
+            overwrite=overwrite,
         )
         data = result.to_dict()
         if report is not None:
@@ -90,12 +105,38 @@ def register(app: typer.Typer) -> None:
             table.add_row(name, str(len(by_pair)), f"{sum(by_pair.values()):,}")
         out.print(table)
         out.print(f"boundaries: {', '.join(f'{k} {v}' for k, v in result.boundaries.items())}; "
-                  f"{result.columns} columns, {result.scaled} scaled; {result.files} files in {result.seconds:.1f} s")
-        constant = {g: c for g, c in result.constant.items() if c}
-        if constant:
-            out.print(f"constant columns on training rows: {constant}")
+                  f"{result.files} files in {result.seconds:.1f} s")
+        for line in column_summary(result):
+            out.print(line, markup=False)
         if not result.validated:
             out.print("[yellow]exported without a passing validation (--no-validate, recorded in metadata)[/]")
         for c in result.checks:
             mark = {True: "ok", False: "FAILED", None: "skipped"}[c["passed"]]
             out.print(f"  {c['name']}: {mark} — {c['detail']}", markup=False)
+
+
+def _names(cols: list[str], n: int = 6) -> str:
+    return ", ".join(cols[:n]) + (f", ... (+{len(cols) - n})" if len(cols) > n else "")
+
+
+def column_summary(result) -> list[str]:
+    """The summary's column lines; every number from `result.column_counts` (bqx.export.columns.summary_counts)."""
+    c = result.column_counts
+    if not c:  # a sink that takes no census (PostgreSQL)
+        return [f"columns: {result.columns} exported, {result.scaled} fitted by the scaler"]
+    lines = [f"columns: {c['exported']} exported of {c['selected']} selected ({c['dropped']} dropped: no value for any pair); "
+             f"{c['scaled_kinds']} of scaled kinds = {c['fitted']} fitted + {c['no_training_values']} without training "
+             f"values; {c['not_scaled']} not scaled"]
+    if result.dropped:
+        lines.append(f"  dropped (all NULL in the store for every pair): {_names(result.dropped)}")
+    if c["empty_somewhere"]:
+        lines.append(f"  empty: {c['empty_somewhere']} columns have no value for some pair or split, "
+                     f"{c['empty_everywhere']} for all: {_names(result.empty_everywhere)}"
+                     if result.empty_everywhere else
+                     f"  empty: {c['empty_somewhere']} columns have no value for some pair or split, none for all")
+    if c["constant_somewhere"]:
+        lines.append(f"  constant: {c['constant_somewhere']} columns hold one value for some pair or split "
+                     f"({c['constant_everywhere']} for all)")
+    if c["empty_somewhere"] or c["constant_somewhere"]:
+        lines.append("  per pair and split: metadata/columns.json")
+    return lines

@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from bqx.catalog import catalog, markdown
-from bqx.cli.common import JsonOpt, emit_json, out, split_list
+from pathlib import Path
+
+from bqx.cli.common import ConfigOpt, JsonOpt, config_from, emit_json, out, split_list
 
 
 def register(app: typer.Typer) -> None:
@@ -17,8 +19,11 @@ def register(app: typer.Typer) -> None:
         family: Optional[list[str]] = typer.Option(None, "--family", "-f", help="Only these families (repeat or comma-separate)."),
         json_: bool = JsonOpt,
         md: bool = typer.Option(False, "--markdown", help="Print the Markdown feature reference (docs/FEATURES_CATALOG.md)."),
+        config: Optional[Path] = ConfigOpt,
     ) -> None:
-        """List every feature: name, family, stage, kind, warm-up, context, lookahead, description."""
+        """List every feature: name, family, stage, kind, warm-up, context, lookahead, description (plugins too)."""
+        cfg, _ = config_from(config)
+        cfg.family_params()  # imports the plugin modules of bqx.toml, so their families are listed
         rows = catalog(split_list(family))
         if json_:
             emit_json(rows)

@@ -26,9 +26,12 @@ def register(app: typer.Typer) -> None:
             "strict", "--policy",
             help="strict: stop at the first bad row, naming file, line, column, value and rule. "
                  "repair: drop or fix what can be, quarantine every rejected row with its reason."),
-        tz: Optional[str] = typer.Option(
-            None, "--tz", help="Time zone of naive timestamps, e.g. UTC, Europe/London, Etc/GMT-2 "
-                               "(required for MetaTrader and generic files without an offset)."),
+        tz: Optional[list[str]] = typer.Option(
+            None, "--tz", help="Time zone of naive timestamps: ZONE for every file, PAIR=ZONE for one pair's files "
+                               "(repeatable; over the ingest.tz table of bqx.toml). ZONE: UTC, an IANA name (Europe/London, "
+                               "Etc/GMT-3 = UTC+3), an offset (+02:00), ny-close (MetaTrader brokers: New York + 7 h, "
+                               "UTC+2/+3) or est-fixed (UTC-5, HistData). Required for MetaTrader and generic files "
+                               "without an offset."),
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (default: every pair found)."),
         column_map: Optional[str] = typer.Option(
             None, "--column-map",
@@ -42,11 +45,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read bars, validate them before anything is computed, and write them to the store."""
         from bqx.bars.ingest import ingest as do_ingest
+        from bqx.bars.timezones import ZoneMap
         from bqx.errors import UsageError
 
         if policy not in ("strict", "repair"):
             raise UsageError(f"--policy must be strict or repair, got {policy!r}")
         cfg, _ = config_from(config, store=store)
+        zones = ZoneMap.of(tz).over(ZoneMap.of(cfg.ingest.tz))
         mapping = None
         if column_map:
             try:
@@ -55,11 +60,13 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--column-map is not valid JSON: {exc}") from None
         if source.startswith(("postgresql://", "postgres://")):
             pg = cfg.postgres.model_copy(update={k: v for k, v in
-                                                 {"table": table, "pair_column": pair_column, "columns": mapping, "tz": tz}.items()
+                                                 {"table": table, "pair_column": pair_column, "columns": mapping,
+                                                  "tz": zones.default}.items()
                                                  if v is not None})
-            report = ingest_database(source, cfg.store, pg, policy=policy, pairs=split_list(pairs), quiet=json_)
+            report = ingest_database(source, cfg.store, pg, policy=policy, pairs=split_list(pairs), quiet=json_,
+                                     zones=dict(zones.pairs) or None)
         else:
-            report = do_ingest(Path(source), cfg.store, fmt=fmt, policy=policy, tz=tz, pairs=split_list(pairs),
+            report = do_ingest(Path(source), cfg.store, fmt=fmt, policy=policy, tz=zones, pairs=split_list(pairs),
                                column_map=mapping)
         if json_:
             emit_json(report.to_dict())
@@ -69,14 +76,15 @@ def register(app: typer.Typer) -> None:
 
 
 def ingest_database(url: str, store: Path, pg=None, *, policy: str = "strict", tz: str | None = None,
-                    pairs: list[str] | None = None, quiet: bool = False):
+                    pairs: list[str] | None = None, quiet: bool = False, zones: dict[str, str] | None = None):
     """Ingest a PostgreSQL source with the [postgres] layout, a line per pair-month read."""
     from bqx.bars.ingest_postgres import ingest_postgres
     from bqx.bars.readers.postgres import PgLayout
     from bqx.config import PostgresConfig
 
     pg = pg or PostgresConfig()
-    layout = PgLayout(table=pg.table, pair_column=pg.pair_column, column_map=pg.columns, tz=tz or pg.tz)
+    layout = PgLayout(table=pg.table, pair_column=pg.pair_column, column_map=pg.columns, tz=tz or pg.tz,
+                      zones=zones)
 
     def on_month(pair: str, month: str, status: str, rows: int) -> None:
         if status != "unchanged" and not quiet:

@@ -11,7 +11,7 @@ from typing import Optional
 import polars as pl
 import typer
 
-from bqx.cli.common import ConfigOpt, StoreOpt, config_from, info, split_list
+from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json, info, split_list
 
 
 def register(app: typer.Typer) -> None:
@@ -35,14 +35,23 @@ def register(app: typer.Typer) -> None:
         table: Optional[str] = typer.Option(None, "--table", help="PostgreSQL: table per pair, a pattern with {pair} "
                                             "(default m1_{pair}), or the one long table of --pair-column."),
         pair_column: Optional[str] = typer.Option(None, "--pair-column", help="PostgreSQL: the pair column of a long table."),
+        json_: bool = typer.Option(False, "--json", help="At the end, print the summary (minutes, rejected, appended, "
+                                   "interrupted) as one JSON object on stdout (after the feature lines of --out -)."),
     ) -> None:
-        """Compute the features of new bars as they arrive (parity with `bqx run`; docs/LIVE.md)."""
+        """Compute the features of new bars as they arrive (parity with `bqx run`; docs/LIVE.md).
+
+        SIGTERM or Ctrl-C stops it cleanly: the bars already read are computed and written, then it exits 143 or 130.
+        """
         from bqx.live import Live
         from bqx.live.sinks import JsonLines, ParquetDays, append_to_store
         from bqx.live.sources import LineParser, open_source
 
         cfg, _ = config_from(config, store=store)
         database = source.startswith(("postgresql://", "postgres://"))
+        if database:  # a password in the URL is refused before anything reads or prints it
+            from bqx.bars.readers.postgres import check_url
+
+            check_url(source)
         src = None if database else open_source(source)
         session = Live(cfg, pairs=split_list(pairs), on_missing=on_missing, wait_seconds=wait)  # type: ignore[arg-type]
         if database:
@@ -68,39 +77,56 @@ def register(app: typer.Typer) -> None:
                 rejected += 1
                 sys.stderr.write(json.dumps({"rejected": r}, default=str) + "\n")
 
-        held = None  # the newest minute read: its other pairs' lines may still be on the way
-
         def feed(frame) -> None:
             emit(session.update(frame))
             report(session.rejected.to_dicts())
 
+        interrupted = False
+        held_box: list = [None]  # the newest minute read: its other pairs' lines may still be on the way
         try:
-            while not src.done:
-                frame, bad = src.read_bars(idle) if hasattr(src, "read_bars") else parser.parse(src.read(idle))
-                report(bad)
-                if frame.height:
-                    if held is not None:
-                        frame = pl.concat([held, frame])
-                    newest = frame["ts"].max()
-                    held = frame.filter(pl.col("ts") == newest)
-                    if held.height < frame.height:
-                        feed(frame.filter(pl.col("ts") != newest))
-                elif held is not None:  # idle: the newest minute is complete as far as we can tell
-                    feed(held)
-                    held = None
-                else:
-                    emit(session.poll())
-            if held is not None:
-                feed(held)
-            emit(session.flush())
+            try:
+                _follow(src, parser, idle, feed, emit, session, report, held_box)
+            except KeyboardInterrupt:  # SIGINT, or SIGTERM (systemd, docker): finish what was read, then stop
+                interrupted = True
+                if held_box[0] is not None:
+                    feed(held_box[0])
+                emit(session.flush())
         finally:
             if hasattr(src, "close"):
                 src.close()
             sink.close()
             if append:
                 appended += append_to_store(cfg.store, session.drain_accepted())
+        summary = {"minutes": minutes, "rejected": rejected, "appended": appended if append else None,
+                   "interrupted": interrupted}
+        if json_:
+            emit_json({"live": summary})
         info(f"live: {minutes} minutes computed, {rejected} bars rejected" + (f", {appended} bars added to {cfg.store}"
-                                                                            if append else ""))
+                                                                            if append else "")
+             + ("; stopped by a signal after writing them" if interrupted else ""))
+
+
+def _follow(src, parser, idle, feed, emit, session, report, held_box: list) -> None:
+    """Read until the source ends: each minute is computed once the next one starts (or input idles)."""
+    while not src.done:
+        frame, bad = src.read_bars(idle) if hasattr(src, "read_bars") else parser.parse(src.read(idle))
+        report(bad)
+        if frame.height:
+            if held_box[0] is not None:
+                frame = pl.concat([held_box[0], frame])
+            newest = frame["ts"].max()
+            held_box[0] = frame.filter(pl.col("ts") == newest)
+            if held_box[0].height < frame.height:
+                feed(frame.filter(pl.col("ts") != newest))
+        elif held_box[0] is not None:  # idle: the newest minute is complete as far as we can tell
+            feed(held_box[0])
+            held_box[0] = None
+        else:
+            emit(session.poll())
+    if held_box[0] is not None:
+        feed(held_box[0])
+        held_box[0] = None
+    emit(session.flush())
 
 
 def _database_source(url: str, cfg, session, table: Optional[str], pair_column: Optional[str]):

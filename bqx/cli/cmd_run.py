@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Recompute the selected stages even when up to date."),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun only the tasks that failed last time."),
         validate: bool = typer.Option(False, "--validate", help="Run the causality validation as the last step."),
+        verify: bool = typer.Option(False, "--verify", help="Re-hash every store file first and recompute the tasks whose files changed (a plain run trusts size and mtime)."),
         policy: str = typer.Option("strict", "--policy", help="Validation policy when --source is a path: strict or repair."),
         tz: Optional[str] = typer.Option(None, "--tz", help="Time zone of naive timestamps when --source is a path."),
         config: Optional[Path] = ConfigOpt,
@@ -79,7 +80,10 @@ def register(app: typer.Typer) -> None:
                          pairs=list(cfg.pairs) if cfg.pairs else None)
         kwargs = dict(source=src, pairs=list(cfg.pairs) if cfg.pairs else None, start=cfg.start, end=cfg.end,
                       stages=split_list(stages), workers=cfg.workers, executor=cfg.executor, dry_run=dry_run,
-                      force=force, retry_failed=retry_failed, params=cfg.family_params(), seed=cfg.seed)
+                      force=force, retry_failed=retry_failed, params=cfg.family_params(), seed=cfg.seed,
+                      task_retries=cfg.task_retries)
+        if verify:
+            kwargs["verify"] = True
         if cfg.executor == "dask":
             kwargs["scheduler"] = cfg.scheduler
         info(f"store {cfg.store.resolve()}" + (" (dry run)" if dry_run else ""))
@@ -87,6 +91,8 @@ def register(app: typer.Typer) -> None:
             _coverage(cfg.pairs)
         with Progress(console, quiet=STATE.quiet or json_) as progress:
             result = engine_run(cfg.store, on_event=progress, **kwargs)
+        for line in getattr(result, "reverified", [])[:10]:
+            info(f"--verify: {line}; recomputed")
         report = None
         if validate and not dry_run and result.ok:
             from bqx.cli.cmd_validate import run_validation

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json, out
 
-_STYLE = {"done": "green", "failed": "red", "running": "yellow", "partial": "yellow", "passed": "green"}
+_STYLE = {"done": "green", "failed": "red", "interrupted": "red", "running": "yellow", "partial": "yellow", "passed": "green"}
 
 
 def _with_validation(rows: list[dict], store: Path) -> None:

@@ -43,13 +43,18 @@ def register(app: typer.Typer) -> None:
             _check_export(export, store, json_, report)
             return
         cfg, root = _store(config, store)
+        save = _writable(root)
+        if not save and report is None:
+            raise UsageError(f"store {root} is read-only, so the report cannot be saved in it",
+                             hint="Add --report FILE to write it elsewhere.")
         result = run_validation(root, families=split_list(families), samples=samples or cfg.validate_.samples,
                                 seed=seed if seed else cfg.validate_.seed, partitions=partitions, json_=json_,
-                                cuts=cuts)
+                                cuts=cuts, save=save)
         if report is not None:
             from bqx.validate.report import write_report
 
             write_report(report, result)
+            info(f"report written to {report}")
         if json_:
             emit_json(result.to_dict())
         if not result.passed:
@@ -84,20 +89,41 @@ def _check_export(url: str, store: Optional[Path], json_: bool, report: Optional
         raise TaskError(f"export {url} fails {len(failed)} check(s): {', '.join(failed)}")
 
 
-def run_validation(root: Path, *, families=None, samples=None, seed=0, partitions=None, json_=False, cuts=None):
+def run_validation(root: Path, *, families=None, samples=None, seed=0, partitions=None, json_=False, cuts=None,
+                   save=True):
     """Validate with progress lines, print the table and the verdict (unless JSON); returns the report."""
     from bqx.validate import validate
+    from bqx.validate.report import LATEST, PARTIAL, VALIDATION_DIR
 
     if not STATE.verbose:
         logging.getLogger("bqx").setLevel(logging.ERROR)
     say = (lambda s: None) if (json_ or STATE.quiet) else (lambda s: console.print(f"[dim]{s}[/]"))
-    result = validate(root, families, samples, seed, partitions=partitions, progress=say, cuts=cuts)
+    result = validate(root, families, samples, seed, partitions=partitions, progress=say, cuts=cuts, save=save)
     if not json_:
         out.print(result.table())
-        info(f"report saved to {root / 'validation' / 'latest.json'}")
+        if save:  # a validation of some families goes to partial.json, never replacing the latest complete one
+            name = LATEST if result.complete else PARTIAL
+            info(f"report saved to {root / VALIDATION_DIR / name}"
+                 + ("" if result.complete else f" (only some families: {LATEST} keeps the latest complete one)"))
         if result.passed:
             out.print(f"[green]{result.summary()}[/]")
     return result
+
+
+def _writable(root: Path) -> bool:
+    """Whether the store can take the validation report (false on a read-only mount or without permission)."""
+    import os
+    import tempfile
+
+    from bqx.validate.report import VALIDATION_DIR
+
+    folder = root / VALIDATION_DIR
+    try:
+        folder.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return not os.path.isdir(root)
 
 
 def _store(config: Path | None, store: Path | None) -> Path:

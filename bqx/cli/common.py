@@ -19,6 +19,7 @@ out = Console(highlight=False, soft_wrap=True)
 class State:
     verbose: bool = False
     quiet: bool = False
+    store: Path | None = None
 
 
 STATE = State()
@@ -32,7 +33,9 @@ JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON to std
 
 def config_from(config_file: Path | None, **flags: Any) -> tuple[Config, dict[str, str]]:
     """Configuration from file, environment and the command's flags (flags win)."""
-    return load_config(config_file, {k: v for k, v in flags.items() if v is not None})
+    cfg, origins = load_config(config_file, {k: v for k, v in flags.items() if v is not None})
+    STATE.store = cfg.store  # where an error message may look for the file it names
+    return cfg, origins
 
 
 def emit_json(data: Any) -> None:
@@ -49,6 +52,19 @@ def split_list(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [v for item in values for v in item.replace(" ", ",").split(",") if v]
+
+
+def month_arg(option: str, value: str | None) -> str | None:
+    """A YYYY-MM command-line value, checked (a usage error names the option and the value)."""
+    if value is None:
+        return None
+    from bqx.engine.partitions import parse_month
+    from bqx.errors import UsageError
+
+    try:
+        return parse_month(value)
+    except ValueError as exc:
+        raise UsageError(f"{option} {value!r}: {exc}", hint="Write the month as YYYY-MM, e.g. 2024-07.") from None
 
 
 def fmt_params(params: Mapping[str, Any]) -> str:

@@ -37,6 +37,7 @@ class Progress:
     total: int = 0
     finished: int = 0
     failed_lines: list[str] = field(default_factory=list)
+    retried: int = 0
     started: float = field(default_factory=time.perf_counter)
     _live: Live | None = None
     _last_line: float = 0.0
@@ -57,6 +58,13 @@ class Progress:
             self.total = ev.to_run
             self.started = time.perf_counter()
             self._say(f"{ev.to_run} of {ev.total} tasks to run ({ev.total - ev.to_run} up to date)")
+        elif ev.kind == "task_rerun":
+            self.retried += 1
+            where = " ".join(x for x in (ev.stage, ev.pair, ev.month) if x)
+            if self.retried <= 10:
+                self._say(f"retrying {where} (last time: {ev.error})")
+            elif self.retried == 11:
+                self._say("retrying more tasks that failed or were interrupted (the run's log lists them)")
         elif ev.kind == "bars_written":
             self._say(f"bars: {ev.rows} partitions written from the source")
         elif ev.kind in ("task_started", "task_done", "task_failed", "task_blocked"):

@@ -17,6 +17,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "bqx.families.rate_index",
     "bqx.families.bqx",
     "bqx.families.targets",
+    "bqx.families.labels",
     "bqx.families.lags",
     "bqx.families.bollinger_bqx",
     "bqx.families.regression",

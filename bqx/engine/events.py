@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Literal
 
 EventKind = Literal["run_started", "bars_written", "task_started", "task_done", "task_failed", "task_blocked",
-                    "run_finished"]
+                    "task_retried", "task_rerun", "run_finished"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,9 @@ class Event:
     - `task_started` / `task_done` / `task_failed`: one task (stage, pair or None, month); done and
       failed carry `rows` and `seconds`, failed carries `error` (its first line; the log has all).
     - `task_blocked`: a task not run because an input failed (`error` names it).
+    - `task_retried`: a task in flight when a pool worker died, submitted again to a new pool (`error` says so).
+    - `task_rerun`: a task that runs again because it failed or was interrupted last time
+      (`error`: its last error's first line); sent before `run_started`.
     - `run_finished`: `done`, `failed` counts and `seconds`.
     """
 

@@ -45,12 +45,12 @@ class TaskRow:
     seconds: float | None
     error: str | None
     fingerprint: str | None
-    outputs: tuple[tuple[str, int, int], ...]
+    outputs: tuple[tuple[Any, ...], ...]  # (path in store, size, mtime_ns[, checksum]) per output file
     run_id: int | None
 
     def intact(self, root: str | os.PathLike[str]) -> bool:
-        """Every recorded output file still exists with its recorded size and mtime."""
-        for rel, size, mtime in self.outputs:
+        """Every recorded output file still exists with its recorded size and mtime (contents: bqx.store.checksum)."""
+        for rel, size, mtime, *_ in self.outputs:
             try:
                 st = os.stat(Path(root) / rel)
             except FileNotFoundError:
@@ -158,7 +158,7 @@ class Manifest:
                               (row.status, row.run_id, stage, pair or "", month))
 
     def record(self, stage: str, pair: str | None, month: str, *, status: str, rows: int | None, seconds: float,
-               error: str | None, fingerprint: str | None, outputs: list[tuple[str, int, int]], run_id: int) -> None:
+               error: str | None, fingerprint: str | None, outputs: list[tuple[Any, ...]], run_id: int) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO tasks(stage, pair, month, status, rows, seconds, error, fingerprint, outputs, "
             "started_at, finished_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -166,11 +166,15 @@ class Manifest:
              time.time() - seconds, time.time(), run_id),
         )
 
-    def interrupt_running(self) -> int:
-        """Tasks left 'running' by a run that died become failed (call only while holding the lock)."""
+    def interrupt_running(self, reason: str = "interrupted: the run that started it stopped") -> int:
+        """Tasks left 'running' become 'interrupted' and stale (their fingerprint is cleared, so a rerun redoes them).
+
+        Called by a run that is stopping on SIGINT/SIGTERM, and by the next run (holding the lock)
+        for tasks a killed run left behind.
+        """
         cur = self.conn.execute(
-            "UPDATE tasks SET status='failed', error='interrupted: the run that started it stopped', "
-            "fingerprint=NULL WHERE status='running'")
+            "UPDATE tasks SET status='interrupted', error=?, fingerprint=NULL WHERE status='running'", (reason,))
+        self.conn.execute("UPDATE runs SET status='interrupted', ended_at=? WHERE status='running'", (time.time(),))
         return cur.rowcount
 
     # -- runs -----------------------------------------------------------------------------

@@ -306,7 +306,7 @@ def choose(tasks: Mapping[TaskKey, Task], rows: Mapping[TaskKey, TaskRow], root:
     if not retry_failed:
         chosen = stale | {k for k in tasks if k[0] in force_stages}
     else:
-        chosen = {k for k in stale if rows.get(k) is not None and rows[k].status == "failed"}
+        chosen = {k for k in stale if rows.get(k) is not None and rows[k].status in ("failed", "interrupted")}
         for k, t in tasks.items():  # dependants, in topological order
             if k in stale and any(d in chosen for d in t.deps):
                 chosen.add(k)

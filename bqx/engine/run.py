@@ -1,7 +1,9 @@
 """`run`: bring a store up to date — bars from the source, then every stale task in DAG order.
 
 Test hook: with the environment variable `BQX_TEST_KILL_AFTER_TASKS=N` the run SIGKILLs its own
-process right after recording its N-th task (to test resume after a kill at a known point).
+process right after recording its N-th task (to test resume after a kill at a known point; its
+pool workers end with it, see `bqx.engine.lifeline`). A pool worker that dies is replaced and its
+tasks run again (`task_retries`, see `bqx.engine.retry`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow.parquet as pq
 
 from bqx.engine.events import Event, EventCallback
 from bqx.engine.executors import Executor, make_executor
+from bqx.engine.retry import WorkerDeaths, is_dead_worker
 from bqx.store.lock import store_lock
 from bqx.engine.manifest import Manifest, TaskRow
 from bqx.engine.partitions import add_months, month_span, month_start, parse_month
@@ -55,6 +58,7 @@ class RunResult:
     seconds: float = 0.0
     log_path: str | None = None
     plan: dict[str, Any] = field(default_factory=dict)
+    reverified: list[str] = field(default_factory=list)  # with verify: the files that failed their checksum
 
     @property
     def ok(self) -> bool:
@@ -86,6 +90,8 @@ def run(
     on_event: EventCallback | None = None,
     seed: int = 0,
     chain: bool = True,
+    task_retries: int = 2,
+    verify: bool = False,
 ) -> RunResult:
     """Compute every stale task of the selected stages (and what they read) for the selected pairs and months.
 
@@ -99,7 +105,10 @@ def run(
     `scheduler` "tcp://HOST:PORT", or a local cluster of `workers` processes when None), or an
     Executor object. `chain`: run the per-pair stages of each (pair, month) as one worker task
     that hands its frames on in memory (default; `False` submits every stage alone, which gives the
-    same files, only slower).
+    same files, only slower). `task_retries`: how often the tasks in flight when a pool worker
+    died are run again in a new pool before they are reported failed.
+    `verify`: re-hash every recorded file first and recompute the tasks whose outputs changed (a
+    plain run trusts size and mtime, see bqx.engine.gate).
     """
     t_start = time.perf_counter()
     root = Path(store)
@@ -114,6 +123,9 @@ def run(
         n_workers = 1
     if scheduler and executor != "dask":
         raise UsageError(f"a scheduler ({scheduler}) needs the dask executor, not {executor!r}")
+    if verify and dry_run:
+        raise UsageError("--verify re-hashes the store, which a dry run does not do",
+                         hint="Run `bqx verify` to list the files that fail, then `bqx run --verify`.")
     specs = stage_specs(params)
     planned, wanted = select_stages(specs, stages)
     source = resolve_source(root, source)
@@ -144,7 +156,16 @@ def run(
             graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=infos)
             tasks = graph.build(planned, use_pairs, months)
             rows = man.tasks()
-            to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
+            reverify: list[str] = []
+            if verify:  # tasks whose files fail their checksum are planned as never done
+                from bqx.engine.gate import tasks_to_recompute, without
+
+                redo, findings = tasks_to_recompute(root, man)
+                reverify = [f.line() for f in findings]
+                to_run = choose(tasks, without(rows, redo), root,
+                                force_stages=wanted if force else (), retry_failed=retry_failed)
+            else:
+                to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
             plan = describe(specs, planned, tasks, to_run, rows, workers=n_workers, pairs=use_pairs, months=months)
             man.set_meta("params", json.dumps({f: dict(p) for s in specs.values() for f, p in s.params.items()}))
             log_path = root / "logs" / f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"
@@ -155,7 +176,7 @@ def run(
                     "workers": n_workers}
             run_id = man.start_run(args, str(log_path))
             result = RunResult(str(root), run_id, False, len(tasks), len(to_run), len(tasks) - len(to_run),
-                               bars_written=written, log_path=str(log_path), plan=plan)
+                               bars_written=written, log_path=str(log_path), plan=plan, reverified=reverify)
             with open(log_path, "a", buffering=1) as log:
                 log.write(f"bqx run {run_id} at {datetime.now(timezone.utc).isoformat()} args={json.dumps(args, default=str)}\n")
 
@@ -163,6 +184,11 @@ def run(
                     log.write(ev.line() + "\n")
                     emit(ev)
 
+                for key in to_run:  # say which tasks run again after a failure
+                    last = rows.get(key)
+                    if last is not None and last.status in ("failed", "interrupted"):
+                        note(Event("task_rerun", stage=key[0], stage_id=_stage_id(key[0]), pair=key[1],
+                                   month=key[2], error=(last.error or last.status).splitlines()[0]))
                 note(Event("run_started", total=len(tasks), to_run=len(to_run)))
                 if executor == "dask":  # a remote cluster's size comes from the scheduler, not this machine
                     ex = make_executor(executor, workers, scheduler=scheduler)
@@ -170,7 +196,12 @@ def run(
                     ex = make_executor(executor, n_workers) if isinstance(executor, str) else executor
                 try:
                     _execute(root, man, ex, specs, tasks, to_run, rows, anchors, infos, baseline, run_id, result, note,
-                             log, chain=chain)
+                             log, chain=chain, retries=task_retries)
+                except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into one by the CLI: record what stopped
+                    stopped = man.interrupt_running("interrupted: the run was stopped by a signal; rerun to resume")
+                    log.write(f"run_interrupted tasks={stopped}\n")
+                    _stop_workers(ex)
+                    raise
                 finally:
                     if isinstance(executor, str):
                         ex.close()
@@ -215,7 +246,8 @@ def _units(to_run: Sequence[TaskKey], chain_stages: set[str]) -> list[list[TaskK
 
 def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageSpec], tasks: Mapping[TaskKey, Task],
              to_run: Sequence[TaskKey], before: Mapping[TaskKey, TaskRow], anchors: Mapping[tuple[str, str], Any], infos: Mapping[str, Any],
-             baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any, *, chain: bool = True) -> None:
+             baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any, *, chain: bool = True,
+             retries: int = 2) -> None:
     kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
     run_set = set(to_run)
     units = _units(to_run, chainable(specs) if chain else set())
@@ -234,7 +266,9 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
     inflight: dict[Any, int] = {}
     blocked: set[TaskKey] = set()
     recorded = 0
-    limit = max(1, ex.workers)
+    deaths = WorkerDeaths(retries)
+    restartable = callable(getattr(ex, "restart", None))
+    started: set[int] = set()
 
     def ev(kind: str, key: TaskKey, **kw: Any) -> Event:
         return Event(kind, stage=key[0], stage_id=_stage_id(key[0]), pair=key[1], month=key[2], **kw)
@@ -276,8 +310,68 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
                     unit_dependants[i].add(d)
         ready.extendleft(reversed([i for i in ids if not waiting[i]]))
 
+    def finish(unit: int, results: Sequence[TaskResult]) -> None:
+        nonlocal recorded
+        deaths.finished(unit)
+        members = [k for k in units[unit] if k not in blocked]
+        for key, res in zip(members, results):
+            if key in blocked:  # a member blocked by an earlier member's failure, reported with it
+                man.restore(key, before.get(key))
+                continue
+            if res.ok:
+                man.record(*key, status="done", rows=res.rows, seconds=res.seconds, error=None,
+                           fingerprint=res.fingerprint, outputs=res.outputs, run_id=run_id)
+                result.done.append({"stage": key[0], "pair": key[1], "month": key[2], "rows": res.rows,
+                                    "seconds": res.seconds})
+                note(ev("task_done", key, rows=res.rows, seconds=res.seconds))
+            else:
+                man.record(*key, status="failed", rows=None, seconds=res.seconds, error=res.error,
+                           fingerprint=None, outputs=[], run_id=run_id)
+                first = (res.error or "").splitlines()[0] if res.error else ""
+                result.failed.append({"stage": key[0], "pair": key[1], "month": key[2], "error": first})
+                log.write((res.error or "") + "\n")
+                note(ev("task_failed", key, seconds=res.seconds, error=first))
+                for d in dependants[key]:
+                    block(d, f"{key[0]} {key[1] or ''} {key[2]}".replace("  ", " "))
+            recorded += 1
+            if kill_after and recorded >= kill_after:
+                log.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+        release(unit)
+
+    def collect(handle: Any, unit: int) -> list[TaskResult] | None:
+        """The unit's results, or None when its pool lost a worker (the unit is then run again or given up)."""
+        try:
+            got = ex.result(handle)
+            return got if isinstance(got, list) else [got]
+        except Exception as exc:  # noqa: BLE001 - a crashed worker process
+            if restartable and is_dead_worker(exc):
+                return None
+            return [TaskResult(*k, ok=False, error=f"worker crashed: {type(exc).__name__}: {exc}",
+                               fingerprint=tasks[k].fingerprint) for k in units[unit] if k not in blocked]
+
+    def recover(dead: list[int]) -> None:
+        """A worker died: settle every unit in flight, start a new pool, queue the dead units again (or give up)."""
+        _replace_pool(root, ex, inflight, dead, collect, finish)
+        again, given_up = deaths.died(dead)
+        log.write(f"a pool worker died (the pool broke {deaths.breaks} time(s)): a new pool runs {len(again)} "
+                  f"unit(s) again, {len(given_up)} given up\n")
+        for unit in given_up:
+            members = [k for k in units[unit] if k not in blocked]
+            if not members:
+                finish(unit, [])
+                continue
+            label = " ".join(x for x in ("+".join(k[0] for k in members), members[0][1], members[0][2]) if x)
+            why = deaths.reason(unit, label)
+            finish(unit, [TaskResult(*k, ok=False, error=why, fingerprint=tasks[k].fingerprint) for k in members])
+        for unit in again:
+            for key in units[unit]:
+                if key not in blocked:
+                    note(ev("task_retried", key, error=f"worker died (death {deaths.deaths[unit]}); running it again"))
+        ready.extendleft(reversed(again))
+
     while ready or inflight:
-        while ready and len(inflight) < limit:
+        while ready and len(inflight) < deaths.limit(ex.workers):
             unit = ready.popleft()
             members = [k for k in units[unit] if k not in blocked]
             if not members:
@@ -288,10 +382,16 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
             spec: TaskSpec | ChainSpec = specs_[0] if len(specs_) == 1 else ChainSpec(tuple(specs_))
             for key in members:
                 man.mark_running(*key, run_id)
-                note(ev("task_started", key))
+                if unit not in started:
+                    note(ev("task_started", key))
+            started.add(unit)
             try:
                 handle = ex.submit(spec)
             except Exception as exc:  # noqa: BLE001 - a broken pool fails the task, loudly
+                if restartable and is_dead_worker(exc):  # a worker died while nothing of this unit ran
+                    ready.appendleft(unit)
+                    recover([])
+                    continue
                 if len(members) > 1:  # e.g. workers that cannot import one member's module: the others still run
                     for key in members:
                         man.restore(key, before.get(key))
@@ -300,38 +400,42 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
                 handle = _failed_handle(members, f"could not submit: {type(exc).__name__}: {exc}", specs_)
             inflight[handle] = unit
         for handle in ex.wait(list(inflight)):
+            if handle not in inflight:  # settled by a recovery from an earlier handle of this batch
+                continue
             unit = inflight.pop(handle)
-            members = [k for k in units[unit] if k not in blocked]
-            try:
-                got = ex.result(handle)
-                results = got if isinstance(got, list) else [got]
-            except Exception as exc:  # noqa: BLE001 - a crashed worker process
-                results = [TaskResult(*k, ok=False, error=f"worker crashed: {type(exc).__name__}: {exc}",
-                                      fingerprint=tasks[k].fingerprint) for k in members]
-            for key, res in zip(members, results):
-                if key in blocked:  # a member blocked by an earlier member's failure, reported with it
-                    man.restore(key, before.get(key))
-                    continue
-                if res.ok:
-                    man.record(*key, status="done", rows=res.rows, seconds=res.seconds, error=None,
-                               fingerprint=res.fingerprint, outputs=res.outputs, run_id=run_id)
-                    result.done.append({"stage": key[0], "pair": key[1], "month": key[2], "rows": res.rows,
-                                        "seconds": res.seconds})
-                    note(ev("task_done", key, rows=res.rows, seconds=res.seconds))
-                else:
-                    man.record(*key, status="failed", rows=None, seconds=res.seconds, error=res.error,
-                               fingerprint=None, outputs=[], run_id=run_id)
-                    first = (res.error or "").splitlines()[0] if res.error else ""
-                    result.failed.append({"stage": key[0], "pair": key[1], "month": key[2], "error": first})
-                    log.write((res.error or "") + "\n")
-                    note(ev("task_failed", key, seconds=res.seconds, error=first))
-                    for d in dependants[key]:
-                        block(d, f"{key[0]} {key[1] or ''} {key[2]}".replace("  ", " "))
-                recorded += 1
-                if kill_after and recorded >= kill_after:
-                    log.flush()
-                    os.kill(os.getpid(), signal.SIGKILL)
-            release(unit)
+            results = collect(handle, unit)
+            if results is None:
+                recover([unit])
+            else:
+                finish(unit, results)
+
+
+def _replace_pool(root: Path, ex: Executor, inflight: dict[Any, int], dead: list[int], collect: Any,
+                  finish: Any) -> None:
+    """Settle what was in flight when the pool broke (results that came back are kept; the rest join `dead`),
+    then start a new pool and remove the temporary files the stopped workers left."""
+    while inflight:  # a broken pool fails everything it still held at once, so this ends quickly
+        for handle in ex.wait(list(inflight)):
+            if handle not in inflight:
+                continue
+            unit = inflight.pop(handle)
+            results = collect(handle, unit)
+            if results is None:
+                dead.append(unit)
+            else:
+                finish(unit, results)
+    ex.restart()  # type: ignore[attr-defined]
+    clean_temp_files(root)  # no worker runs now, and the driver holds the store lock
+
+
+def _stop_workers(ex: Executor) -> None:
+    """End a local pool's worker processes now, so an interrupted run exits at once (their tasks are rerun)."""
+    processes = getattr(getattr(ex, "pool", None), "_processes", None) or {}
+    for proc in list(processes.values()):
+        try:
+            proc.terminate()
+        except (OSError, AttributeError):
+            pass
 
 
 def _failed_handle(keys: Sequence[TaskKey], error: str, specs_: Sequence[TaskSpec]) -> Any:

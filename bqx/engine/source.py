@@ -1,4 +1,10 @@
-"""Bars into the store, the store's baseline time, pair infos and the anchors fixed once per store."""
+"""Bars into the store, the store's baseline time, pair infos and the anchors fixed once per store.
+
+The sample market's pairs are recorded in `pairs.json` (source, basis, volume and bid/ask) before
+their bars files are written, so a run killed while it writes them leaves files the rerun knows
+as the sample's: it writes the missing ones (before, the files written so far looked like bars
+of an unknown source, and the rerun computed those pairs only).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,9 @@ import pyarrow.parquet as pq
 from bqx.engine.manifest import Manifest
 from bqx.engine.partitions import add_months, month_span, month_start
 from bqx.engine.plan import BarsInventory, StageSpec
+from bqx.bar_schema import split_pairs
 from bqx.store.layout import (BARS, bars_partitions, file_digest, file_stamp, partition_path, read_pairs_json,
-                              write_bars)
+                              write_bars, write_pairs_json)
 from bqx.errors import InputError, TaskError, UsageError
 from bqx.core.declaration import Ctx, PairInfo
 from bqx.core.runner import pair_info
@@ -87,15 +94,7 @@ def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None
         months = month_span(start, end)
         if all((p, m) in have for p in names for m in months):
             return 0
-        from bqx.bars.sample import sample_market
-
-        written = 0
-        for month in months:  # one month at a time (each is generated on its own): memory stays flat
-            if all((p, month) in have for p in names):
-                continue
-            bars = sample_market(pairs=names, start=month, months=1, seed=seed)
-            written += len(write_bars(root, bars, source="sample", only_missing=True))
-        return written
+        return _write_sample(root, names, months, have, seed)
     if isinstance(source, str) and source.startswith(("postgresql://", "postgres://")):
         from bqx.bars.ingest_postgres import ingest_postgres
 
@@ -121,6 +120,40 @@ def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None
             first = first.replace(tzinfo=timezone.utc)
         check_not_before_baseline(root, first)
     return len(write_bars(root, frame, source=label))
+
+
+def _write_sample(root: Path, names: Sequence[str], months: Sequence[str], have: Mapping[tuple[str, str], Path],
+                  seed: int) -> int:
+    """The sample market's missing bars files, one month at a time (each is generated on its own: memory stays
+    flat), each month's pairs recorded in `pairs.json` before their files are written."""
+    from bqx.bars.sample import sample_market
+
+    written = 0
+    for month in months:
+        if all((p, month) in have for p in names):
+            continue
+        bars = sample_market(pairs=names, start=month, months=1, seed=seed)
+        _declare_pairs(root, split_pairs(bars), source="sample", only_missing=True)
+        written += len(write_bars(root, bars, source="sample", only_missing=True))
+    return written
+
+
+def _declare_pairs(root: Path, per_pair: Mapping[str, pl.DataFrame], *, source: str,
+                   only_missing: bool = False) -> None:
+    """Record in `pairs.json`, before their bars are written, the entries `write_bars` gives these pairs' bars."""
+    info = read_pairs_json(root)
+    for pair, frame in per_pair.items():
+        old = info.get(pair, {})
+        has_volume = bool(frame.height and (frame["volume"].fill_null(0.0) != 0.0).any())
+        has_bidask = bool(frame.height and frame["bid_close"].is_not_null().any()
+                          and frame["ask_close"].is_not_null().any())
+        info[pair] = {
+            "basis": "mid",
+            "has_volume": has_volume or bool(old.get("has_volume", False) and only_missing),
+            "has_bidask": has_bidask or bool(old.get("has_bidask", False) and only_missing),
+            "source": source,
+        }
+    write_pairs_json(root, info)
 
 
 def inventory(root: Path, man: Manifest) -> BarsInventory:

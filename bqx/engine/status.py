@@ -9,15 +9,20 @@ from typing import Any
 from bqx.engine.manifest import open_reader, params_from_meta
 from bqx.engine.plan import all_stages, stage_specs
 from bqx.store.layout import bars_partitions
+from bqx.store.lock import writer_active
+
+_KILLED = "interrupted: the run that started it stopped; rerun to resume"
 
 
 def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """One row per stage: id, name, unit, status, done/total partitions, features, rows, seconds, failures.
 
-    Status is "done", "partial", "running", "failed", "pending" (built, nothing computed yet),
+    Status is "done", "partial", "running", "failed", "interrupted" (a run stopped by a signal or
+    killed while these tasks ran: a rerun resumes), "pending" (built, nothing computed yet),
     "not built" (no family), "view" (computed on load) or "not run" (validation, export).
     """
     root = Path(store)
+    writing = writer_active(root)
     man = open_reader(root)
     tasks, bars, params = {}, {}, None
     if man is not None:
@@ -55,14 +60,17 @@ def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
             mine = [t for k, t in tasks.items() if k[0] == st.name]
             done = [t for t in mine if t.status == "done"]
             failed = [t for t in mine if t.status == "failed"]
-            running = [t for t in mine if t.status == "running"]
+            running = [t for t in mine if t.status == "running"] if writing else []
+            interrupted = [t for t in mine if t.status == "interrupted" or (t.status == "running" and not writing)]
             total = len(months) if spec.month_task else len(pair_months)
             row.update(
                 done=len(done), total=total, features=len(spec.columns),
                 rows=sum(t.rows or 0 for t in done), seconds=round(sum(t.seconds or 0.0 for t in done), 3),
                 failures=[{"pair": t.pair, "month": t.month, "error": (t.error or "").splitlines()[0] if t.error else ""}
-                          for t in failed],
-                status=("running" if running else "failed" if failed else "done" if total and len(done) >= total
+                          for t in failed]
+                + [{"pair": t.pair, "month": t.month, "error": (t.error or _KILLED).splitlines()[0]} for t in interrupted],
+                status=("running" if running else "failed" if failed else "interrupted" if interrupted
+                        else "done" if total and len(done) >= total
                         else "partial" if done else "pending"),
             )
         out.append(row)

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from bqx.engine.lifeline import ensure_driver
 from bqx.engine.partitions import add_months, month_start
 from bqx.store.layout import BARS, partition_path, table_path, write_parquet
 from bqx.core.declaration import Family, PairInfo
@@ -221,12 +222,14 @@ def _run(spec: TaskSpec, memory: _Memory) -> tuple[int, list[tuple[str, int, int
     for pair, frame in out.items():
         part = frame.filter(in_month).select("ts", *spec.columns)
         path = partition_path(root, spec.stage, pair, spec.month)
+        ensure_driver()  # a worker whose driver died writes nothing more
         outputs.append((str(path.relative_to(root)), *write_parquet(part, path)))
         rows += part.height
         memory.parts[(spec.stage, pair, spec.month)] = part
     for name in spec.tables:
         table = tables[name].filter(in_month).sort("ts")
         path = table_path(root, name, spec.month)
+        ensure_driver()
         outputs.append((str(path.relative_to(root)), *write_parquet(table, path)))
     return rows, outputs
 

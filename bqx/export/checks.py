@@ -10,9 +10,14 @@
   at least `purge` bars separate the last kept row before it from the boundary (and purge covers
   the largest target horizon, so no kept row's target window reaches it), and at least `embargo`
   bars are dropped after it. Without the store, the recorded exclusions are checked instead.
-- scaler.columns: exactly the columns of the scaled kinds are fitted.
+- scaler.columns: exactly the exported columns of the scaled kinds are fitted or listed as empty
+  (no training value: no entry), none twice.
+- columns.census: the empty and constant columns of metadata/columns.json are those of the files
+  (recomputed from the rows when the files are read), no dropped column is in a file, and each
+  dropped column has no value in the store for any exported pair (footers; when the store is there).
 - scaler.reproducible: mean and std recomputed from the exported training rows alone equal the
   scaler (or, for a normalized export, the training rows have mean 0 and std 1).
+- folds.*: for an export with --cv, bqx.export.folds_check (columns, purge by span, embargo, paths).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from bqx.export.layout import CATALOG_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON
+from bqx.export.columns import CONSTANT, EMPTY, ColumnCensus, FileStats
+from bqx.export.folds import CV_COLUMNS
+from bqx.export.layout import CATALOG_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON
 from bqx.export.scaler import Moments, Scaler
 from bqx.export.splits import SPLITS, SplitPlan, _to_us
 from bqx.export.writer import Destination, S3Options, open_destination
@@ -75,6 +82,11 @@ def run_checks(dest: Destination, *, store: str | Path | None = None, require_co
     out += walk.run()
     out += _purge_embargo(meta, plan, walk.kept, store_ts, store_path)
     out.append(_scaler_columns(meta, catalog, scaler))
+    out.append(_census(dest, meta, walk.census, store_path if store_ts is not None else None))
+    if meta.get("folds"):
+        from bqx.export.folds_check import check_folds
+
+        out += check_folds(dest, meta, files, catalog, _result)
     return out
 
 
@@ -95,6 +107,7 @@ class _Walk:
         self.dest, self.meta, self.files, self.plan, self.scaler = dest, meta, files, plan, scaler
         self.written = written or {}
         self.kept: dict[str, np.ndarray] = {}  # pair -> sorted exported ts (µs)
+        self.census = ColumnCensus(tuple(c for c in meta["columns"] if c != "ts"))
 
     def run(self) -> list[CheckResult]:
         listed = {f["path"]: f for f in self.files}
@@ -130,13 +143,17 @@ class _Walk:
             names = schema.names
             if names != cols:
                 file_fail.append(f"{rel}: columns differ from the metadata (pair/year_month must only be in the path)")
-            bad = [f.name for f in schema if f.name != "ts" and str(f.type) != ftype]
+            bad = [f.name for f in schema if f.name != "ts" and f.name not in CV_COLUMNS and str(f.type) != ftype]
             if bad:
                 file_fail.append(f"{rel}: columns {bad[:3]} are not {ftype}")
             frame = pl.from_arrow(table)
             if n_rows != entry["rows"] or frame.height != n_rows:
                 file_fail.append(f"{rel}: {frame.height} rows, listed {entry['rows']}")
             split, pair, month = entry["split"], entry["pair"], entry["month"]
+            if names == cols:
+                stats = summary.get("stats") if summary is not None else FileStats.of(frame, self.census.columns)
+                if stats is not None:
+                    self.census.add(pair, split, stats)
             counts[split][pair] = counts[split].get(pair, 0) + frame.height
             ts = frame["ts"].dt.cast_time_unit("us").cast(pl.Int64).to_numpy()
             by_pair.setdefault(pair, []).append(ts)
@@ -258,17 +275,60 @@ def _purge_embargo(meta: dict[str, Any], plan: SplitPlan, kept: dict[str, np.nda
 
 def _scaler_columns(meta: dict[str, Any], catalog: list[dict[str, Any]], scaler: Scaler) -> CheckResult:
     targets = set(meta["targets"])
+    exported = set(meta["columns"])
     scale_targets = bool(meta["scaler"].get("scale_targets"))
-    want = {r["name"] for r in catalog if r["kind"] in scaler.kinds and (scale_targets or r["name"] not in targets)}
-    groups = {"global": scaler.columns} if scaler.scope == "global" else scaler.pairs
+    want = {r["name"] for r in catalog if r["kind"] in scaler.kinds and (scale_targets or r["name"] not in targets)
+            and r["name"] in exported}
+    groups = {"all": scaler.columns} if scaler.scope == "global" else scaler.pairs
     fails = []
     for g, cols in groups.items():
-        have = set(cols)
-        if have != want:
-            fails.append(f"{g}: fitted {sorted(have - want)[:5]} not of kinds {list(scaler.kinds)}; "
-                         f"missing {sorted(want - have)[:5]}")
-    return _result("scaler.columns", fails, f"{len(want)} columns of kinds {', '.join(scaler.kinds)} fitted"
+        have, empty = set(cols), set(scaler.empty.get(g, ()))
+        if have & empty:
+            fails.append(f"{g}: {sorted(have & empty)[:5]} both fitted and listed as empty")
+        if have | empty != want:
+            fails.append(f"{g}: fitted {sorted((have | empty) - want)[:5]} not exported columns of kinds "
+                         f"{list(scaler.kinds)}; missing {sorted(want - have - empty)[:5]}")
+    fitted = set(scaler.fitted_columns())
+    n_fit = len(want & fitted)
+    return _result("scaler.columns", fails, f"{len(want)} exported columns of kinds {', '.join(scaler.kinds)}: "
+                                            f"{n_fit} fitted, {len(want) - n_fit} without training values (no entry)"
                                             + ("" if scale_targets else "; targets unscaled"))
+
+
+def _census(dest: Destination, meta: dict[str, Any], census: ColumnCensus, store: Path | None) -> CheckResult:
+    """metadata/columns.json against the files' own counts; dropped columns absent and empty in the store."""
+    if not dest.exists(COLUMNS_JSON):
+        return CheckResult("columns.census", None, f"{COLUMNS_JSON} is missing (an export written before the census)")
+    doc = json.loads(dest.read_bytes(COLUMNS_JSON))
+    listed = doc.get("columns", {})
+    fails = []
+    for state in (EMPTY, CONSTANT):
+        found = census.where(state)
+        said = {c: v[state] for c, v in listed.items() if state in v}
+        for c in sorted(set(found) | set(said)):
+            if found.get(c) != said.get(c):
+                fails.append(f"{c}: {state} in {found.get(c) or 'no'} pair/split of the files, "
+                             f"{COLUMNS_JSON} says {said.get(c) or 'none'}")
+    dropped = list(doc.get("dropped", []))
+    fails += [f"dropped column {c} is in the files" for c in dropped if c in meta["columns"]]
+    how = "not checked against the store (not available)"
+    if dropped and store is not None:
+        from bqx.engine.plan import stage_specs
+        from bqx.export.columns import empty_in_store
+
+        owner = {c: name for name, spec in stage_specs(meta.get("params") or None).items() for c in spec.columns}
+        by_stage: dict[str, list[str]] = {}
+        for c in dropped:
+            if c in owner:
+                by_stage.setdefault(owner[c], []).append(c)
+            else:
+                fails.append(f"dropped column {c} is not a stored column")
+        still = set(empty_in_store(store, meta["pairs"], meta["months"], by_stage))
+        fails += [f"dropped column {c} has values in the store" for c in dropped if c in owner and c not in still]
+        how = "empty in the store for every pair"
+    n_e, n_c = len(census.where(EMPTY)), len(census.where(CONSTANT))
+    return _result("columns.census", fails, f"{n_e} columns empty and {n_c} constant for some pair or split, as listed; "
+                                            f"{len(dropped)} dropped" + (f" ({how})" if dropped else ""))
 
 
 class _StoreTs:

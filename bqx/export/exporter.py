@@ -2,8 +2,9 @@
 
 Order of writes, so that a reader can always tell a finished export from an unfinished one:
 the completion marker `metadata/COMPLETE.json` is removed first; the feature files, the scaler
-and the metadata are written (each file atomically); files of a previous export that this one
-did not write are removed; the split and scaler checks run; the marker is written last.
+and the metadata are written (each file atomically); files a previous export recorded writing
+that this one did not write again are removed (never any other file: bqx.export.target); the
+split and scaler checks run; the marker is written last.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
-from bqx.errors import TaskError, UsageError
+from bqx.errors import TaskError
 from bqx.export import source
 from bqx.export.checks import run_checks
+from bqx.export.columns import ColumnCensus, FileStats, summary_counts
 from bqx.export.outcome import ExportResult, IncompleteExportError
 from bqx.export.preamble import prepare_export
-from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
-                               SCALER_JSON, TOP_DIRS, VALIDATION_JSON)
+from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
+                               SCALER_JSON, VALIDATION_JSON)
 from bqx.export.scaler import GLOBAL, SCALED_KINDS, Moments, Scaler, ScalerFit, written_summary
+from bqx.export.folds import CV_COLUMNS
 from bqx.export.splits import SPLITS, SplitPlan
+from bqx.export.target import EXTRA_FILES, ExportTargetError, TargetGuard, claims_of, cv_claims, remove_stale, still_mine
 from bqx.export.writer import Destination, S3Options, open_destination, parquet_bytes
 
 
@@ -53,6 +57,10 @@ def export(
     s3: S3Options | None = None,
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    drop_empty: bool = True,
+    cv: str | None = None,
+    targets: Sequence[str] | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export a store's features, views and targets as train/validation/test Parquet with a scaler.
 
@@ -60,42 +68,55 @@ def export(
     `val_end`) are given; `purge` defaults to the largest target horizon; `scaler` is "global"
     or "per-pair"; `precision` "float32" (default) or "float64". Refuses a store whose latest
     validation did not pass unless `no_validate`. `workers` threads (default 2, at most the
-    cores) read, encode and write pairs side by side.
+    cores) read, encode and write pairs side by side. `drop_empty` leaves out the feature columns
+    the store has no value of for any exported pair (bqx.export.columns); every other empty or
+    constant column is kept and listed in metadata/columns.json.
+    `cv`: "walk-forward:K" or "cpcv:N,k" adds folds over the pool (bqx.export.folds); `targets`: which
+    targets and labels to export (bqx.export.spans.pick_targets).
+    A target holding a finished export is
+    refused unless `overwrite`; files no export recorded are never deleted (bqx.export.target).
     """
     from bqx.store.lock import read_lock
 
     if to.startswith(("postgresql://", "postgres://")):  # PostgreSQL sink hook (bqx.export.postgres_sink)
         from bqx.export.postgres_sink import export_postgres
 
-        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres")}
+        if cv or targets:
+            raise UsageError("--cv and --targets are for Parquet exports (a directory or s3://), not PostgreSQL")
+        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres", "cv", "targets")}
         with read_lock(store, "export"):
             return export_postgres(store, to, **kwargs)
-    with read_lock(store, "export"):
+    with read_lock(store, "export"), TargetGuard(overwrite) as guard:
         return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                        purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
                        scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress, workers=workers)
+                       progress=progress, workers=workers, drop_empty=drop_empty, cv=cv, targets=targets,
+                       guard=guard)
 
 
 def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress, workers) -> ExportResult:
+            scale_kinds, scale_targets, no_validate, s3, progress, workers, guard, drop_empty=True, cv=None,
+            targets=None) -> ExportResult:
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
                          purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
-                         scale_targets=scale_targets, no_validate=no_validate, say=say)
+                         scale_targets=scale_targets, no_validate=no_validate, say=say, drop_empty=drop_empty,
+                         targets=targets, cv=bool(cv))
     sel, plan, purge, fit = pre.sel, pre.plan, pre.purge, pre.fit
+    cvc = _cv_columns(cv, pre, normalize, embargo) if cv else None
     passed, report, why = pre.passed, pre.report, pre.why
 
     dest = open_destination(to, s3)
-    _prepare(dest)
+    claims = claims_of(sel.months, SPLITS) + (cv_claims(len(cvc.fp.splits)) if cvc is not None else [])
+    deletable = guard.prepare(dest, claims)
     dtype = pre.dtype
     fitted: Scaler | None = None
     if normalize:
         say("fitting the scaler on training rows")
         fitted = _fit_pass(sel, plan, fit, workers)
     check_cols = _check_columns(fitted or fit, sel)
-    blocks = _stream(sel, plan, dest, fit, fitted, dtype, check_cols, workers, say)
+    blocks = _stream(sel, plan, dest, fit, fitted, dtype, check_cols, workers, say, cvc)
     written = [w for blk in blocks for w in blk.written]
     rows: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     for w in written:
@@ -104,26 +125,36 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
         for blk in blocks:  # merged in (pair, month) order, whatever order the threads finished in
             fit.merge(blk.pair, blk.moments)
     fitted = fitted or fit.result(sel.pairs)
+    census = ColumnCensus(sel.columns, pre.dropped, drop_empty)
+    for blk in blocks:
+        for name, st in blk.stats.items():
+            census.add(blk.pair, name, st)
+    counts = summary_counts(census, fitted, pre.scaled)
     scaler_doc = fitted.to_dict() | {"scale_targets": scale_targets, "normalized_output": normalize}
     dest.write_bytes(SCALER_JSON, _json(scaler_doc))
 
     meta = _metadata(sel, plan, rows, written, fitted, report, passed, no_validate, dest,
                      precision=precision, normalize=normalize, scale_targets=scale_targets, horizon=pre.horizon)
+    meta["column_report"] = {"path": COLUMNS_JSON, "counts": counts, "dropped": list(pre.dropped),
+                             "empty_everywhere": census.everywhere("empty")}
+    cv_files: list[str] = []
+    if cvc is not None:
+        cv_files = _cv_finish(cvc, blocks, fitted, sel, dest, meta, say)
+        meta[EXTRA_FILES] = sorted(cv_files)  # what bqx.export.target may delete or replace next time
     meta_files = {
         EXPORT_JSON: meta,
-        CATALOG_JSON: [dict(r, scaled=r["name"] in pre.scaled) for r in sel.catalog],
+        COLUMNS_JSON: census.to_dict() | {"counts": counts},
+        CATALOG_JSON: [dict(r, scaled=r["name"] in pre.scaled, dropped=r["name"] in pre.dropped) for r in sel.catalog],
         VALIDATION_JSON: {"required": not no_validate, "no_validate": no_validate, "passed": passed,
                           "status": why, "report": report},
         FILES_JSON: written,
     }
     for rel, doc in meta_files.items():
         dest.write_bytes(rel, _json(doc))
-    keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON}
-    stale = [f for top in TOP_DIRS for f in dest.list_files(top) if f not in keep]
-    for rel in stale:
-        dest.delete(rel)
+    keep = {w["path"] for w in written} | set(meta_files) | {SCALER_JSON, CHECKS_JSON} | set(cv_files)
+    stale = remove_stale(dest, deletable, keep)
     if stale:
-        say(f"removed {len(stale)} files of the previous export")
+        say(f"removed {stale} files of the previous export")
 
     say("checking splits and scaler")
     summaries = {w["path"]: blk.checks[w["path"]] for blk in blocks for w in blk.written}
@@ -133,13 +164,16 @@ def _export(store, to, *, pairs, families, split, train_end, val_end, purge, emb
     if failed:
         raise TaskError(f"export checks failed: {', '.join(c['name'] + ': ' + c['detail'] for c in failed)}; "
                         f"the export at {dest.url} is left without its completion marker.")
+    if not still_mine(dest):
+        raise ExportTargetError(f"another export took over {dest.url} while this one wrote; this one is left "
+                                "without its completion marker", hint="Run the export again when the other one is done.")
     _write_marker(dest, meta)
     return ExportResult(
         destination=dest.url, export_id=meta["export_id"], rows=rows, files=len(written),
-        boundaries={k: v.isoformat() for k, v in plan.boundaries.items()}, columns=len(sel.columns),
-        scaled=sum(1 for c in fitted.for_pair(sel.pairs[0]).values() if c.mean is not None) if sel.pairs else 0,
-        constant=fitted.report()["constant"], validated=not no_validate, checks=checks,
-        seconds=time.perf_counter() - t0,
+        boundaries={k: v.isoformat() for k, v in plan.boundaries.items()}, columns=counts["exported"],
+        scaled=counts["fitted"], constant=fitted.report()["constant"], validated=not no_validate, checks=checks,
+        seconds=time.perf_counter() - t0, column_counts=counts, dropped=list(pre.dropped),
+        empty_everywhere=census.everywhere("empty"),
     )
 
 
@@ -152,6 +186,8 @@ class _Block:
     written: list[dict[str, Any]]
     moments: Moments | None
     checks: dict[str, dict[str, Any]]
+    stats: dict[str, FileStats] | None = None  # split -> the written file's per-column counts, min and max
+    cells: list[Any] | None = None  # --cv: (cv cell, rows, moments) of the pool rows
 
 
 def _splits(plan: SplitPlan, pair: str, frame: pl.DataFrame, wanted: Sequence[str] = SPLITS) -> dict[str, pl.DataFrame]:
@@ -192,7 +228,7 @@ def _fit_pass(sel: source.Selection, plan: SplitPlan, fit: ScalerFit, workers: i
             frame = stream.month(month)
             train = _splits(plan, pair, frame, ("train",)).get("train")
             if train is not None:
-                out.append(_Block(pair, month, [], fit.moments_of(train), {}))
+                out.append(_Block(pair, month, [], fit.moments_of(train), {}, {}))
         return out
 
     for blk in _by_pair(sel, workers, job):
@@ -209,27 +245,33 @@ def _check_columns(scaler: Scaler | ScalerFit, sel: source.Selection) -> list[st
 
 
 def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: ScalerFit, fitted: Scaler | None,
-            dtype: Any, check_cols: list[str], workers: int | None, say: Callable[[str], None]) -> list[_Block]:
+            dtype: Any, check_cols: list[str], workers: int | None, say: Callable[[str], None],
+            cvc: Any = None) -> list[_Block]:
     """Read each pair-month once, split it, and write each split's file once; pairs run side by side."""
     lock = threading.Lock()
 
     def job(pair: str) -> list[_Block]:
         out = []
         for month, frame in source.PairStream(sel, pair).months():
+            if cvc is not None:
+                frame = cvc.add(pair, frame, (plan.label(pair, frame["ts"]) == "train").fill_null(False).to_numpy())
             parts = _splits(plan, pair, frame)
-            written, checks, moments = [], {}, None
+            written, checks, moments, stats, cells = [], {}, None, {}, None
             for name, part in parts.items():
                 if fitted is None and name == "train":
-                    moments = fit.moments_of(part)
+                    cells = cvc.cells(part) if cvc is not None else None
+                    moments = fit.moments_of(part) if cells is None else cvc.merged(cells)
                 data_frame = fitted.transform(part, pair) if fitted is not None else part
-                data_frame = data_frame.select("ts", *sel.columns).cast({c: dtype for c in sel.columns})
+                extra = list(CV_COLUMNS) if cvc is not None else []
+                data_frame = data_frame.select("ts", *sel.columns, *extra).cast({c: dtype for c in sel.columns})
                 rel = f"features/{name}/pair={pair}/year_month={month}/data.parquet"
                 data = parquet_bytes(data_frame.to_arrow())
                 dest.write_bytes(rel, data)
                 written.append({"path": rel, "split": name, "pair": pair, "month": month, "rows": data_frame.height,
                                 "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-                checks[rel] = written_summary(data_frame, check_cols if name == "train" else [])
-            out.append(_Block(pair, month, written, moments, checks))
+                stats[name] = FileStats.of(data_frame, sel.columns)
+                checks[rel] = written_summary(data_frame, check_cols if name == "train" else []) | {"stats": stats[name]}
+            out.append(_Block(pair, month, written, moments, checks, stats, cells))
             if parts:
                 with lock:
                     say(f"{pair} {month}: " + ", ".join(f"{k} {v.height}" for k, v in parts.items()))
@@ -238,20 +280,47 @@ def _stream(sel: source.Selection, plan: SplitPlan, dest: Destination, fit: Scal
     return _by_pair(sel, workers, job)
 
 
+def _cv_columns(cv: str, pre: Any, normalize: bool, embargo: int) -> Any:
+    """The fold plan and per-row column builder of a `--cv` export (refused with --normalize)."""
+    from bqx.export.cv_export import CvColumns
+    from bqx.export.folds import parse_cv, plan_folds
+
+    spec = parse_cv(cv)
+    if normalize:
+        raise UsageError("--normalize cannot be combined with --cv: one scaler would have seen every split's test groups",
+                         hint="Export raw values; the per-split scalers are in scalers/cv/.")
+    t0 = time.perf_counter()
+    fp = plan_folds(spec, pre.plan, pre.ts_by_pair, embargo)
+    cvc = CvColumns(fp, pre.sel.targets, {r["name"]: r["lookahead"] for r in pre.sel.catalog}, pre.ts_by_pair, pre.scaled)
+    cvc.seconds += time.perf_counter() - t0
+    return cvc
+
+
+def _cv_finish(cvc: Any, blocks: Sequence[_Block], fitted: Scaler, sel: source.Selection, dest: Destination,
+               meta: dict[str, Any], say: Callable[[str], None]) -> list[str]:
+    """folds.json and the per-split scalers; the metadata names the cv columns. Returns the files written."""
+    from bqx.export.cv_export import finish
+    from bqx.export.folds import FOLDS_JSON
+
+    say(f"writing folds ({cvc.fp.spec.text}: {len(cvc.fp.splits)} splits) and their scalers")
+    cells: dict[str, list[Any]] = {p: [] for p in sel.pairs}
+    for blk in blocks:
+        cells[blk.pair] += blk.cells or []
+    files: list[str] = []
+
+    def write(rel: str, doc: Any) -> None:  # compact JSON: hundreds of per-split scalers with an indent take seconds
+        dest.write_bytes(rel, (json.dumps(doc, default=str, allow_nan=False) + "\n").encode())
+        files.append(rel)
+
+    doc = finish(cvc, cells, fitted.scope, fitted.kinds, sel.pairs, write)
+    meta["columns"] = [*meta["columns"], *CV_COLUMNS]
+    meta["folds"] = {"path": FOLDS_JSON, "cv": cvc.fp.spec.text, "splits": len(cvc.fp.splits),
+                     "cost_seconds": doc["cost_seconds"]}
+    return files
+
+
 def month_start_of(month: str) -> datetime:
     return datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=timezone.utc)
-
-
-def _prepare(dest: Destination) -> None:
-    """Refuse a destination holding foreign files; remove a previous export's completion marker first."""
-    existing = dest.list_files()
-    foreign = [f for f in existing if not f.startswith(TOP_DIRS)]
-    if foreign:
-        raise UsageError(f"destination {dest.url} is not empty and not a bqx export (e.g. {foreign[0]})",
-                         hint="Export to an empty directory or prefix, or to a previous export's location.")
-    if hasattr(dest, "clean_temp_files"):
-        dest.clean_temp_files()
-    dest.delete(MARKER)
 
 
 def _write_marker(dest: Destination, meta: Mapping[str, Any]) -> None:
@@ -340,6 +409,7 @@ def read_export_metadata(path_or_url: str, s3: S3Options | None = None) -> dict[
     meta["scaler_params"] = json.loads(dest.read_bytes(SCALER_JSON))
     meta["validation_report"] = json.loads(dest.read_bytes(VALIDATION_JSON))
     meta["file_list"] = json.loads(dest.read_bytes(FILES_JSON))
+    meta["column_census"] = json.loads(dest.read_bytes(COLUMNS_JSON)) if dest.exists(COLUMNS_JSON) else None
     meta["checks"] = json.loads(dest.read_bytes(CHECKS_JSON)) if dest.exists(CHECKS_JSON) else []
     meta["completed_at"] = marker.get("completed_at")
     return meta

@@ -8,5 +8,6 @@ CATALOG_JSON = "metadata/catalog.json"
 VALIDATION_JSON = "metadata/validation.json"
 FILES_JSON = "metadata/files.json"
 CHECKS_JSON = "metadata/checks.json"
+COLUMNS_JSON = "metadata/columns.json"
 SCALER_JSON = "scalers/scaler.json"
 TOP_DIRS = ("features/", "scalers/", "metadata/")

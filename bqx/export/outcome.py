@@ -36,6 +36,9 @@ class ExportResult:
     validated: bool
     checks: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    column_counts: dict[str, int] = field(default_factory=dict)  # bqx.export.columns.summary_counts
+    dropped: list[str] = field(default_factory=list)  # all-NULL columns left out (--drop-empty)
+    empty_everywhere: list[str] = field(default_factory=list)  # exported columns with no value in any file
 
     @property
     def ok(self) -> bool:

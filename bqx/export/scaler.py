@@ -5,7 +5,8 @@ count/mean/M2 over its non-NULL values; blocks are merged with Chan's parallel u
 whole dataset is never in memory and the result does not depend on how rows were cut into blocks
 (beyond float64 rounding). A column is constant when its std is <= max(1e-9 * |mean|, 1e-12)
 (FEATURES.md Numerics); it is reported and transformed with scale 1. A column with no training
-value is reported and left untransformed.
+value gets no entry (there is nothing to fit): it is listed under `empty` (per group: "all" for
+a global scaler, the pair for a per-pair one) with the reason, and left untransformed.
 """
 
 from __future__ import annotations
@@ -91,18 +92,25 @@ class ColumnScale:
         return {"n": self.n, "mean": self.mean, "std": self.std, "scale": self.scale, "constant": self.constant}
 
 
+EMPTY_REASON = "no non-NULL value in the training rows: nothing to fit, left untransformed"
+
+
 def column_scales(m: Moments) -> dict[str, ColumnScale]:
+    """The fitted columns (at least one training value); columns without one are left out (see `empty_columns`)."""
     std = m.std()
     out = {}
     for i, name in enumerate(m.columns):
         n = int(m.n[i])
         if n == 0:
-            out[name] = ColumnScale(0, None, None, None, False)
             continue
         mean, s = float(m.mean[i]), float(std[i])
         constant = s <= max(1e-9 * abs(mean), 1e-12)
         out[name] = ColumnScale(n, mean, s, 1.0 if constant else s, constant)
     return out
+
+
+def empty_columns(m: Moments) -> list[str]:
+    return [c for i, c in enumerate(m.columns) if m.n[i] == 0]
 
 
 @dataclass
@@ -113,6 +121,7 @@ class Scaler:
     kinds: tuple[str, ...]
     columns: dict[str, ColumnScale] = field(default_factory=dict)
     pairs: dict[str, dict[str, ColumnScale]] = field(default_factory=dict)
+    empty: dict[str, list[str]] = field(default_factory=dict)  # group ("all" or pair) -> columns without training values
 
     def for_pair(self, pair: str) -> dict[str, ColumnScale]:
         return self.pairs.get(pair, {}) if self.scope == PER_PAIR else self.columns
@@ -127,8 +136,13 @@ class Scaler:
         groups = {"all": self.columns} if self.scope == GLOBAL else self.pairs
         return {
             "constant": {g: sorted(c for c, p in cols.items() if p.constant) for g, cols in groups.items()},
-            "no_training_values": {g: sorted(c for c, p in cols.items() if p.n == 0) for g, cols in groups.items()},
+            "empty": {g: sorted(self.empty.get(g, [])) for g in groups},
         }
+
+    def fitted_columns(self) -> list[str]:
+        """Every column with an entry (fitted on at least one training value) in some group."""
+        groups = [self.columns] if self.scope == GLOBAL else list(self.pairs.values())
+        return sorted({c for cols in groups for c in cols})
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -142,16 +156,22 @@ class Scaler:
             body["columns"] = {c: p.to_dict() for c, p in self.columns.items()}
         else:
             body["pairs"] = {pair: {c: p.to_dict() for c, p in cols.items()} for pair, cols in sorted(self.pairs.items())}
+        body["empty"] = {g: {c: EMPTY_REASON for c in sorted(cols)} for g, cols in sorted(self.empty.items()) if cols}
         body["report"] = self.report()
         return body
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Scaler":
-        def cols(m: Mapping[str, Any]) -> dict[str, ColumnScale]:
-            return {c: ColumnScale(**v) for c, v in m.items()}
+        empty = {g: list(v) for g, v in d.get("empty", {}).items()}
 
-        return cls(scope=d["scope"], kinds=tuple(d.get("kinds", SCALED_KINDS)), columns=cols(d.get("columns", {})),
-                   pairs={p: cols(v) for p, v in d.get("pairs", {}).items()})
+        def cols(m: Mapping[str, Any], group: str) -> dict[str, ColumnScale]:
+            for c, v in m.items():  # an export written before the `empty` list: entries with n = 0
+                if not v.get("n"):
+                    empty.setdefault(group, []).append(c)
+            return {c: ColumnScale(**v) for c, v in m.items() if v.get("n")}
+
+        return cls(scope=d["scope"], kinds=tuple(d.get("kinds", SCALED_KINDS)), columns=cols(d.get("columns", {}), "all"),
+                   pairs={p: cols(v, p) for p, v in d.get("pairs", {}).items()}, empty=empty)
 
 
 class ScalerFit:
@@ -188,10 +208,12 @@ class ScalerFit:
 
     def result(self, pairs: Sequence[str] = ()) -> Scaler:
         if self.scope == GLOBAL:
-            return Scaler(GLOBAL, self.kinds, columns=column_scales(self.moments.get(GLOBAL, Moments(self.columns))))
-        return Scaler(PER_PAIR, self.kinds, pairs={
-            p: column_scales(self.moments.get(p, Moments(self.columns))) for p in sorted(set(pairs) | set(self.moments))
-        })
+            m = self.moments.get(GLOBAL, Moments(self.columns))
+            return Scaler(GLOBAL, self.kinds, columns=column_scales(m), empty={"all": empty_columns(m)})
+        keys = sorted(set(pairs) | set(self.moments))
+        ms = {p: self.moments.get(p, Moments(self.columns)) for p in keys}
+        return Scaler(PER_PAIR, self.kinds, pairs={p: column_scales(m) for p, m in ms.items()},
+                      empty={p: empty_columns(m) for p, m in ms.items()})
 
 
 def written_summary(frame: pl.DataFrame, columns: Sequence[str]) -> dict[str, Any]:

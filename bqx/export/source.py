@@ -2,14 +2,15 @@
 
 Stored columns and views come from the engine's `load` (views computed with their context
 rows); this module decides which families and columns are exported and checks that every
-selected stage has every (pair, month) partition, so a missing partition is an error rather
-than a column of NULLs.
+selected stage is current (bqx.engine.gate: the partitions come from the manifest, and a failed,
+blocked, stale or missing task or a vanished bars file refuses the export), and every file read is
+checked against the checksum the manifest recorded when it was written.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,13 +18,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from bqx.engine.manifest import stored_params
-from bqx.store.layout import BARS, bars_partitions, partition_path
+from bqx.engine.gate import inspect, require_current
+from bqx.engine.manifest import open_reader, stored_params
+from bqx.store.checksum import checked_path, expected_hashes
+from bqx.store.layout import BARS, partition_path
 from bqx.errors import UsageError
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import params_for, visible_columns
+from bqx.export.spans import pick_targets
 
 TARGETS = "targets"
+TARGET_STAGE = "targets"  # the families of this stage (targets, labels) are exported as targets
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Selection:
     targets: tuple[str, ...]
     params: Mapping[str, Mapping[str, Any]]
     catalog: tuple[dict[str, Any], ...]
+    hashes: Mapping[str, str] = field(default_factory=dict)  # path in store -> checksum the manifest recorded
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -45,32 +51,30 @@ class Selection:
 
 
 def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
-           families: Sequence[str] | None = None) -> Selection:
-    """Resolve pairs, months and columns; refuse unknown or missing families and incomplete stages."""
+           families: Sequence[str] | None = None, targets: Sequence[str] | None = None) -> Selection:
+    """Resolve pairs, months and columns; refuse unknown or missing families and incomplete stages.
+
+    `targets`: which target and label columns to export (default all of the targets stage's stored
+    families: the fixed-horizon targets and the labels); see bqx.export.spans.pick_targets."""
     from bqx.catalog import catalog
 
     root = Path(store)
     if not (root / BARS).is_dir():
         raise UsageError(f"{root} is not a bqx store (no bars/ directory)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")
-    files = bars_partitions(root)
-    by_pair: dict[str, list[str]] = {}
-    for p, m in files:
-        by_pair.setdefault(p, []).append(m)
-    if pairs:
-        missing = [p for p in pairs if p not in by_pair]
-        if missing:
-            raise UsageError(f"pairs {missing} have no bars in store {root}; it has {' '.join(sorted(by_pair)) or 'none'}")
-        by_pair = {p: by_pair[p] for p in pairs}
-    if not by_pair:
-        raise UsageError(f"store {root} has no bars", hint="Run `bqx run` first.")
+    man = open_reader(root)
+    if man is None:
+        raise UsageError(f"{root} is not a bqx store (no manifest.sqlite)", hint="Run `bqx run --store DIR` first.")
+    with man:
+        computed = {s for (s, _, _) in man.tasks()}
+        hashes = expected_hashes(man)
     params = stored_params(root)
 
     def available(name: str) -> bool:
         fam = REGISTRY.get(name)
         if fam.view:
             return all(available(i) for i in fam.inputs if i != "bars")
-        return (root / fam.stage).is_dir()
+        return fam.stage in computed
 
     if families:
         names = list(dict.fromkeys(families))
@@ -85,20 +89,27 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     if not available(TARGETS):
         raise UsageError(f"store {root} has no targets; an export needs them",
                          hint="Run `bqx run --stages targets` (or a full `bqx run`) first.")
-    names = [n for n in names if n != TARGETS]
-    stages = sorted({REGISTRY.get(s).stage for n in names + [TARGETS] for s in _stored_inputs(n)})
-    absent_parts = [(s, p, m) for s in stages for p, ms in by_pair.items() for m in ms
-                    if not partition_path(root, s, p, m).is_file()]
-    if absent_parts:
-        s, p, m = absent_parts[0]
-        raise UsageError(f"store {root} is incomplete: {len(absent_parts)} partitions are missing, e.g. stage {s} "
-                         f"pair {p} month {m}", hint="Run `bqx run` (or `bqx run --retry-failed`) first.")
+    names = [n for n in names if REGISTRY.get(n).stage != TARGET_STAGE]
+    tnames = [f.name for f in REGISTRY if f.stage == TARGET_STAGE and available(f.name)]
+    stages = sorted({REGISTRY.get(s).stage for n in names + tnames for s in _stored_inputs(n)})
+    state = inspect(root, pairs=pairs, stages=stages)  # the partitions come from the manifest, not the directory
+    by_pair = {p: list(ms) for p, ms in state.months.items()}
+    if pairs:
+        missing = [p for p in pairs if p not in by_pair]
+        if missing:
+            raise UsageError(f"pairs {missing} have no bars in store {root}; it has "
+                             f"{' '.join(sorted(inspect(root, stages=[]).months)) or 'none'}")
+        by_pair = {p: by_pair[p] for p in pairs}
+    if not by_pair:
+        raise UsageError(f"store {root} has no bars", hint="Run `bqx run` first.")
+    require_current(root, pairs=list(by_pair), stages=stages, action="export", state=state)
     features = tuple(c for n in names for c in REGISTRY.get(n).column_names(params_for(REGISTRY.get(n), params)))
-    tfam = REGISTRY.get(TARGETS)
-    targets = tuple(tfam.column_names(params_for(tfam, params)))
-    rows = tuple(catalog(names + [TARGETS], params))
+    by_family = {n: REGISTRY.get(n).column_names(params_for(REGISTRY.get(n), params)) for n in tnames}
+    picked = pick_targets([c for n in tnames for c in by_family[n]], targets, by_family)
+    tnames = [n for n in tnames if any(c in picked for c in by_family[n])]
+    rows = tuple(r for r in catalog(names + tnames, params) if r["family"] not in tnames or r["name"] in picked)
     return Selection(root, tuple(sorted(by_pair)), {p: tuple(ms) for p, ms in sorted(by_pair.items())},
-                     tuple(names + [TARGETS]), features, targets, params, rows)
+                     tuple(names + tnames), features, picked, params, rows, hashes)
 
 
 def _stored_inputs(name: str) -> list[str]:
@@ -120,8 +131,19 @@ def read_month(sel: Selection, pair: str, month: str) -> pl.DataFrame:
     """ts and every selected column of one pair-month, float64 as stored, views computed (via `load`)."""
     from bqx.engine.load import load
 
+    check_month(sel, pair, month)
     frame = load(sel.store, pairs=[pair], start=month, end=month, columns=list(sel.columns)).collect()
     return frame.drop("pair").sort("ts")
+
+
+def check_month(sel: Selection, pair: str, month: str) -> None:
+    """Check the bars and stage files of one pair-month that the selection reads against their recorded
+    checksums (for readers that go through `load`, which reads by path; `PairStream` checks as it reads)."""
+    stages = {BARS} | {REGISTRY.get(s).stage for n in sel.families for s in _stored_inputs(n)}
+    for stage in sorted(stages):
+        rel = str(partition_path("", stage, pair, month))
+        if rel in sel.hashes:
+            checked_path(sel.store, rel, sel.hashes)
 
 
 class PairStream:
@@ -164,14 +186,18 @@ class PairStream:
         for month in self.sel.months[self.pair]:
             yield month, self.month(month)
 
+    def _checked(self, stage: str, month: str) -> Path:
+        """A store file's path once its content matched the manifest's checksum (StoreIntegrityError if not)."""
+        return checked_path(self.sel.store, str(partition_path("", stage, self.pair, month)), self.sel.hashes)
+
     def month(self, month: str) -> pl.DataFrame:
         from bqx.core.runner import run_pair_family
 
         root, pair = self.sel.store, self.pair
-        bars = pl.read_parquet(partition_path(root, BARS, pair, month))
+        bars = pl.read_parquet(self._checked(BARS, month))
         wide = bars if bars["ts"].is_sorted() else bars.sort("ts")
         for stage, cols in self.read.items():
-            part = pl.read_parquet(partition_path(root, stage, pair, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
+            part = pl.read_parquet(self._checked(stage, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
             if part.height == wide.height and part["ts"].equals(wide["ts"]):
                 wide = wide.hstack(part.drop("ts"))
             else:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+#: Sequential scales, light (nothing) to dark (all): plotly's named "Blues" and "Oranges" run dark to light.
+SEQ_BLUE = [[0.0, "#f7fbff"], [0.5, "#6baed6"], [1.0, "#08519c"]]
+SEQ_ORANGE = [[0.0, "#ffffff"], [0.5, "#fdae6b"], [1.0, "#d94801"]]
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +39,23 @@ def section(ctx: Context, export: str | None) -> Section:
         return sec
     split = meta.get("split", {})
     b = split.get("boundaries", {})
+    purge, embargo = split_numbers(split)
+    start, end = common_range(split)
     sec.add(f"<p>Export {meta.get('export_id', '')[:12]} at {where}, created {meta.get('created_at')}: "
             f"{len(meta.get('pairs', []))} pairs, {len(meta.get('columns', [])) - 1} columns ({meta.get('precision')}), "
-            f"method {split.get('method')}, purge {split.get('purge')} bars, embargo {split.get('embargo')} bars.</p>")
-    sec.add(table(["boundary", "timestamp"], [[k, v] for k, v in b.items()]
-                  + [["common start", split.get("common_start")], ["common end", split.get("common_end")]]))
+            f"method {split.get('method')}, purge {purge} bars, embargo {embargo} bars, common range {start} to "
+            f"{end}.</p>")
+    sec.add(table(["boundary", "timestamp"], [["common start", start], *([k, v] for k, v in b.items()),
+                                              ["common end", end]]))
+    columns_note(sec, meta)
     rows = meta.get("rows", {})
     pairs = sorted({p for s in rows.values() for p in s})
     splits = [s for s in ("train", "validation", "test") if s in rows]
     sec.add(Chart(figures.bars(pairs, {s: [rows[s].get(p, 0) for p in pairs] for s in splits},
                                "Rows per split and pair", stacked=True, ytitle="rows")))
-    start, end = split.get("common_start"), split.get("common_end")
     edges = [start, b.get("train_end"), b.get("validation_end"), end]
-    spans = {s: [(edges[i], edges[i + 1], s)] for i, s in enumerate(("train", "validation", "test"))
-             if edges[i] and edges[i + 1]}
+    bounds = [e for e in edges if e]
+    spans = {s: [(bounds[i], bounds[i + 1], s)] for i, s in enumerate(("train", "validation", "test")[:len(bounds) - 1])}
     if spans:
         fig = figures.timeline(spans, "Split boundaries (one timestamp for every pair)")
         fig["layout"]["xaxis"] = {"type": "date", "title": {"text": "time (UTC)"}}
@@ -71,7 +75,39 @@ def section(ctx: Context, export: str | None) -> Section:
         sec.add(Chart(fig))
     rep = scaler.get("report", {})
     const = sorted({c for g in rep.get("constant", {}).values() for c in g})
-    empty = sorted({c for g in rep.get("no_training_values", {}).values() for c in g})
+    empty = sorted({c for g in (rep.get("empty") or rep.get("no_training_values") or {}).values() for c in g})
     sec.add(f"<p>Constant columns (scale 1): {', '.join(const) or 'none'}. Without training values: "
             f"{', '.join(empty) or 'none'}.</p>")
     return sec
+
+
+def split_numbers(split: dict[str, Any]) -> tuple[Any, Any]:
+    """(purge, embargo) bars as the export's metadata records them (SplitPlan.to_dict: purge_bars, embargo_bars)."""
+    return split.get("purge_bars", split.get("purge")), split.get("embargo_bars", split.get("embargo"))
+
+
+def common_range(split: dict[str, Any]) -> tuple[Any, Any]:
+    """(start, end) of the pairs' common date range (SplitPlan.to_dict: common_range [start, end])."""
+    rng = split.get("common_range") or [split.get("common_start"), split.get("common_end")]
+    return rng[0], rng[1]
+
+
+def columns_note(sec: Section, meta: dict[str, Any]) -> None:
+    """The census of empty and constant columns (metadata/columns.json), when the export has one."""
+    census = meta.get("column_census")
+    if not census:
+        return
+    c = census.get("counts", {})
+    dropped = census.get("dropped", [])
+    text = (f"<p>Columns: {c.get('exported')} exported of {c.get('selected')} selected; {len(dropped)} dropped "
+            f"(no value in the store for any pair){': ' + html.escape(', '.join(dropped[:12])) if dropped else ''}"
+            f"{f' and {len(dropped) - 12} more' if len(dropped) > 12 else ''}. {c.get('empty_somewhere', 0)} columns are empty and "
+            f"{c.get('constant_somewhere', 0)} constant for some pair or split (metadata/columns.json).</p>")
+    sec.add(text)
+    by_pair = census.get("by_pair", {})
+    rows = [[p, sp, v.get("rows"), v.get("empty"), v.get("constant")]
+            for p, splits in by_pair.items() for sp, v in splits.items() if v.get("empty")]
+    if rows:
+        sec.add(table(["pair", "split", "rows", "empty columns", "constant columns"], rows,
+                      caption=f"Pairs and splits with empty columns ({len(rows)} of "
+                              f"{sum(len(v) for v in by_pair.values())}; the others have none)"))

@@ -140,21 +140,26 @@ def family_blocks(sec: Section, name: str, columns: list[str], files: dict[tuple
         else:
             left, counts = [], []
         label = f"{c} · NULL {share:.1%}" if share else c
-        panels.append((label, left, counts, is_const or c in all_null))
+        if c not in all_null:  # an all-NULL column has nothing to draw: it is named in the text instead
+            panels.append((label, left, counts, is_const))
         rows.append([c, None if share is None else round(share, 4), st["min"], *(None if q is None else float(q) for q in qs[1:4]),
                      st["max"], "constant" if is_const else ("all NULL" if c in all_null else "")])
     g = name
     sec.add(f"<p><b>{name}</b>: {len(columns)} columns over {len(files)} partitions; sample of {s.height:,} rows "
             f"from {min(len(files), SAMPLE_PARTITIONS)} partitions. Constant: {', '.join(constant) or 'none'}. "
             f"All NULL: {', '.join(all_null) or 'none'}.</p>", group=g)
-    sec.add(Chart(figures.small_multiples(panels, f"{name}: distributions (sample, q0.5–q99.5; red: constant or all "
-                                          "NULL)", ncols=6 if len(columns) > 12 else 4), group=g))
-    if len(columns) > 1 and x.size:
+    if panels:
+        sec.add(Chart(figures.small_multiples(panels, f"{name}: distributions (sample, q0.5–q99.5; red: constant; "
+                                              "all-NULL columns not drawn)", ncols=6 if len(panels) > 12 else 4), group=g))
+    seen = [j for j in range(len(columns)) if x.size and np.count_nonzero(~np.isnan(x[:, j])) >= 3]
+    if len(seen) > 1:
         step = max(1, -(-x.shape[0] // CORR_ROWS))
-        r = np.round(pairwise_corr(x[::step]), 3)
-        sec.add(Chart(figures.heatmap(r.tolist(), columns, columns, f"{name}: correlation within the family (sample)",
+        r = np.round(pairwise_corr(x[::step][:, seen]), 3)
+        names = [columns[j] for j in seen]
+        left_out = "" if len(seen) == len(columns) else f"; {len(columns) - len(seen)} columns without sample values left out"
+        sec.add(Chart(figures.heatmap(r.tolist(), names, names, f"{name}: correlation within the family (sample{left_out})",
                                       colorscale="RdBu", zmin=-1, zmax=1, colorbar="corr",
-                                      height=min(1400, max(420, 9 * len(columns) + 200))), group=g))
+                                      height=min(1400, max(420, 9 * len(names) + 200))), group=g))
     sec.add(table(["column", "NULL share", "min", "q01", "median", "q99", "max", ""], rows,
                   caption="NULL share, min and max exact over the stage's files; quantiles from the sample"), group=g)
 

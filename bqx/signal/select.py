@@ -22,6 +22,7 @@ from bqx.core.registry import REGISTRY
 from bqx.core.runner import params_for
 from bqx.errors import UsageError
 from bqx.export import source
+from bqx.export.spans import largest_span
 from bqx.export.splits import SplitPlan, plan_splits
 from bqx.store.layout import partition_path
 
@@ -105,7 +106,7 @@ def select(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
                               features=features, targets=tuple(t.name for t in targets))
     plan = None
     if split == "train":
-        horizon = max((r["lookahead"] for r in base.catalog if r["family"] == source.TARGETS), default=0)
+        horizon = largest_span(base.targets, {r["name"]: r["lookahead"] for r in base.catalog})  # the export's purge
         plan = plan_splits({p: source.pair_ts(base, p) for p in base.pairs}, fractions=fractions,
                            purge=horizon if purge is None else int(purge), embargo=embargo)
     months, read = {}, {}

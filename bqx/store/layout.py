@@ -8,15 +8,17 @@ Layout: `<store>/<stage>/pair=<P>/year_month=<M>/data.parquet` (ts + the stage's
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
 import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS, conform, split_pairs
-from bqx.io import clean_temp_files, write_parquet, write_parquet_to, atomic_write_text
+from bqx.io import atomic_write, clean_temp_files, write_parquet_to, atomic_write_text
 
 BARS = "bars"
 TABLES = "tables"
@@ -31,6 +33,46 @@ def partition_path(root: str | os.PathLike[str], stage: str, pair: str, month: s
 
 def table_path(root: str | os.PathLike[str], name: str, month: str) -> Path:
     return Path(root) / TABLES / name / f"year_month={month}" / DATA_FILE
+
+
+CRC = "crc32:"  # the prefix of a task output's recorded checksum
+
+
+class _Checksummed(io.RawIOBase):
+    """A write-only file that passes every byte on to `fh` and keeps their CRC-32."""
+
+    def __init__(self, fh: Any):
+        self.fh, self.crc, self.size = fh, 0, 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data) if not isinstance(data, memoryview) else data.nbytes
+        return self.fh.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def write_parquet(frame: pl.DataFrame | Any, path: str | os.PathLike[str]) -> tuple[int, int, str]:
+    """Write a store file atomically with the pinned Parquet options; returns (size, mtime_ns, checksum).
+
+    The checksum (CRC-32, bqx.store.checksum) is taken from the bytes on their way to the file, so it
+    costs no second read; the manifest records it with the task's outputs.
+    """
+    box: list[_Checksummed] = []
+
+    def write(fh: Any) -> None:
+        box.append(_Checksummed(fh))
+        write_parquet_to(frame, box[0])
+
+    size, mtime = atomic_write(path, write)
+    return size, mtime, f"{CRC}{box[0].crc:08x}"
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:

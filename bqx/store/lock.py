@@ -1,5 +1,7 @@
 """The store's lock: `<store>/.lock` held with fcntl.flock, exclusively by one writer (run, ingest) or
 shared by any number of readers (validate, export).
+A reader of a read-only store (a snapshot, a read-only mount, files of another user) takes the
+shared lock through a read-only descriptor, or none when the store has no lock file at all.
 
 A writer refuses to start while a reader holds the lock, and a reader while a writer does, each
 naming the other process. The writer's pid, purpose and command are in the lock file; each
@@ -8,6 +10,7 @@ reader's in `<store>/.readers/<pid>.json` while it reads (stale files of dead re
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -77,7 +80,10 @@ def read_lock(store: str | os.PathLike[str], purpose: str = "read") -> Iterator[
         yield None
         return
     path = root / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_for_reading(path)
+    if fd is None:  # a read-only store without a lock file (a snapshot, a read-only mount): nobody can be writing
+        yield None
+        return
     mine = root / READERS / f"{os.getpid()}-{id(path):x}.json"
     try:
         try:
@@ -93,13 +99,47 @@ def read_lock(store: str | os.PathLike[str], purpose: str = "read") -> Iterator[
         try:
             mine.parent.mkdir(exist_ok=True)
             mine.write_text(json.dumps(_me(purpose)))
+            named = True
         except OSError:
-            pass  # a read-only store: readers stay anonymous
+            named = False  # a read-only store: readers stay anonymous
         try:
             yield path
         finally:
-            mine.unlink(missing_ok=True)
+            if named:
+                mine.unlink(missing_ok=True)
             fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _open_for_reading(path: Path) -> int | None:
+    """The lock file opened to take a shared lock; read-only when the store cannot be written (None: no lock file)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+    try:
+        return os.open(path, os.O_RDONLY)  # flock works on a read-only descriptor too
+    except FileNotFoundError:
+        return None
+
+
+def writer_active(store: str | os.PathLike[str]) -> bool:
+    """Whether a writer (run, ingest) holds the store's lock now; works on a read-only store too."""
+    try:
+        fd = os.open(Path(store) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
     finally:
         os.close(fd)
 

@@ -1,7 +1,9 @@
 """Causality validation (stage 2.6): no feature uses the future (PIPELINE.md §6).
 
 `validate(store)` runs, per registered family (built-in or user-defined):
-- static: only targets declare a lookahead; no family reads targets (targets are then exempt);
+- static: only targets declare a lookahead; no family reads targets (targets are then exempt from the
+  next three, but go through the boundary check and the reach check of bqx.validate.reach: rows after
+  t + lookahead perturbed or removed leave row t unchanged);
 - truncation: at N sampled bars per checked partition, recomputed on the rows up to t, the value
   at t equals the stored one;
 - perturbation: altering the values, or removing and inserting rows, after t changes no row <= t;
@@ -35,6 +37,7 @@ from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, lat
 from bqx.validate.sampling import (DEFAULT_BOUNDARY_MONTHS, DEFAULT_BOUNDARY_PAIRS, DEFAULT_MONTH_TASKS,
                                    DEFAULT_PARTITIONS, DEFAULT_SAMPLES)
 from bqx.validate.sweep import MAX_SWEEPS, TARGET_CUTS
+from bqx.validate.reach import check_lookahead_families
 from bqx.validate.static import check_static, is_target, target_path
 from bqx.validate.storeview import StoreView, current_fingerprint
 
@@ -71,6 +74,7 @@ def validate(
     (default 500), in at most `sweeps` recomputes (default 8); 0 turns the sweep off.
     """
     with read_lock(store, "validation"):
+        _require_current(store, families)
         return _validate(store, families, samples, seed, partitions=partitions, month_tasks=month_tasks,
                          boundary_months=boundary_months, boundary_pairs=boundary_pairs, params=params, save=save,
                          workers=workers, progress=progress, cuts=cuts, sweeps=sweeps)
@@ -100,6 +104,7 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     view = StoreView(store, params)
     results: list[FamilyResult] = []
     checked = []
+    lookahead_fams = []  # targets and labels: boundary and reach checks (bqx.validate.reach)
     for name in selected:
         fam = REGISTRY.get(name)
         p = view.fam_params(fam)
@@ -108,6 +113,7 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
         results.append(res)
         if is_target(fam):
             res.verdict = "exempt"
+            lookahead_fams.append((fam, res))
             continue
         if res.checks["static"].status != "pass":
             continue
@@ -162,6 +168,10 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    if lookahead_fams:
+        say("checking the boundary and reach of targets and labels")
+        check_lookahead_families(view, lookahead_fams, seed=seed, months=b_months, pairs=b_pairs, samples=n,
+                                 partitions=k)
     for res in results:
         res.decide()
     report = ValidationReport(
@@ -181,6 +191,32 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     if save:
         write_latest(view.root, report, partial=not report.complete)
     return report
+
+
+def _require_current(store: str | os.PathLike[str], families: Sequence[str] | None) -> None:
+    """Refuse (exit 1) a store whose computed stages have failed, blocked, stale or missing tasks (bqx.engine.gate).
+
+    The stages checked are those the manifest has tasks of (a stage never computed is reported
+    "not stored" by the validation itself), of the selected families when `families` is given.
+    """
+    from bqx.engine.gate import require_current
+    from bqx.engine.manifest import open_reader
+
+    man = open_reader(store)
+    if man is None:
+        return  # not a store: StoreView says so
+    with man:
+        computed = {s for (s, _, _) in man.tasks()}
+    if families:
+        wanted = set()
+        for name in families:
+            try:
+                wanted.add(REGISTRY.get(name).stage)
+            except KeyError as exc:
+                raise UsageError(str(exc)) from None
+        computed &= wanted
+    if computed:
+        require_current(store, stages=sorted(computed), action="validate")
 
 
 def merge_context(boundary: CheckResult, context: CheckResult | None) -> CheckResult:

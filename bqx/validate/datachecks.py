@@ -136,7 +136,11 @@ def submit_all(view: StoreView, fams: list[Family], workers: int, kwargs: dict[s
         return None, {}
     import multiprocessing as mp
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    from bqx.engine.lifeline import bind_to_driver
+
+    # workers end with this process, also when it is killed (they would otherwise idle on, each holding its memory)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=bind_to_driver,
+                               initargs=(os.getpid(),))
     futures = {f.name: pool.submit(_job, str(view.root), view.params, f.name, kwargs)
                for f in sorted(fams, key=cost, reverse=True)}
     return pool, futures

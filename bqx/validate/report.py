@@ -17,7 +17,7 @@ from typing import Any
 
 from bqx.io import atomic_write_text
 
-CHECKS = ("static", "truncation", "perturbation", "sweep", "boundary")
+CHECKS = ("static", "truncation", "perturbation", "sweep", "boundary", "reach")
 MAX_FAILURES = 5  # first failures kept per family and check
 VALIDATION_DIR = "validation"
 LATEST = "latest.json"
@@ -73,7 +73,11 @@ class FamilyResult:
     def decide(self) -> str:
         """leak > error > context error > pass, from the checks' statuses."""
         st = {name: c.status for name, c in self.checks.items()}
-        if self.verdict in ("exempt", "not stored"):
+        if self.verdict == "not stored":
+            return self.verdict
+        if self.verdict in ("exempt", "leak", "context error", "error") and "reach" in self.checks:
+            return self.verdict  # a family that looks ahead: decided by bqx.validate.reach.target_verdict
+        if self.verdict == "exempt":
             return self.verdict
         if st.get("static") == "fail" or "fail" in (st.get("truncation"), st.get("perturbation"), st.get("sweep")):
             self.verdict = "leak"

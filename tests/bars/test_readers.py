@@ -126,7 +126,8 @@ def test_directory_of_pairs_and_pair_column(write, tmp_path):
     assert res.ignored_files and res.ignored_files[0].endswith("readme.txt")
     only = read_source(tmp_path / "d", pairs=["eurusd", "NZD/USD"])
     assert sorted(only.bars["pair"].unique()) == ["EURUSD", "NZDUSD"]
-    assert only.rows_in == only.rows_out + only.rows_skipped  # 2+2+2 in, 4 out, 2 skipped (GBPUSD + USDJPY rows)
+    assert only.rows_in == only.rows_out + only.rows_skipped  # 2+2 in, 3 out, 1 skipped (the long file's USDJPY row)
+    assert (only.rows_in, only.rows_skipped) == (4, 1) and [p.rsplit("/", 1)[1] for p in only.skipped_files] == ["GBPUSD.csv"]
 
 
 def test_pair_and_side_from_file_names(tmp_path):

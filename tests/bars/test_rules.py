@@ -64,6 +64,8 @@ CASES = [
     Case("bad-number", {"EURUSD.csv": edit(BASE, 4, "open", "1.1o2")}, 4, "open", "1.1o2"),
     Case("non-finite-price", {"EURUSD.csv": edit(BASE, 4, "high", "nan")}, 4, "high", "NaN"),
     Case("non-positive-price", {"EURUSD.csv": edit(BASE, 4, "low", "0")}, 4, "low", "0.0"),
+    Case("price-out-of-bounds", {"EURUSD.csv": edit(BASE, 4, "high", "1e308")}, 4, "high", "1e+308"),
+    Case("price-out-of-bounds", {"EURUSD.csv": edit(BASE, 4, "bid_high", "2e6")}, 4, "bid_high", "2000000.0"),
     Case("high-below-low", {"EURUSD.csv": edit(BASE, 4, "high", "1.1010")}, 4, "high", "1.101"),
     Case("open-outside-range", {"EURUSD.csv": edit(BASE, 4, "open", "1.1030")}, 4, "open", "1.103"),
     Case("close-outside-range", {"EURUSD.csv": edit(BASE, 4, "close", "1.1000")}, 4, "close", "1.1"),

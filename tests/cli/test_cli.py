@@ -73,12 +73,12 @@ def test_run_status_and_rerun(tmp_path):
     assert "tasks done" in res.stderr
     status = json.loads(bqx("status", "--store", store, "--json").stdout)
     by_name = {r["name"]: r for r in status}
-    for name in ("rate_index", "bqx", "targets"):
+    for name in ("rate_index", "bqx", "extraction", "targets"):  # extraction: the labels' σ
         assert by_name[name]["status"] == "done" and by_name[name]["done"] == by_name[name]["total"] == 2
     again = bqx(*args, "--json")
     assert again.returncode == 0
     result = json.loads(again.stdout)
-    assert result["to_run"] == 0 and result["skipped"] == 6 and result["done"] == []
+    assert result["to_run"] == 0 and result["skipped"] == 8 and result["done"] == []
     other = bqx("status", "--store", store, env={"BQX_SOMETHING": "1", "BQX_PY": "/usr/bin/python3"})
     assert other.returncode == 0, other.stderr
     assert "rate_index" in other.stdout and "done" in other.stdout

@@ -50,18 +50,19 @@ def test_dask_cluster_writes_what_serial_and_process_pool_write(tmp_path, cluste
         # every stage submitted alone: the engine without chains
         "unchained": run(stores["unchained"], source=None, stages=STAGES, executor="process", workers=2, chain=False),
     }
-    # 3 per-pair stages x 3 pairs x 2 months + 1 month task x 2 months
-    expected = {(s, p, m) for s in ("rate_index", "bqx", "targets") for p in PAIRS for m in MONTHS}
+    # 4 per-pair stages x 3 pairs x 2 months + 1 month task x 2 months
+    expected = {(s, p, m) for s in ("rate_index", "bqx", "extraction", "targets") for p in PAIRS for m in MONTHS}
     expected |= {("arbitrage", None, m) for m in MONTHS}
     for name, res in results.items():
         assert res.ok, (name, res.failed)
         assert done_keys(res) == expected, name
     # the cluster's scheduler saw every submission of the dask run go to memory on a worker: one chain
-    # rate_index+bqx per (pair, month), and targets (lookahead) and arbitrage (month task) alone
+    # rate_index+bqx+extraction per (pair, month), and targets (lookahead) and arbitrage (month task) alone
     on_cluster = {str(entry[0]) for entry in cluster.scheduler.transition_log if entry[2] == "memory"}
     ours = [k for k in on_cluster if k.startswith("bqx-")]
     assert len(ours) == 3 * 2 + 3 * 2 + 2, sorted(ours)
-    assert sum(k.startswith("bqx-rate_index+bqx-") for k in ours) == 3 * 2
+    chain = [k.split("-")[1] for k in ours if k.startswith("bqx-rate_index+")]  # rate_index+bqx+extraction (the labels' σ)
+    assert len(chain) == 3 * 2 and all(set(c.split("+")) == {"rate_index", "bqx", "extraction"} for c in chain)
     data = {name: _data_files(root) for name, root in stores.items()}
     # 18 per-pair files + arbitrage's 3 pairs x 2 months + its tables
     assert len(data["serial"]) >= 18 + 6

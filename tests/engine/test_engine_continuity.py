@@ -10,7 +10,7 @@ from bqx.core.registry import REGISTRY
 from bqx.core.runner import compute
 from engine_helpers import synth_bars
 
-FAMILIES = ["rate_index", "bqx", "targets"]
+FAMILIES = ["rate_index", "bqx", "targets", "labels"]
 
 
 def _agree(got: pl.Series, want: pl.Series, bounded: bool) -> None:
@@ -29,10 +29,10 @@ def _agree(got: pl.Series, want: pl.Series, bounded: bool) -> None:
 
 def test_month_partitioned_equals_whole_series_with_short_middle_month(tmp_path):
     # February has 60 bars: bqx of March (context 150) must read January too, and targets of
-    # January (lookahead 75) must read February and March.
+    # January (lookahead 75; labels 119) must read February and March.
     bars = synth_bars(months={"2024-01": 1200, "2024-02": 60, "2024-03": 1200})
     res = run(tmp_path / "s", source=bars, stages=["targets"], executor="serial")
-    assert res.ok and len(res.done) == 18
+    assert res.ok and len(res.done) == 24  # rate_index, bqx, extraction, targets
     cols = [c for f in FAMILIES for c in REGISTRY.get(f).column_names()]
     lags = [c for c in REGISTRY.get("lags").column_names() if c.startswith("bqx_w15_return")]
     stored = load(tmp_path / "s", columns=cols + lags).collect().sort("pair", "ts")

@@ -18,7 +18,7 @@ from bqx.store.layout import write_bars
 from bqx.errors import InputError, StoreLockedError
 from engine_helpers import read_store, synth_bars
 
-CORE = ["rate_index", "bqx", "targets"]
+CORE = ["rate_index", "bqx", "extraction", "targets"]  # extraction: the labels' σ
 
 
 def _python(code: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
@@ -39,10 +39,10 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     rows = {r["name"]: r for r in status(killed)}
     assert sum(rows[s]["done"] for s in CORE) == 7  # 7 tasks recorded, then killed
     resumed = run(killed, source=None, stages=["targets"], executor="serial")
-    assert resumed.ok and len(resumed.done) == 18 - 7
+    assert resumed.ok and len(resumed.done) == 24 - 7
     run(clean, source=None, stages=["targets"], executor="serial")
     a, b = read_store(killed, CORE), read_store(clean, CORE)
-    assert a.keys() == b.keys() and len(a) == 18
+    assert a.keys() == b.keys() and len(a) == 24
     for key in a:
         assert a[key].equals(b[key]), key
     assert not list(killed.rglob("*.tmp"))

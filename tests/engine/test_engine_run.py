@@ -12,7 +12,7 @@ from bqx.engine.manifest import Manifest
 from bqx.store.layout import partition_path, write_bars
 from engine_helpers import done_keys, read_store, synth_bars
 
-CORE = ["rate_index", "bqx", "targets"]
+CORE = ["rate_index", "bqx", "extraction", "targets"]  # extraction: the labels (stage targets) read its σ
 PAIRS = ("EURUSD", "USDJPY")
 MONTHS = ("2024-01", "2024-02", "2024-03")
 
@@ -30,9 +30,9 @@ def test_run_completes_status_done_and_rerun_does_nothing(bars3, make_store):
     root = make_store(bars3)
     events = []
     first = _run(root, on_event=events.append)
-    assert first.ok and first.total == 3 * 2 * 3 and first.to_run == 18
+    assert first.ok and first.total == 4 * 2 * 3 and first.to_run == 24
     assert done_keys(first) == _all(CORE)
-    assert [e.kind for e in events].count("task_done") == 18
+    assert [e.kind for e in events].count("task_done") == 24
     assert events[0].kind == "run_started" and events[-1].kind == "run_finished"
     rows = {r["name"]: r for r in status(root)}
     for name in CORE:
@@ -47,7 +47,7 @@ def test_run_completes_status_done_and_rerun_does_nothing(bars3, make_store):
     assert all(t == pl.Float64 for t in f.drop("ts").dtypes)
     assert os.path.isfile(first.log_path)
     again = _run(root)
-    assert again.ok and again.to_run == 0 and again.done == [] and again.skipped == 18
+    assert again.ok and again.to_run == 0 and again.done == [] and again.skipped == 24
 
 
 def test_parameter_change_reruns_its_family_and_dependants(bars3, make_store):
@@ -72,6 +72,7 @@ def test_editing_a_months_bars_reruns_it_its_context_and_previous_targets(bars3,
     assert done_keys(again) == {
         ("rate_index", "EURUSD", "2024-02"),
         ("bqx", "EURUSD", "2024-02"), ("bqx", "EURUSD", "2024-03"),
+        ("extraction", "EURUSD", "2024-02"), ("extraction", "EURUSD", "2024-03"),
         ("targets", "EURUSD", "2024-01"), ("targets", "EURUSD", "2024-02"), ("targets", "EURUSD", "2024-03"),
     }
 
@@ -195,9 +196,9 @@ def test_process_pool_and_serial_write_identical_data(tmp_path):
         write_bars(root, bars, source="test")
     ra = run(a, source=None, stages=["targets"], executor="serial")
     rb = run(b, source=None, stages=["targets"], executor="process", workers=2)
-    assert ra.ok and rb.ok and len(rb.done) == 12
+    assert ra.ok and rb.ok and len(rb.done) == 16
     da, db = read_store(a, CORE), read_store(b, CORE)
-    assert da.keys() == db.keys() and len(da) == 12
+    assert da.keys() == db.keys() and len(da) == 16
     for key in da:
         assert da[key].equals(db[key]), key
 

@@ -15,7 +15,7 @@ from bqx.engine import run
 from engine_helpers import done_keys, synth_bars
 
 PAIRS = ("EURUSD", "USDJPY", "EURJPY")
-PER_PAIR = ("rate_index", "bqx", "targets", "bollinger_bqx")
+PER_PAIR = ("rate_index", "bqx", "extraction", "targets", "bollinger_bqx")  # extraction: the labels' σ
 STAGES = ["targets", "bollinger_bqx", "arbitrage"]  # arbitrage: a month task over all pairs, with tables
 
 
@@ -72,14 +72,14 @@ def test_appending_a_month_touches_only_it_and_the_previous_targets(tmp_path):
 
 
 def test_appending_a_month_never_rereads_more_than_one_month_back_for_targets(tmp_path):
-    # targets have a lookahead of 75 rows; with a 50-row February, January's targets read into
+    # targets and labels look up to 119 rows ahead; with a 50-row February, January's targets read into
     # March too, so appending March reruns both (and only those) besides March itself
     bars = synth_bars(pairs=("EURUSD",), months={"2024-01": 400, "2024-02": 50, "2024-03": 400})
     root = tmp_path / "s"
     assert run(root, source=bars.filter(pl.col("ts").dt.month() <= 2), stages=["targets"], executor="serial").ok
     before = _stamps(root)
     res = run(root, source=bars.filter(pl.col("ts").dt.month() == 3), stages=["targets"], executor="serial")
-    assert done_keys(res) == ({(s, "EURUSD", "2024-03") for s in ("rate_index", "bqx", "targets")}
+    assert done_keys(res) == ({(s, "EURUSD", "2024-03") for s in ("rate_index", "bqx", "extraction", "targets")}
                               | {("targets", "EURUSD", m) for m in ("2024-01", "2024-02")})
     after = _stamps(root)
     assert {k for k in before if after[k] != before[k]} == {

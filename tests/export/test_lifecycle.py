@@ -40,11 +40,20 @@ def test_exports_after_a_passing_validation_and_records_it(store, tmp_path, vali
 
 
 def test_re_export_replaces_cleanly(store, tmp_path, validated):
+    from bqx.export.target import ExportTargetError
+
     dest = tmp_path / "same"
     first = export(store, str(dest), **SMALL)
-    (dest / "features" / "train" / "pair=EURUSD" / "year_month=2024-07" / "stray.parquet").write_bytes(b"old")
-    second = export(store, str(dest), pairs=["USDJPY"], **SMALL)
-    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    with pytest.raises(ExportTargetError, match="holds a finished export.*--overwrite"):
+        export(store, str(dest), pairs=["USDJPY"], **SMALL)
+    stray = dest / "features" / "train" / "pair=EURUSD" / "year_month=2024-07" / "stray.parquet"
+    stray.write_bytes(b"old")
+    with pytest.raises(ExportTargetError, match="1 file.* no bqx export recorded writing: features/train/pair=EURUSD"):
+        export(store, str(dest), pairs=["USDJPY"], overwrite=True, **SMALL)
+    assert stray.read_bytes() == b"old", "a file no export wrote is never deleted"
+    stray.unlink()
+    second = export(store, str(dest), pairs=["USDJPY"], overwrite=True, **SMALL)
+    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() and p.name[0] != ".")
     assert not [f for f in files if "EURUSD" in f], "files of the previous export are removed"
     assert not (dest / "features" / "train" / "pair=EURUSD").exists(), "and their empty directories"
     meta = read_export_metadata(str(dest))
@@ -58,7 +67,7 @@ def test_refuses_a_destination_that_is_not_an_export(store, tmp_path):
 
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(UsageError, match="not a bqx export"):
+    with pytest.raises(UsageError, match="no bqx export recorded writing: notes.txt"):
         export(store, str(tmp_path / "mine"), no_validate=True, **SMALL)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
@@ -75,7 +84,7 @@ def test_interrupted_export_is_detectable(store, tmp_path, monkeypatch):
 
     monkeypatch.setattr(exporter, "_write_marker", crash)
     with pytest.raises(RuntimeError, match="injected"):
-        export(store, str(dest), no_validate=True, **SMALL)
+        export(store, str(dest), no_validate=True, overwrite=True, **SMALL)
     assert not (dest / "metadata" / "COMPLETE.json").exists()
     with pytest.raises(IncompleteExportError, match="incomplete: metadata/COMPLETE.json is missing"):
         read_export_metadata(str(dest))
@@ -128,5 +137,5 @@ def test_an_export_whose_split_leaks_is_left_incomplete(store, tmp_path, monkeyp
 def test_purge_shorter_than_the_target_horizon_is_refused(store, tmp_path):
     from bqx.errors import UsageError
 
-    with pytest.raises(UsageError, match="purge 10 .* largest target horizon 75"):
+    with pytest.raises(UsageError, match="purge 10 .* largest span 75"):
         export(store, str(tmp_path / "p"), no_validate=True, purge=10, **SMALL)

@@ -43,7 +43,7 @@ def test_s3_export_equals_local_export(store, s3_env, tmp_path):
     assert frame.height == sum(local.rows["test"].values())
 
     # re-export to the same prefix with one pair: the other pair's objects are gone
-    again = export(store, url, **args | {"pairs": ["USDJPY"]})
+    again = export(store, url, **args | {"pairs": ["USDJPY"], "overwrite": True})
     assert [f for f in s3.list_files() if "EURUSD" in f] == []
     assert read_export_metadata(url)["export_id"] == again.export_id
     table = ds.dataset(f"{root}/features", filesystem=fs, format="parquet", partitioning="hive").to_table()

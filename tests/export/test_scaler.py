@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from bqx.export.scaler import Moments, ScalerFit
+from bqx.export.scaler import Moments, Scaler, ScalerFit
 
 
 def test_moments_equal_numpy_whatever_the_blocks():
@@ -37,12 +37,16 @@ def test_constant_and_empty_columns_are_reported():
     fit = ScalerFit(["k", "e", "v"])
     fit.update("EURUSD", frame)
     scaler = fit.result(["EURUSD"])
-    k, e, v = scaler.columns["k"], scaler.columns["e"], scaler.columns["v"]
+    k, v = scaler.columns["k"], scaler.columns["v"]
     assert (k.constant, k.std, k.scale) == (True, 0.0, 1.0)
-    assert (e.n, e.mean, e.scale) == (0, None, None)
+    assert "e" not in scaler.columns and scaler.empty == {"all": ["e"]}  # no entry without values
     # v: mean (1+2+3+4+5)/5 = 3, population variance (4+1+0+1+4)/5 = 2
     assert (v.mean, v.std, v.constant) == (3.0, pytest.approx(2 ** 0.5), False)
-    assert scaler.report() == {"constant": {"all": ["k"]}, "no_training_values": {"all": ["e"]}}
+    assert scaler.report() == {"constant": {"all": ["k"]}, "empty": {"all": ["e"]}}
+    doc = scaler.to_dict()
+    assert set(doc["columns"]) == {"k", "v"} and list(doc["empty"]["all"]) == ["e"]
+    assert all(p["n"] > 0 and p["mean"] is not None for p in doc["columns"].values())
+    assert Scaler.from_dict(json.loads(json.dumps(doc))).empty == {"all": ["e"]}
     out = scaler.transform(frame, "EURUSD")
     assert out["k"].to_list() == [0.0] * 5 and out["e"].null_count() == 5
     assert out["v"].to_list() == pytest.approx([(i - 3.0) / 2 ** 0.5 for i in range(1, 6)])
@@ -65,7 +69,7 @@ def test_global_scaler_equals_numpy_over_training_rows(raw64):
     every = pd.concat([pd.read_parquet(raw64 / "features" / s) for s in ("train", "validation", "test")])
     fitted = scaler["columns"]
     assert scaler["scope"] == "global"
-    assert set(fitted) == {c for c, r in catalog.items() if r["kind"] in ("continuous", "level") and r["family"] != "targets"}
+    assert set(fitted) == {c for c, r in catalog.items() if r["kind"] in ("continuous", "level") and r["family"] not in ("targets", "labels")}
     assert not any(c.startswith("target_") for c in fitted)
     for col, p in fitted.items():
         values = train[col].to_numpy(dtype=np.float64, na_value=np.nan)

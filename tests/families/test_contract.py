@@ -100,7 +100,7 @@ def test_declared_columns_and_dtypes(fam: Family):
     w = world("weekend", fam.cross_pair)
     cols = fam.columns()
     assert len({c.name for c in cols}) == len(cols)
-    assert fam.lookahead() == 0 or fam.name == "targets", "only targets may look ahead"
+    assert fam.lookahead() == 0 or fam.stage == "targets", "only targets and labels (stage targets) may look ahead"
     for pair, frame in w.frames.items():
         for c in cols:
             assert frame.schema[c.name] == pl.Float64, f"{fam.name}.{c.name} is {frame.schema[c.name]}"

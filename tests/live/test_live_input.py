@@ -32,6 +32,8 @@ def _bad(minute: pl.DataFrame, **changes) -> pl.DataFrame:
     ({"high": 0.5}, "high-below-low"),
     ({"close": -1.0}, "non-positive-price"),
     ({"open": float("nan")}, "non-finite-price"),
+    ({"high": 1e308}, "price-out-of-bounds"),
+    ({"high": float("inf")}, "non-finite-price"),
     ({"volume": -3.0}, "negative-volume"),
     ({"pair": "EURXXX"}, "unknown-pair"),
     ({"pair": "GBPUSD"}, "not-followed"),

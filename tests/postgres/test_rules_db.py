@@ -122,7 +122,9 @@ def test_text_price_column_bad_number(pg, pgpass, tmp_path):
 
 TRICKY = [
     "1.1", "0.1000000000000000055511151231257827", "1.00000000000000011102230246251565404236316680908203125",
-    "1.000000000000000111022302462515654042363166809082031250001", "9007199254740993", "123.456789012345678901234567",
+    "1.000000000000000111022302462515654042363166809082031250001",
+    "512.00000000000005684341886080801486968994140625",  # 512 + 2**-44: halfway, ties to even (prices stay <= 1e6)
+    "123.456789012345678901234567",
     "0.000012345678901234567890123", "1.2345678901234567e-5",
 ]
 
@@ -137,5 +139,5 @@ def test_numeric_and_real_columns_convert_to_float64_exactly(pg, pgpass, tmp_pat
     got = pl.read_parquet(tmp_path / "bars" / "pair=USDCAD" / "year_month=2024-07" / "data.parquet")
     want = [float(v) for v in TRICKY]  # Python's float() is correctly rounded
     assert got["close"].to_list() == want and got["open"].to_list() == want
-    assert want[2] == 1.0 and want[3] == np.nextafter(1.0, 2.0) and want[4] == 2.0 ** 53  # ties to even, and just above
+    assert want[2] == 1.0 and want[3] == np.nextafter(1.0, 2.0) and want[4] == 512.0  # ties to even, and just above
     assert got["volume"].to_list() == [float(np.float32(v)) for v in want]  # real widened exactly

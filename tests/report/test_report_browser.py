@@ -39,7 +39,9 @@ def test_full_report_draws_every_section(browser, store, tmp_path, artifacts):
     assert page.requests == [], "the page must not fetch anything"
     assert page.state["errors"] == "0"
     for sec in SECTIONS:
-        assert page.state["drawn"][sec] >= 1, f"section {sec} drew no chart: {page.state}"
+        if sec != "strength":  # 4 pairs define no strength index: a note, no empty chart
+            assert page.state["drawn"][sec] >= 1, f"section {sec} drew no chart: {page.state}"
+    assert page.state["drawn"]["strength"] == 0
     # every chart outside the family selector is drawn, plus the first family's charts
     eager = sum(n for s, n in result.sections.items() if s != "features")
     assert int(page.state["rendered"]) == eager + page.state["drawn"]["features"]
@@ -48,9 +50,24 @@ def test_full_report_draws_every_section(browser, store, tmp_path, artifacts):
     notes = page.state["notes"]
     assert any("24 of the 28 pairs are missing" in n for n in notes["coverage"])
     assert any("Undefined throughout" in n for n in notes["strength"])
+    assert any("No currency-strength index is defined" in n for n in notes["strength"])
     assert any("55 of 56 triangles are never evaluated" in n for n in notes["triangles"])
     assert notes["export"] == []  # the export beside the store was found and shown
     assert not any(n.startswith("FAILED") for n in notes["validation"])
+    # drawn, not only written: the coverage heat maps have one row per pair of the store, the strength
+    # chart no line without a value, and the export paragraph shows purge, embargo and the common range
+    rows = browser.evaluate("Array.from(document.querySelectorAll('#coverage .chart')).filter(d => d.data && "
+                            "d.data[0].type === 'heatmap').map(d => d.data[0].y.length)")
+    assert rows == [4, 4], rows
+    empty_lines = browser.evaluate("Array.from(document.querySelectorAll('#strength .chart')).flatMap(d => "
+                                   "(d.data || []).filter(t => t.type === 'scatter' && t.y.every(v => v === null)))"
+                                   ".length")
+    assert empty_lines == 0
+    text = browser.evaluate("document.getElementById('export').innerText")
+    assert "purge 75 bars, embargo 60 bars, common range 2024-07-" in text, text[:400]
+    splits = browser.evaluate("Array.from(document.querySelectorAll('#export .chart')).filter(d => d.layout && "
+                              "d.layout.title.text.startsWith('Split boundaries')).map(d => d.data.length)")
+    assert splits == [3]
 
 
 def test_choosing_another_family_draws_it(browser, store, tmp_path):
@@ -72,7 +89,7 @@ def test_choosing_another_family_draws_it(browser, store, tmp_path):
 def test_failed_validation_and_no_export(browser, failed_store, tmp_path, artifacts):
     result, page = _open(browser, failed_store, tmp_path / "report.html", artifacts, "report-failed-validation")
     assert page.errors == [] and page.requests == []
-    for sec in ("run", "coverage", "strength", "triangles", "validation", "features"):
+    for sec in ("run", "coverage", "triangles", "validation", "features"):
         assert page.state["drawn"][sec] >= 1, sec
     notes = page.state["notes"]
     assert any(n.startswith("FAILED") and "peek (leak)" in n for n in notes["validation"]), notes["validation"]

@@ -30,7 +30,8 @@ def test_signal_command_in_a_process_with_two_workers(store_copy, tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["workers"] == 2 and data["split"] == "train" and len(data["top"]) == 3
-    assert data["features"] == 37 and data["partitions"] == 4 and data["cells"] == 37 * 5 * 4
+    assert data["features"] == 37 and data["partitions"] == 4 and data["cells"] == 37 * len(data["targets"]) * 4
+    assert data["targets"][:5] == [f"target_bqx_h{h}" for h in (15, 30, 45, 60, 75)]
     assert [abs(r["mean_ic"]) for r in data["top"]] == sorted((abs(r["mean_ic"]) for r in data["top"]), reverse=True)
     where = store_copy / SIGNAL_DIR
     ic = pl.read_parquet(where / IC_FILE)

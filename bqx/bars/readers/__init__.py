@@ -18,8 +18,9 @@ import polars as pl
 from bqx.bars import rules
 from bqx.bars.readers import dukascopy, generic, histdata, metatrader
 from bqx.bars.readers._common import (
-    LINE, RAW, FileProblem, Parsed, check_tz, load_lines, pair_from_name, pair_like_tokens,
+    LINE, RAW, FileProblem, Parsed, load_lines, pair_from_name, pair_like_tokens,
 )
+from bqx.bars.timezones import ZoneMap
 from bqx.bar_schema import ASK_COLUMNS, BAR_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, PairSource, conform
 from bqx.errors import InputError, UsageError
 from bqx.universe import PAIR_NAMES, UnknownPairError
@@ -38,13 +39,15 @@ class ReadResult:
     sources: dict[str, PairSource]
     quarantine: pl.DataFrame  # rules.QUARANTINE_SCHEMA
     rows_in: int = 0
-    rows_skipped: int = 0  # rows of pairs not asked for
+    rows_skipped: int = 0  # rows of pairs not asked for (in files that hold several pairs)
     rows_merged: int = 0  # ask rows merged with their bid rows into one bar
     fixes: dict[str, int] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
     rejected_files: list[str] = field(default_factory=list)
     ignored_files: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)  # files of pairs not asked for, not read
     notes: list[str] = field(default_factory=list)
+    zones: dict[str, str | None] = field(default_factory=dict)  # pair -> zone its naive times were read in
     origin: pl.DataFrame | None = None  # pair, ts, file, line, raw of every bar (when asked for)
 
     @property
@@ -63,7 +66,10 @@ class ReadResult:
         return dict(Counter(self.quarantine["rule"].to_list()).most_common())
 
 
-def read_bars(path: str | Path, fmt: str | None = None, tz: str | None = None, column_map: dict[str, str] | None = None,
+Zones = ZoneMap | str | dict[str, str] | list[str] | None
+
+
+def read_bars(path: str | Path, fmt: str | None = None, tz: Zones = None, column_map: dict[str, str] | None = None,
               pair: str | None = None, policy: str = "strict") -> pl.DataFrame:
     """Read bars from a file or directory into a canonical frame with a `pair` column.
 
@@ -114,17 +120,33 @@ def detect_format(path: Path, rows: pl.DataFrame | None) -> str:
                       hint="Pass --format histdata|dukascopy|metatrader|generic (generic needs a ts column and open/high/low/close).")
 
 
-def read_file(path: Path, fmt: str | None = None, tz: str | None = None, column_map: dict[str, str] | None = None,
+def read_file(path: Path, fmt: str | None = None, tz: Zones = None, column_map: dict[str, str] | None = None,
               pair: str | None = None) -> Parsed:
-    """Parse one file (no validation beyond parsing); the frame gains a `pair` column."""
+    """Parse one file (no validation beyond parsing); the frame gains a `pair` column.
+
+    `tz` is a zone or a ZoneMap: the file is read in the zone of the pair its name announces (or `pair`).
+    HistData files keep their format's zone (est-fixed) unless their own pair has a zone.
+    """
     if fmt is not None and path.suffix.lower() in _PARQUET and fmt != "generic":
         raise FileProblem("wrong-format", f"a Parquet file cannot be {fmt}", hint="Use --format generic for Parquet.")
+    zones = ZoneMap.of(tz)
+    found = pair or pair_from_name(path)
     rows = None if path.suffix.lower() in _PARQUET else load_lines(path)
     name = fmt or detect_format(path, rows)
-    parsed = FORMATS[name].parse(path, rows, tz=tz, column_map=column_map)
+    notes = []
+    if name == "histdata":
+        zone = zones.pairs.get(found) if found else None
+        if zone is None and zones.default is not None:
+            notes.append(f"{path.name}: HistData times are EST without DST (est-fixed) by definition; --tz {zones.default} "
+                         f"not used (give --tz {found or 'PAIR'}=ZONE to override)")
+        parsed = histdata.parse(path, rows, tz=zone, column_map=column_map)  # type: ignore[arg-type]
+    elif name == "generic":
+        parsed = generic.parse(path, rows, tz=zones.for_pair(found), column_map=column_map, zones=zones)
+    else:
+        parsed = FORMATS[name].parse(path, rows, tz=zones.for_pair(found), column_map=column_map)
+    parsed.notes += notes
     if "pair" in parsed.frame.columns:
         return parsed
-    found = pair or pair_from_name(path)
     if found is None:
         like = pair_like_tokens(path)
         what = f"its name announces {like[0]}, which is not one of the 28 pairs" if like else "cannot tell the pair from the file name"
@@ -144,15 +166,17 @@ def _pairs_arg(pairs: list[str] | tuple[str, ...] | None) -> set[str] | None:
         raise UsageError(str(exc)) from None
 
 
-def read_source(source: str | Path, fmt: str | None = None, tz: str | None = None, column_map: dict[str, str] | None = None,
+def read_source(source: str | Path, fmt: str | None = None, tz: Zones = None, column_map: dict[str, str] | None = None,
                 pairs: list[str] | tuple[str, ...] | None = None, pair: str | None = None, policy: str = "strict",
                 keep_origin: bool = False) -> ReadResult:
     """Read and validate every data file of `source`; strict raises InputError at the first problem.
 
+    `tz` is a zone, or per-pair zones (a ZoneMap, {PAIR: ZONE, "default": ZONE}, or ["ZONE", "PAIR=ZONE"]).
+    With `pairs`, a file whose name announces another pair is not read at all.
     `keep_origin` also returns, per bar, the file, line and raw text it came from.
     """
     policy = rules.check_policy(policy)
-    tz = check_tz(tz)
+    zones = ZoneMap.of(tz)
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"Use one of {', '.join(FORMATS)}, or leave --format out to detect it.")
     if pair is not None:
@@ -169,9 +193,13 @@ def read_source(source: str | Path, fmt: str | None = None, tz: str | None = Non
     fixes: Counter[str] = Counter()
     groups: dict[str, dict[str, list[tuple[str, pl.DataFrame]]]] = {}
     volume: dict[str, bool] = {}
+    if wanted is not None and pair is None:
+        named = {p: pair_from_name(p) for p in files}
+        result.skipped_files = [str(p) for p, n in named.items() if n is not None and n not in wanted]
+        files = [p for p, n in named.items() if n is None or n in wanted]
     for path in files:
         try:
-            parsed = read_file(path, fmt=fmt, tz=tz, column_map=column_map, pair=pair)
+            parsed = read_file(path, fmt=fmt, tz=zones, column_map=column_map, pair=pair)
         except FileProblem as p:
             if policy == "strict" or p.fatal:
                 raise InputError(p.message, file=str(path), line=p.line, column=p.column, value=p.value, rule=p.rule,
@@ -197,6 +225,8 @@ def read_source(source: str | Path, fmt: str | None = None, tz: str | None = Non
         good = good.with_columns(pl.lit(str(path)).alias("_file"))
         for (p,), part in good.partition_by("pair", as_dict=True, maintain_order=True).items():
             groups.setdefault(p, {}).setdefault(parsed.side, []).append((str(path), part))
+            if parsed.zone is not None or p not in result.zones:
+                result.zones[p] = (parsed.zone if parsed.pair else zones.for_pair(p)) if parsed.zone else None
             volume[p] = volume.get(p, True) and parsed.has_volume
     bars, origins = [], []
     for p in sorted(groups):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
+from bqx.bars import timezones
+from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS
 from bqx.bars.rules import COL, LINE, RAW, RULE, VAL  # noqa: F401 - the internal columns every reader writes
-from bqx.errors import UsageError
 from bqx.universe import CURRENCIES, PAIR_NAMES
 
 
@@ -41,6 +40,7 @@ class Parsed:
     price_sets: tuple[tuple[str, ...], ...] = (PRICE_COLUMNS,)
     has_volume: bool = True
     notes: list[str] = field(default_factory=list)
+    zone: str | None = None  # the zone naive times were read in; None when the times carried their own zone
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -115,53 +115,13 @@ def number_checks(names: dict[str, str]) -> list[tuple[str, str | None, pl.Expr,
 
 # --------------------------------------------------------------------------------------------- time
 
-_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
-
-
 def check_tz(tz: str | None) -> str | None:
-    """Validate a declared zone (IANA name, UTC, or a fixed offset like +02:00 / UTC-5); None passes."""
-    if tz is None:
-        return None
-    tz = tz.strip()
-    if tz.upper() in ("UTC", "GMT", "Z") or _OFFSET.match(tz):
-        return tz
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"unknown time zone {tz!r}",
-                         hint="Give an IANA zone (e.g. Europe/London, America/New_York), UTC, or an offset like +02:00.") from None
-    return tz
+    """Validate a declared zone (IANA name, UTC, a fixed offset like +02:00 / UTC-5, ny-close, est-fixed); None passes."""
+    return timezones.check_zone(tz)
 
 
-def fixed_offset_minutes(tz: str) -> int | None:
-    """Minutes east of UTC for UTC/GMT/offset zones; None for IANA zones."""
-    if tz.upper() in ("UTC", "GMT", "Z"):
-        return 0
-    m = _OFFSET.match(tz)
-    if not m:
-        return None
-    sign = -1 if m.group(1) == "-" else 1
-    return sign * (int(m.group(2)) * 60 + int(m.group(3) or 0))
-
-
-def localize(frame: pl.DataFrame, naive: str, tz: str) -> pl.DataFrame:
-    """Turn the naive local datetime column `naive` in zone `tz` into ts (UTC) and flag DST gaps/overlaps.
-
-    Adds ts, _ambiguous and _nonexistent (booleans).
-    """
-    minutes = fixed_offset_minutes(tz)
-    if minutes is not None:
-        return frame.with_columns(
-            (pl.col(naive) - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC").cast(TS_DTYPE).alias("ts"),
-            pl.lit(False).alias("_ambiguous"), pl.lit(False).alias("_nonexistent"),
-        )
-    strict = pl.col(naive).dt.replace_time_zone(tz, ambiguous="null", non_existent="null")
-    early = pl.col(naive).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    return frame.with_columns(
-        strict.dt.convert_time_zone("UTC").cast(TS_DTYPE).alias("ts"),
-        (early.is_null() & pl.col(naive).is_not_null()).alias("_nonexistent"),
-        (early.is_not_null() & strict.is_null()).alias("_ambiguous"),
-    )
+fixed_offset_minutes = timezones.fixed_offset_minutes
+localize = timezones.localize
 
 
 def tz_checks() -> list[tuple[str, str | None, pl.Expr, pl.Expr]]:
@@ -176,7 +136,8 @@ def naive_without_zone(path: Path, fmt: str, line: int, value: str) -> FileProbl
         "naive-timestamp",
         f"{fmt} timestamps carry no time zone and none was declared",
         line=line, column="ts", value=value, fatal=True,
-        hint="Declare the zone of the file's times with --tz (e.g. --tz UTC, --tz Europe/London, --tz +02:00).",
+        hint="Declare the zone of the file's times with --tz (e.g. --tz UTC, --tz Europe/London, --tz +02:00, "
+             "--tz ny-close for MetaTrader brokers), or per pair with --tz PAIR=ZONE.",
     )
 
 

@@ -95,4 +95,5 @@ def parse(path: Path, rows: pl.DataFrame, *, tz: str | None = None, column_map: 
         f = f.with_columns(pl.lit(0.0).alias("volume"))
     frame = f.select(LINE, RAW, "ts", "open", "high", "low", "close", "volume", RULE, COL, VAL)
     side = side_from_name(path) or "mid"
-    return Parsed(file=str(path), fmt=NAME, side=side, frame=frame, has_volume=has_volume)
+    used = None if is_gmt or not f.select(needs_zone.any()).item() else zone
+    return Parsed(file=str(path), fmt=NAME, side=side, frame=frame, has_volume=has_volume, zone=used)

@@ -18,6 +18,7 @@ from bqx.bars.readers._common import (
     COL, LINE, RAW, RULE, VAL, FileProblem, Parsed, first_line, localize, naive_without_zone, normalize_pair,
     num, number_checks, sniff_sep, split_fields, tz_checks, with_parse_errors,
 )
+from bqx.bars.timezones import ZoneMap, localize_by_pair
 from bqx.bar_schema import ASK_COLUMNS, BID_COLUMNS, PRICE_COLUMNS, TS_DTYPE
 from bqx.errors import UsageError
 
@@ -62,7 +63,9 @@ def resolve(header: list[str], column_map: dict[str, str] | None) -> dict[str, i
     return out
 
 
-def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, column_map: dict[str, str] | None = None) -> Parsed:
+def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, column_map: dict[str, str] | None = None,
+          zones: ZoneMap | None = None) -> Parsed:
+    """Parse a generic file; naive times are in `tz`, or, in a file with a pair column, each pair's in `zones`."""
     if path.suffix.lower() in (".parquet", ".pq"):
         header, f = _parquet_fields(path)
         header_line = None
@@ -103,11 +106,15 @@ def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, colum
         _offset_minutes(pl.col("_p").struct.field("2")).alias("_offset"),
     )
     naive = pl.col("_naive").is_not_null() & pl.col("_offset").is_null()
+    by_pair = "pair" in field and zones is not None and bool(zones.pairs)  # rows name their pair: zones per row
+    if by_pair:
+        f = f.with_columns(normalize_pair(pl.col(field["pair"]).fill_null("")).alias("pair"))
+    declared = tz is not None or by_pair
     n_naive = f.select(naive.sum()).item()
-    if tz is None and n_naive and n_naive == f.select(pl.col("_naive").is_not_null().sum()).item():
+    if not declared and n_naive and n_naive == f.select(pl.col("_naive").is_not_null().sum()).item():
         bad = f.filter(naive).row(0, named=True)
         raise naive_without_zone(path, "these", bad[LINE], bad["_tstext"])
-    f = localize(f, "_naive", tz or "UTC").with_columns(
+    f = (localize_by_pair(f, "_naive", "pair", zones) if by_pair else localize(f, "_naive", tz or "UTC")).with_columns(
         pl.when(pl.col("_offset").is_not_null())
         .then((pl.col("_naive") - pl.duration(minutes=pl.col("_offset"))).dt.replace_time_zone("UTC").cast(TS_DTYPE))
         .otherwise(pl.col("ts")).alias("ts"),
@@ -118,8 +125,10 @@ def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, colum
         ("unparseable", None, pl.col("_n") != count, pl.col(RAW)),
         ("bad-timestamp", "ts", pl.col("_naive").is_null(), pl.col(field["ts"]).fill_null("")),
     ]
-    if tz is None:
+    if not declared:
         checks.append(("naive-timestamp", "ts", naive, pl.col("_tstext")))
+    elif by_pair and tz is None:  # rows of pairs without a zone of their own, and no default
+        checks.append(("naive-timestamp", "ts", naive & ~pl.col("pair").is_in(list(zones.pairs)), pl.col("_tstext")))
     f = with_parse_errors(f, [*checks, *tz_checks(), *number_checks(prices)])
     f = f.with_columns(num(src).alias(canon) for canon, src in prices.items())
     f, side, keep, price_sets = price_sides(f, pos)
@@ -130,7 +139,9 @@ def parse(path: Path, rows: pl.DataFrame | None, *, tz: str | None = None, colum
         f = f.with_columns(normalize_pair(pl.col(field["pair"]).fill_null("")).alias("pair"))
         cols.append("pair")
     frame = f.select(*cols, RULE, COL, VAL)
-    return Parsed(file=str(path), fmt=NAME, side=side, frame=frame, price_sets=price_sets, has_volume="volume" in prices)
+    zone = (zones.describe() if by_pair else tz) if n_naive else None
+    return Parsed(file=str(path), fmt=NAME, side=side, frame=frame, price_sets=price_sets, has_volume="volume" in prices,
+                  zone=zone)
 
 
 def _offset_minutes(suffix: pl.Expr) -> pl.Expr:

@@ -2,7 +2,8 @@
 
 With or without a header (`<DATE>\t<TIME>\t<OPEN>...` in MT5 exports); comma, semicolon or tab
 separated; extra columns (tick volume, real volume, spread) allowed. Prices are bid prices (MetaTrader
-charts are bid charts). Times are in the broker's zone, which the file does not say: --tz is required.
+charts are bid charts). Times are in the broker's zone, which the file does not say: --tz is required
+(most brokers keep New York close time: --tz ny-close).
 """
 
 from __future__ import annotations
@@ -81,4 +82,4 @@ def parse(path: Path, rows: pl.DataFrame, *, tz: str | None = None, column_map: 
     if not vol:
         f = f.with_columns(pl.lit(0.0).alias("volume"))
     frame = f.select(LINE, RAW, "ts", "open", "high", "low", "close", "volume", RULE, COL, VAL)
-    return Parsed(file=str(path), fmt=NAME, side="bid", frame=frame, has_volume=vol is not None)
+    return Parsed(file=str(path), fmt=NAME, side="bid", frame=frame, has_volume=vol is not None, zone=tz)

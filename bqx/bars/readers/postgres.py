@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -29,6 +29,7 @@ from bqx.bars.readers._common import (
     LINE, RAW, FileProblem, Parsed, check_tz, fixed_offset_minutes, localize, normalize_pair, tz_checks,
     with_parse_errors,
 )
+from bqx.bars.timezones import NEW_YORK, NY_CLOSE
 from bqx.bar_schema import PRICE_COLUMNS, TS_DTYPE
 from bqx.errors import InputError, UsageError
 from bqx.universe import PAIR_NAMES
@@ -46,23 +47,38 @@ def is_postgres_url(source: object) -> bool:
     return isinstance(source, str) and source.startswith(SCHEMES)
 
 
+#: URL query keys that carry a secret (libpq takes connection keywords as query parameters).
+SECRET_KEYS = ("password", "sslpassword")
+
+
+def _secret_query(query: str) -> bool:
+    return any(k.lower() in SECRET_KEYS for k, _ in parse_qsl(query, keep_blank_values=True))
+
+
 def mask_url(url: str) -> str:
-    """The URL without a password (user@host:port/db), for messages and records."""
+    """The URL without a password (user:***@host:port/db, password=*** in the query), for messages and records."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    if _secret_query(query):
+        query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v)
+                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def check_url(url: str) -> str:
+    """The URL, when it is a PostgreSQL URL with a host and a database and no password (in user:pw@ or ?password=)."""
     if not is_postgres_url(url):
         raise UsageError(f"not a PostgreSQL URL: {mask_url(url)}", hint="Give postgresql://USER@HOST:PORT/DB.")
     parts = urlsplit(url)
-    if parts.password is not None:
+    if parts.password is not None or _secret_query(parts.query):
         raise UsageError(f"the URL {mask_url(url)} carries a password; bqx never takes one on the command line or in "
-                         "configuration", hint="Remove it from the URL and set PGPASSWORD or add it to ~/.pgpass.")
+                         "configuration (it would be stored and printed)",
+                         hint="Remove it from the URL and set PGPASSWORD or add it to ~/.pgpass.")
     if not parts.hostname or not parts.path.strip("/"):
         raise UsageError(f"the URL {url} needs a host and a database", hint="Give postgresql://USER@HOST:PORT/DB.")
     return url
@@ -84,6 +100,11 @@ class PgLayout:
     pair_column: str | None = None
     column_map: dict[str, str] | None = None
     tz: str | None = None
+    zones: dict[str, str] | None = None  # per-pair zones of `timestamp without time zone` columns (one table per pair)
+
+    def zone_for(self, pair: str | None) -> str | None:
+        """The zone of a pair's naive timestamps: its own, else `tz`."""
+        return (self.zones or {}).get(pair, self.tz) if pair is not None else self.tz
 
     def checked(self) -> "PgLayout":
         m = _PATTERN.match(self.table)
@@ -101,6 +122,8 @@ class PgLayout:
             if not re.fullmatch(_IDENT, col):
                 raise UsageError(f"column {col!r} (mapped to {target}) is not a plain column name")
         check_tz(self.tz)
+        for z in (self.zones or {}).values():
+            check_tz(z)
         return self
 
 
@@ -255,7 +278,11 @@ class Reader:
         if ts_type not in _TS_TYPES:
             raise InputError(f"column {ts_name} has type {ts_type}, not a timestamp", file=label, column=ts_name,
                              rule="bad-timestamp", hint="The ts column must be timestamptz (or timestamp with --tz).")
-        if not _TS_TYPES[ts_type] and self.layout.tz is None:
+        if not _TS_TYPES[ts_type] and pair is None and self.layout.zones:
+            raise UsageError(f"per-pair time zones ({', '.join(sorted(self.layout.zones))}) need one table per pair; "
+                             f"{label} is one long table with naive timestamps",
+                             hint="Give one zone for the whole table (--tz ZONE), or store timestamptz.")
+        if not _TS_TYPES[ts_type] and self.layout.zone_for(pair) is None:
             raise InputError(f"column {ts_name} is timestamp without time zone and no zone was declared", file=label,
                              column=ts_name, rule="naive-timestamp",
                              hint="Declare the zone of its times with --tz (e.g. --tz UTC) or tz in [postgres].")
@@ -290,22 +317,30 @@ class Reader:
         ts = quote_ident(table.columns["ts"][0])
         if table.zoned:
             return f"({ts} AT TIME ZONE 'UTC')"
-        assert self.layout.tz is not None
-        minutes = fixed_offset_minutes(self.layout.tz)
+        zone = self.layout.zone_for(table.pair)
+        assert zone is not None
+        minutes = fixed_offset_minutes(zone)
         if minutes is not None:
             return f"({ts} - interval '{int(minutes)} minutes')"
-        return f"(({ts} AT TIME ZONE {quote_literal(self.layout.tz)}) AT TIME ZONE 'UTC')"
+        if zone == NY_CLOSE:  # New York time + 7 h
+            return f"((({ts} - interval '7 hours') AT TIME ZONE {quote_literal(NEW_YORK)}) AT TIME ZONE 'UTC')"
+        return f"(({ts} AT TIME ZONE {quote_literal(zone)}) AT TIME ZONE 'UTC')"
 
     def _bounds(self, table: Table, month: str) -> tuple[str, str]:
         lo = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=timezone.utc)
         hi = lo.replace(year=lo.year + (lo.month == 12), month=lo.month % 12 + 1)
         if table.zoned:
             return (f"'{lo:%Y-%m-%d %H:%M:%S}+00'::timestamptz", f"'{hi:%Y-%m-%d %H:%M:%S}+00'::timestamptz")
-        assert self.layout.tz is not None
-        minutes = fixed_offset_minutes(self.layout.tz)
+        name = self.layout.zone_for(table.pair)
+        assert name is not None
+        minutes = fixed_offset_minutes(name)
         if minutes is not None:
             return tuple(f"('{b:%Y-%m-%d %H:%M:%S}'::timestamp + interval '{int(minutes)} minutes')" for b in (lo, hi))  # type: ignore[return-value]
-        zone = ZoneInfo(self.layout.tz)
+        if name == NY_CLOSE:  # New York's wall clock shifted by 7 h: bound by New York time, then shift
+            zone = ZoneInfo(NEW_YORK)
+            return tuple(f"('{b.astimezone(zone).replace(tzinfo=None):%Y-%m-%d %H:%M:%S}'::timestamp + interval '{d + 7} hour')"
+                         for b, d in ((lo, -1), (hi, 1)))  # type: ignore[return-value]
+        zone = ZoneInfo(name)
         # one hour of slack each side: local times are localized (DST-checked) in Python, then kept by UTC month
         return tuple(f"('{b.astimezone(zone).replace(tzinfo=None):%Y-%m-%d %H:%M:%S}'::timestamp + interval '{d} hour')"
                      for b, d in ((lo, -1), (hi, 1)))  # type: ignore[return-value]
@@ -334,7 +369,7 @@ class Reader:
         order = ", ".join(["ts", *(quote_ident(n) for n in names)])
         frame = self.query(f"SELECT {', '.join(sel)} FROM {table.qualified} WHERE {where} ORDER BY {order}", params)
         file = f"{self.url}/{table.label}?month={info.month}" + (f"&pair={info.pair_value}" if "pair" in table.columns else "")
-        return MonthRead(_parsed(frame, table, names, texts, info, self.layout.tz, file), file, frame, names)
+        return MonthRead(_parsed(frame, table, names, texts, info, self.layout.zone_for(table.pair), file), file, frame, names)
 
 
 def _normalize(value: str | None) -> str:
