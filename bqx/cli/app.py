@@ -50,6 +50,7 @@ def _register() -> None:
     app.add_typer(cmd_config.app, name="config")
     __import__("bqx.cli.cmd_live", fromlist=["register"]).register(app)
     __import__("bqx.cli.cmd_verify", fromlist=["register"]).register(app)
+    __import__("bqx.cli.cmd_signal", fromlist=["register"]).register(app)
     for optional in ("bqx.cli.cmd_validate", "bqx.cli.cmd_export", "bqx.cli.cmd_report"):
         try:
             mod = __import__(optional, fromlist=["register"])

@@ -48,6 +48,7 @@ def build_report(store: str | os.PathLike[str], out: str | os.PathLike[str], *, 
              ("currency strength", lambda: sec_strength.section(ctx)), ("triangles", lambda: sec_triangles.section(ctx)),
              ("validation", lambda: sec_validation.section(ctx)), ("features", lambda: sec_features.section(ctx)),
              ("export", lambda: sec_export.section(ctx, export))]
+    steps.append(("signal", lambda: __import__("bqx.report.sec_signal", fromlist=["section"]).section(ctx)))
     sections = []
     timings = {"context": time.perf_counter() - t0}
     for i, (name, make) in enumerate(steps, 1):

@@ -124,6 +124,6 @@ def test_cli_writes_the_page(store, tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["path"] == str(out) and out.stat().st_size == data["bytes"]
-    assert set(data["sections"]) == set(SECTIONS)
+    assert set(data["sections"]) == set(SECTIONS) | {"signal"}  # signal: a note when the store has no signal table
     text = out.read_text()
     assert re.search(r"<(script|link|img|iframe)\b[^>]*\b(src|href)=", text) is None  # everything inlined
