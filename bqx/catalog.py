@@ -11,6 +11,14 @@ CATALOG_FIELDS = ("name", "family", "stage_id", "stage", "kind", "warmup", "cont
                   "view", "cross_pair", "nullable_when", "description")
 
 
+def _stage_id(name: str) -> str:
+    """The stage's id of PIPELINE.md §3; a user family's own stage is its own id (as bqx.engine.plan names it)."""
+    try:
+        return stage_of(name).id
+    except KeyError:
+        return name
+
+
 def catalog(families: Iterable[str] | None = None, params: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One row per column of the selected families (all registered families by default), in family order."""
     names = list(families) if families is not None else list(REGISTRY.names())
@@ -22,7 +30,7 @@ def catalog(families: Iterable[str] | None = None, params: Mapping[str, Mapping[
             rows.append({
                 "name": col.name,
                 "family": fam.name,
-                "stage_id": stage_of(fam.stage).id,
+                "stage_id": _stage_id(fam.stage),
                 "stage": fam.stage,
                 "kind": col.kind,
                 "warmup": col.warmup,

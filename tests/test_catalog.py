@@ -69,3 +69,24 @@ def test_family_column_counts_follow_the_spec():
             assert n == SPEC_COUNTS[fam], f"{fam}: {n} columns, FEATURES.md says {SPEC_COUNTS[fam]}"
     assert sum(SPEC_COUNTS.values()) == 608 + 5 + 12
     assert set(counts) == set(SPEC_COUNTS), "every built-in family has its count from FEATURES.md here"
+
+
+def test_a_user_family_in_its_own_stage_has_a_catalog_row():
+    """A plugin family may declare a stage of its own; the catalog (and so export and signal) names it as its id."""
+    import polars as pl
+
+    from bqx import Column, family
+    from bqx.catalog import catalog
+    from bqx.core.registry import REGISTRY
+
+    @family(name="cat_user_range", stage="cat_user_stage", inputs=("bars",), context=2,
+            columns=lambda p: [Column("cat_user_range_3", "continuous", 2, "mean (h - l) over 3 bars")])
+    def cat_user_range(frame: pl.DataFrame, ctx) -> pl.DataFrame:
+        return frame.select((pl.col("high") - pl.col("low")).rolling_mean(3).alias("cat_user_range_3"))
+
+    try:
+        rows = catalog(["cat_user_range"])
+        assert [(r["name"], r["stage"], r["stage_id"], r["context"]) for r in rows] == [
+            ("cat_user_range_3", "cat_user_stage", "cat_user_stage", 2)]
+    finally:
+        REGISTRY.remove("cat_user_range")

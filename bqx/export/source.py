@@ -51,7 +51,8 @@ class Selection:
 
 
 def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
-           families: Sequence[str] | None = None, targets: Sequence[str] | None = None) -> Selection:
+           families: Sequence[str] | None = None, targets: Sequence[str] | None = None,
+           action: str = "export") -> Selection:
     """Resolve pairs, months and columns; refuse unknown or missing families and incomplete stages.
 
     `targets`: which target and label columns to export (default all of the targets stage's stored
@@ -102,7 +103,7 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
         by_pair = {p: by_pair[p] for p in pairs}
     if not by_pair:
         raise UsageError(f"store {root} has no bars", hint="Run `bqx run` first.")
-    require_current(root, pairs=list(by_pair), stages=stages, action="export", state=state)
+    require_current(root, pairs=list(by_pair), stages=stages, action=action, state=state)
     features = tuple(c for n in names for c in REGISTRY.get(n).column_names(params_for(REGISTRY.get(n), params)))
     by_family = {n: REGISTRY.get(n).column_names(params_for(REGISTRY.get(n), params)) for n in tnames}
     picked = pick_targets([c for n in tnames for c in by_family[n]], targets, by_family)

@@ -80,7 +80,7 @@ def select(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
     """Resolve features, targets, the split plan and the months to compute; refuse what cannot be computed."""
     if split not in ("train", "all"):
         raise UsageError(f"--split must be train or all, got {split!r}")
-    base = source.select(store, pairs, families)
+    base = source.select(store, pairs, families, action="compute the signal of")
     params = base.params
     tnames = target_families(store)
     if families:
