@@ -23,8 +23,8 @@ from bqx.engine.retry import WorkerDeaths
 from bqx.store.layout import write_bars
 from engine_helpers import synth_bars
 
-STAGES = ["targets"]  # rate_index, bqx, targets
-CORE = ["rate_index", "bqx", "targets"]
+STAGES = ["targets"]  # rate_index, bqx, extraction (the labels read its volatility), targets
+CORE = ["rate_index", "bqx", "extraction", "targets"]
 MONTHS = {"2024-01": 600, "2024-02": 600}
 
 
@@ -129,7 +129,7 @@ def test_a_worker_killed_at_a_known_task_is_replaced_and_the_files_equal_a_clean
     root = _store(tmp_path / "s")
     monkeypatch.setenv("BQX_TEST_KILL_WORKER", "bqx:EURUSD:2024-02:1")  # spawned workers inherit it
     result = run(root, source=None, stages=STAGES, workers=2)
-    assert result.ok and len(result.done) == 12, result.failed
+    assert result.ok and len(result.done) == 16, result.failed  # 4 stages x 2 pairs x 2 months
     assert len((root / "logs" / "test-kill-worker.count").read_text().splitlines()) == 1  # it did die once
     assert _digests(root) == clean_digests
 
@@ -140,10 +140,9 @@ def test_a_task_that_kills_its_worker_every_time_fails_with_the_reason(tmp_path,
     result = run(root, source=None, stages=STAGES, workers=2, task_retries=1)
     assert not result.ok and result.exit_code == 1
     assert [(f["stage"], f["pair"], f["month"]) for f in result.failed] == [("rate_index", "EURUSD", "2024-01")]
-    assert result.failed[0]["error"].startswith("the worker process died 2 times running rate_index+bqx EURUSD 2024-01")
+    assert result.failed[0]["error"].startswith("the worker process died 2 times running rate_index+bqx+extraction EURUSD 2024-01")
     assert {(b["stage"], b["pair"], b["month"]) for b in result.blocked} == {
-        ("bqx", "EURUSD", "2024-01"), ("targets", "EURUSD", "2024-01"), ("bqx", "EURUSD", "2024-02"),
-        ("targets", "EURUSD", "2024-02")}
+        (s, "EURUSD", m) for s in ("bqx", "extraction", "targets") for m in ("2024-01", "2024-02")}
     assert {(d["stage"], d["pair"]) for d in result.done} >= {(s, "USDJPY") for s in CORE}  # the others completed
     deaths = (root / "logs" / "test-kill-worker.count").read_text().splitlines()
     assert len(deaths) == 2  # tried twice (task_retries=1), in two different worker processes
