@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,6 +15,8 @@ from bqx.config import Config, load_config
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    out.width = 160  # piped or redirected: tables (status, features, signal) are not squeezed into 80 columns
 
 
 class State:

@@ -186,3 +186,23 @@ def test_run_validate_with_a_failed_validation_exits_1(tmp_path):
               env={"BQX_VALIDATE__SAMPLES": "2"})
     assert res.returncode == 1, res.stderr
     assert "peek: leak" in one_line_error(res)
+
+
+def test_interrupted_ingest_exits_130_and_the_rerun_completes(tmp_path):
+    """Ctrl-C during `bqx ingest`: exit 130 with the one line; the rerun ingests every file (exit 0)."""
+    bars = tmp_path / "bars"
+    res = bqx("sample", "--out", str(bars), "--format", "csv", "--months", "2")
+    assert res.returncode == 0, res.stderr
+    store = tmp_path / "st"
+    proc = start("ingest", str(bars), "--store", str(store))
+    deadline = time.time() + 120
+    while not store.exists() and proc.poll() is None and time.time() < deadline:  # the ingest is under way
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted; rerun to resume" in err
+    res = bqx("ingest", str(bars), "--store", str(store), "--json")
+    assert res.returncode == 0, res.stderr
+    assert len(list((store / "bars").glob("pair=*/year_month=*/data.parquet"))) == 28 * 2
