@@ -133,20 +133,9 @@ def _complete_ic(x: np.ndarray, xorder: np.ndarray, feats: np.ndarray, bits: np.
             v = xf[p]
             if k + 1 == n or xf[order[k + 1]] != v:  # no tie: the common case
                 b = bits[p]
-                if b == full:  # the row is in every group
-                    for g in range(n_groups):
-                        rg = done[g] + 1 - centre[g]
-                        ss[g] += rg * rg
-                        if done[g] == 0:
-                            lo[g] = v
-                        hi[g] = v
-                        done[g] += 1
-                        for c in range(gstart[g], gstart[g + 1]):
-                            acc[c] += rg * yr[p, c]
-                    k += 1
-                    continue
+                every = b == full  # the row is in every group (the common case)
                 for g in range(n_groups):
-                    if (b >> g) & 1:
+                    if every or (b >> g) & 1:
                         rg = done[g] + 1 - centre[g]
                         ss[g] += rg * rg
                         if done[g] == 0:
