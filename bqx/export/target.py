@@ -33,6 +33,7 @@ from bqx.export.folds import CV_SCALERS, FOLDS_JSON
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON,
                                VALIDATION_JSON)
 from bqx.export.writer import Destination, LocalDestination
+from bqx.store.lock import holding
 
 CLAIMS_JSON = "metadata/claims.json"
 LOCAL_LOCK = ".bqx-export.lock"
@@ -138,13 +139,8 @@ def _local_lock(dest: LocalDestination) -> Iterator[None]:
                 f"destination {dest.url} is being written by another export (pid {holder.get('pid', '?')}, "
                 f"started at {holder.get('started_at', '?')})",
                 hint="Wait for it to finish, or export to another destination.") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(_me()).encode(), 0)
-        try:
+        with holding(fd, _me()):
             yield
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 

@@ -57,16 +57,23 @@ def store_lock(store: str | os.PathLike[str], purpose: str = "write") -> Iterato
                 f"{holder.get('command', '?')})",
                 hint="Wait for it to finish, or stop that process, then run again.",
             ) from None
-        info = _me(purpose)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        try:
+        with holding(fd, _me(purpose)):
             yield path
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def holding(fd: int, info: dict) -> Iterator[None]:
+    """With an exclusive flock on `fd` taken: record `info` (who holds it) in the file for the block, then clear
+    it and release the lock."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    try:
+        yield
+    finally:
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @contextmanager
