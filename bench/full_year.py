@@ -220,7 +220,7 @@ def print_steps(steps: list[dict], speed: float, workers: int) -> None:
 
 def profile_stage(store: Path, stage: str, top: int) -> None:
     """cProfile one task of `stage` in this process (the first pair-month, or month, of the store)."""
-    from bqx.engine.manifest import Manifest
+    from bqx.store.manifest import Manifest
     from bqx.engine.plan import TaskGraph, stage_specs
     from bqx.engine.run import _spec
     from bqx.engine.source import inventory, pair_infos

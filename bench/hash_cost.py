@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--scale", type=int, default=5)
     a = ap.parse_args()
-    from bqx.engine.manifest import open_reader
+    from bqx.store.manifest import open_reader
     from bqx.io import write_parquet
     from bqx.store.checksum import checked_path, digest_bytes, expected_hashes, recorded_files
     from bqx.store.layout import write_parquet as write_parquet_hashed

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import pyarrow.parquet as pq
 
-from bqx.engine.manifest import TaskRow, open_reader, params_from_meta
+from bqx.store.manifest import TaskRow, open_reader, params_from_meta
 from bqx.engine.partitions import month_start
 from bqx.engine.plan import BarsInventory, TaskGraph, TaskKey, choose, select_stages, stage_specs
 from bqx.errors import BqxError, UsageError

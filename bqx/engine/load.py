@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS
-from bqx.engine.manifest import stored_params
+from bqx.store.manifest import stored_params
 from bqx.engine.partitions import parse_month
 from bqx.engine.plan import stage_specs
 from bqx.store.layout import BARS, bars_partitions, partition_path

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from bqx.engine.fingerprint import code_digest, digest
-from bqx.engine.manifest import FORMAT_VERSION, TaskRow
+from bqx.store.manifest import FORMAT_VERSION, TaskRow
 from bqx.engine.partitions import Partition
 from bqx.engine.window import task_months
 from bqx.store.layout import RESERVED

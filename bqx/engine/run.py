@@ -24,7 +24,7 @@ from bqx.engine.events import Event, EventCallback
 from bqx.engine.executors import Executor, make_executor
 from bqx.engine.retry import WorkerDeaths, is_dead_worker
 from bqx.store.lock import store_lock
-from bqx.engine.manifest import Manifest, TaskRow
+from bqx.store.manifest import Manifest, TaskRow
 from bqx.engine.partitions import add_months, month_span, month_start, parse_month
 from bqx.engine.plan import (EST_ROWS_PER_MONTH, BarsInventory, StageSpec, Task, TaskGraph, TaskKey, choose,
                              describe, select_stages, stage_specs)
@@ -505,7 +505,7 @@ def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: l
              start: str | None, end: str | None, workers: int, t0: float, *, force_stages: Sequence[str] = (),
              retry_failed: bool = False) -> RunResult:
     """The plan, without writing anything: from the store's bars, or the bars the source would write."""
-    from bqx.engine.manifest import open_reader
+    from bqx.store.manifest import open_reader
 
     man = open_reader(root)
     rows_known: dict[TaskKey, TaskRow] = {}

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 import pyarrow.parquet as pq
 
-from bqx.engine.manifest import Manifest
+from bqx.store.manifest import Manifest
 from bqx.engine.partitions import add_months, month_span, month_start
 from bqx.engine.plan import BarsInventory, StageSpec
 from bqx.bar_schema import split_pairs
@@ -59,7 +59,7 @@ def resolve_source(root: str | os.PathLike[str], source: Any) -> Any:
 
 def baseline_of(store: str | os.PathLike[str]) -> datetime | None:
     """The store's baseline time, once a run has fixed it (for ingest: bars older than it are refused)."""
-    from bqx.engine.manifest import open_reader
+    from bqx.store.manifest import open_reader
 
     man = open_reader(store)
     if man is None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bqx.engine.manifest import open_reader, params_from_meta
+from bqx.store.manifest import open_reader, params_from_meta
 from bqx.engine.plan import all_stages, stage_specs
 from bqx.store.layout import bars_partitions
 from bqx.store.lock import writer_active

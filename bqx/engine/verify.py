@@ -38,7 +38,7 @@ class VerifyResult:
 def verify_store(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
                  workers: int | None = None) -> VerifyResult:
     """Re-hash every file of the store's done tasks and bars months (of `pairs`) under the store's read lock."""
-    from bqx.engine.manifest import open_reader
+    from bqx.store.manifest import open_reader
     from bqx.store.lock import read_lock
 
     root = Path(store)

@@ -333,7 +333,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
               written: Sequence[Mapping[str, Any]], fitted: Scaler, report: Any, passed: bool, no_validate: bool,
               dest: Destination, *, precision: str, normalize: bool, scale_targets: bool, horizon: int) -> dict[str, Any]:
     from bqx.engine.fingerprint import code_digest, digest
-    from bqx.engine.manifest import open_reader
+    from bqx.store.manifest import open_reader
 
     tasks, anchors, bars = {}, {}, {}
     man = open_reader(sel.store)

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from bqx.engine.gate import inspect, require_current
-from bqx.engine.manifest import open_reader, stored_params
+from bqx.store.manifest import open_reader, stored_params
 from bqx.store.checksum import checked_path, expected_hashes
 from bqx.store.layout import BARS, partition_path
 from bqx.errors import UsageError

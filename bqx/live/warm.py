@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from bqx.engine.manifest import open_reader, params_from_meta
+from bqx.store.manifest import open_reader, params_from_meta
 from bqx.store.layout import BARS, bars_partitions, partition_path, read_pairs_json
 from bqx.errors import UsageError
 from bqx.core.declaration import PairInfo

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bqx.engine.manifest import open_reader, params_from_meta
+from bqx.store.manifest import open_reader, params_from_meta
 from bqx.engine.plan import StageSpec, stage_specs
 from bqx.store.layout import bars_partitions, partition_path, table_path
 

@@ -200,7 +200,7 @@ def _require_current(store: str | os.PathLike[str], families: Sequence[str] | No
     "not stored" by the validation itself), of the selected families when `families` is given.
     """
     from bqx.engine.gate import require_current
-    from bqx.engine.manifest import open_reader
+    from bqx.store.manifest import open_reader
 
     man = open_reader(store)
     if man is None:

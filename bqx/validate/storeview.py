@@ -15,11 +15,11 @@ from typing import Any, Mapping
 import polars as pl
 
 from bqx.engine.fingerprint import digest
-from bqx.engine.manifest import open_reader
+from bqx.store.manifest import open_reader
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.plan import StageSpec, stage_specs
 from bqx.engine.window import task_months, task_spans
-from bqx.engine.manifest import params_from_meta
+from bqx.store.manifest import params_from_meta
 from bqx.store.layout import BARS, bars_partitions, partition_path, read_pairs_json
 from bqx.errors import UsageError
 from bqx.core.declaration import Ctx, Family, PairInfo

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from bqx.engine import load, run, status
-from bqx.engine.manifest import StoreFormatError
+from bqx.store.manifest import StoreFormatError
 from bqx.store.layout import write_bars
 from bqx.errors import InputError, StoreLockedError
 from engine_helpers import read_store, synth_bars

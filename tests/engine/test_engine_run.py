@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from bqx.engine import run, status
-from bqx.engine.manifest import Manifest
+from bqx.store.manifest import Manifest
 from bqx.store.layout import partition_path, write_bars
 from engine_helpers import done_keys, read_store, synth_bars
 

@@ -35,7 +35,7 @@ def popen(*args: str) -> subprocess.Popen:
 
 def file_hashes(root: Path) -> dict[str, str]:
     """Path -> SHA-256 of every file the store's manifest records (bars and task outputs)."""
-    from bqx.engine.manifest import open_reader
+    from bqx.store.manifest import open_reader
     from bqx.store.checksum import file_sha256, recorded_files
 
     with open_reader(root) as man:
