@@ -51,14 +51,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--scale", type=int, default=5)
     a = ap.parse_args()
-    from bqx.store.manifest import open_reader
     from bqx.io import write_parquet
     from bqx.store.checksum import checked_path, digest_bytes, expected_hashes, recorded_files
     from bqx.store.layout import write_parquet as write_parquet_hashed
+    from bqx.store.state import open_state
 
-    with open_reader(a.store) as man:
-        recs = recorded_files(man)
-        hashes = expected_hashes(man)
+    state = open_state(a.store)
+    recs = recorded_files(state)
+    hashes = expected_hashes(state)
     files = [a.store / r.rel for r in recs] * a.scale  # each file several times: a signal above the noise
     gb = sum(f.stat().st_size for f in files) / 1e9
     frames = [pl.read_parquet(f) for f in files if "/bars/" not in str(f) and not str(f).startswith(str(a.store / "bars"))]

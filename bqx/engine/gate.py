@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pyarrow.parquet as pq
 
-from bqx.store.manifest import TaskRow, open_reader, params_from_meta
+from bqx.store.manifest import TaskRow
+from bqx.store.state import StoreState, open_state, state_from
 from bqx.engine.partitions import month_start
 from bqx.engine.plan import BarsInventory, TaskGraph, TaskKey, choose, select_stages, stage_specs
 from bqx.errors import BqxError, UsageError
@@ -55,19 +55,16 @@ def _first(items: list[str], limit: int = 3) -> str:
 
 
 def inspect(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
-            stages: Sequence[str] | None = None) -> GateState:
-    """The state of the tasks of `stages` (and what they read) for `pairs` (default: all), as `run` would see it."""
+            stages: Sequence[str] | None = None, store_state: StoreState | None = None) -> GateState:
+    """The state of the tasks of `stages` (and what they read) for `pairs` (default: all), as `run` would see it.
+
+    `store_state`: the store's state when the caller has opened it already (else it is read here)."""
     root = Path(store)
-    man = open_reader(root)
-    if man is None or not (root / BARS).is_dir():
+    store_state = store_state or open_state(root)
+    if not store_state.has_manifest or not (root / BARS).is_dir():
         raise UsageError(f"{root} is not a bqx store (no manifest.sqlite or bars/)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")
-    with man:
-        rows = man.tasks()
-        anchors = man.anchors()
-        known = man.bars()
-        params = params_from_meta(man.get_meta("params"))
-        raw_baseline = man.get_meta("baseline_time")
+    rows, anchors, known, params = store_state.tasks, store_state.anchors, store_state.bars, store_state.params
     files = bars_partitions(root)
     keep = set(pairs) if pairs else None
     gone = sorted(k for k in known if k not in files and (keep is None or k[0] in keep))
@@ -89,7 +86,7 @@ def inspect(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None
         return state
     specs = stage_specs(params or None)
     planned, _ = select_stages(specs, None if stages is None else [s for s in stages if s in specs])
-    baseline = datetime.fromisoformat(raw_baseline) if raw_baseline else month_start(min(m for _, m in inv.rows))
+    baseline = store_state.baseline or month_start(min(m for _, m in inv.rows))
     from bqx.engine.source import pair_infos
 
     graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=pair_infos(root, inv))
@@ -119,9 +116,9 @@ def inspect(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None
 
 def require_current(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
                     stages: Sequence[str] | None = None, action: str = "export",
-                    state: GateState | None = None) -> GateState:
+                    state: GateState | None = None, store_state: StoreState | None = None) -> GateState:
     """The gate's state (`state` when already inspected), or StoreNotCurrentError naming what is not current."""
-    state = state or inspect(store, pairs=pairs, stages=stages)
+    state = state or inspect(store, pairs=pairs, stages=stages, store_state=store_state)
     root = Path(store)
     if state.gone:
         names = [str(partition_path(root, BARS, p, m)) for p, m in state.gone]
@@ -149,7 +146,7 @@ def tasks_to_recompute(root: Path, man: Any, workers: int | None = None) -> tupl
     are the input): StoreIntegrityError names it. A bars file changed with a new mtime is taken in
     by the run as any edited bars file is.
     """
-    records = recorded_files(man)
+    records = recorded_files(state_from(root, man))
     findings = [f for f in verify_files(root, records, workers) if f.problem != "missing"]
     rotten = [f for f in findings if f.owner[0] == BARS and f.stamp_kept]
     if rotten:

@@ -11,12 +11,12 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS
-from bqx.store.manifest import stored_params
+from bqx.store.state import StoreState, open_state
 from bqx.engine.partitions import parse_month
 from bqx.engine.plan import stage_specs
 from bqx.store.layout import BARS, bars_partitions, partition_path
 from bqx.errors import UsageError
-from bqx.core.declaration import Ctx, PairInfo
+from bqx.core.declaration import Ctx
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import params_for, run_pair_family
 
@@ -35,7 +35,8 @@ def load(
     (lags) are computed from the stored columns they read, with the rows before `start` as context.
     """
     root = Path(store)
-    params = _params(root)
+    state = open_state(root)
+    params = state.params or None
     specs = stage_specs(params)
     views = [f for f in REGISTRY if f.view]
     files = bars_partitions(root)
@@ -74,17 +75,13 @@ def load(
     for fam in views:
         cols = [c for c in wanted if owner.get(c) == ("view", fam.name)]
         if cols:
-            frame = _view(root, fam, params_for(fam, params), specs, files, sel, cols)
+            frame = _view(root, state, fam, params_for(fam, params), specs, files, sel, cols)
             out = out.join(frame.lazy(), on=["pair", "ts"], how="left", maintain_order="left")
     if t0 is not None:
         out = out.filter(pl.col("ts") >= t0)
     if t1 is not None:
         out = out.filter(pl.col("ts") <= t1)
     return out.select("pair", "ts", *[c for c in wanted if c != "ts"])
-
-
-def _params(root: Path) -> dict[str, Any] | None:
-    return stored_params(root) or None
 
 
 
@@ -115,13 +112,11 @@ def _scan(root: Path, stage: str, keys: Sequence[tuple[str, str]], cols: Sequenc
     return pl.concat(parts, how="vertical") if parts else None
 
 
-def _view(root: Path, fam: Any, params: Mapping[str, Any], specs: Mapping[str, Any], files: Mapping[tuple[str, str], Path],
+def _view(root: Path, state: StoreState, fam: Any, params: Mapping[str, Any], specs: Mapping[str, Any], files: Mapping[tuple[str, str], Path],
           sel: Sequence[tuple[str, str]], cols: Sequence[str]) -> pl.DataFrame:
     """Compute a view per pair over the selected months plus the previous rows it needs as context."""
     context = fam.context(params)
-    from bqx.engine.source import baseline_of
-
-    baseline = baseline_of(root) or datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+    baseline = state.baseline or datetime.fromisoformat("1970-01-01T00:00:00+00:00")
     inputs = [REGISTRY.get(i).stage for i in fam.inputs if i != "bars"]
     frames = []
     by_pair: dict[str, list[str]] = {}
@@ -141,7 +136,7 @@ def _view(root: Path, fam: Any, params: Mapping[str, Any], specs: Mapping[str, A
             up = pl.concat([pl.read_parquet(partition_path(root, stage, pair, m)) for m in use
                             if partition_path(root, stage, pair, m).is_file()])
             frame = frame.join(up, on="ts", how="left", maintain_order="left")
-        ctx = Ctx(params=params, baseline_time=baseline, pair=PairInfo(pair))
+        ctx = Ctx(params=params, baseline_time=baseline, pair=state.pair_info(pair))
         out = run_pair_family(fam, frame, ctx)
         keep = frame.height - sum(pl.scan_parquet(partition_path(root, BARS, pair, m)).select(pl.len()).collect().item()
                                   for m in months)

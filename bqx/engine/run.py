@@ -505,17 +505,11 @@ def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: l
              start: str | None, end: str | None, workers: int, t0: float, *, force_stages: Sequence[str] = (),
              retry_failed: bool = False) -> RunResult:
     """The plan, without writing anything: from the store's bars, or the bars the source would write."""
-    from bqx.store.manifest import open_reader
+    from bqx.store.state import open_state
 
-    man = open_reader(root)
-    rows_known: dict[TaskKey, TaskRow] = {}
-    anchors: dict[tuple[str, str], Any] = {}
-    bars: dict[tuple[str, str], tuple[str, int]] = {}
-    if man is not None:
-        with man:
-            rows_known = man.tasks()
-            anchors = man.anchors()
-            bars = {k: (v[0], v[1]) for k, v in man.bars().items()}
+    state = open_state(root)
+    rows_known, anchors = state.tasks, state.anchors
+    bars = {k: (v[0], v[1]) for k, v in state.bars.items()}
     files = bars_partitions(root)
     inv_rows = {k: bars.get(k, ("", 0))[1] or pq.read_metadata(f).num_rows for k, f in files.items()}
     digests = {k: bars.get(k, ("",))[0] or file_digest(f) for k, f in files.items()}
@@ -528,8 +522,7 @@ def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: l
     if not inv_rows:
         raise InputError(f"store {root} has no bars", hint="Run with source='sample', or ingest bars first (bqx ingest).")
     inv = BarsInventory(inv_rows, digests)
-    stored = baseline_of(root)
-    base = stored or month_start(min(m for _, m in inv_rows))
+    base = state.baseline or month_start(min(m for _, m in inv_rows))
     real = BarsInventory({k: v for k, v in inv_rows.items() if k in files}, digests)
     infos = pair_infos(root, real) if real.rows else {}
     graph = TaskGraph(specs, inv, baseline=base, anchors=anchors, infos=infos)

@@ -23,8 +23,8 @@ from bqx.bar_schema import split_pairs
 from bqx.store.layout import (BARS, bars_partitions, file_digest, file_stamp, partition_path, read_pairs_json,
                               write_bars, write_pairs_json)
 from bqx.errors import InputError, TaskError, UsageError
-from bqx.core.declaration import Ctx, PairInfo
-from bqx.core.runner import pair_info
+from bqx.core.declaration import Ctx
+from bqx.store.state import fields_of, info_of, open_state, pair_infos as state_pair_infos
 from bqx.universe import PAIR_NAMES
 
 SAMPLE_START = "2024-07"
@@ -59,14 +59,7 @@ def resolve_source(root: str | os.PathLike[str], source: Any) -> Any:
 
 def baseline_of(store: str | os.PathLike[str]) -> datetime | None:
     """The store's baseline time, once a run has fixed it (for ingest: bars older than it are refused)."""
-    from bqx.store.manifest import open_reader
-
-    man = open_reader(store)
-    if man is None:
-        return None
-    with man:
-        value = man.get_meta("baseline_time")
-    return datetime.fromisoformat(value) if value else None
+    return open_state(store).baseline
 
 
 def check_not_before_baseline(store: str | os.PathLike[str], first_ts: datetime, what: str = "bars") -> None:
@@ -206,23 +199,16 @@ def fix_baseline(man: Manifest, inv: BarsInventory) -> datetime:
 
 
 def pair_infos(root: Path, inv: BarsInventory) -> dict[str, dict[str, Any]]:
-    info = read_pairs_json(root)
-    out = {}
-    for pair, months in inv.months_by_pair.items():
-        if pair in info:
-            out[pair] = {k: info[pair][k] for k in ("basis", "has_volume", "has_bidask") if k in info[pair]}
-        else:
-            frame = pl.read_parquet(partition_path(root, BARS, pair, months[0]))
-            i = pair_info(pair, frame)
-            out[pair] = {"basis": i.basis, "has_volume": i.has_volume, "has_bidask": i.has_bidask}
-    return out
+    """Each inventory pair's PairInfo (bqx.store.state's one rule) as the plain fields task specs carry."""
+    infos = state_pair_infos(root, inv.months_by_pair, read_pairs_json(root))
+    return {p: fields_of(i) for p, i in infos.items()}
 
 
 def ensure_anchors(root: Path, man: Manifest, specs: Mapping[str, StageSpec], planned: Sequence[str],
                     inv: BarsInventory, baseline: datetime, infos: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
     """Anchors fixed once per store (per pair for per-pair families) from the bars at/after the baseline."""
     anchors = man.anchors()
-    pinfo = {p: PairInfo(pair=p, **i) for p, i in infos.items()}
+    pinfo = {p: info_of(p, i) for p, i in infos.items()}
     for name in planned:
         spec = specs[name]
         for fam in spec.families:

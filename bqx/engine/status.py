@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bqx.store.manifest import open_reader, params_from_meta
+from bqx.store.state import open_state
 from bqx.engine.plan import all_stages, stage_specs
 from bqx.store.layout import bars_partitions
 from bqx.store.lock import writer_active
@@ -23,13 +23,8 @@ def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """
     root = Path(store)
     writing = writer_active(root)
-    man = open_reader(root)
-    tasks, bars, params = {}, {}, None
-    if man is not None:
-        with man:
-            tasks = man.tasks()
-            bars = man.bars()
-            params = params_from_meta(man.get_meta("params")) or None
+    state = open_state(root)
+    tasks, bars, params = state.tasks, dict(state.bars), state.params or None
     if not bars:
         bars = {k: ("", 0, 0, 0) for k in bars_partitions(root)}
     try:

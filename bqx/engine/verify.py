@@ -38,16 +38,15 @@ class VerifyResult:
 def verify_store(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
                  workers: int | None = None) -> VerifyResult:
     """Re-hash every file of the store's done tasks and bars months (of `pairs`) under the store's read lock."""
-    from bqx.store.manifest import open_reader
     from bqx.store.lock import read_lock
+    from bqx.store.state import open_state
 
     root = Path(store)
     with read_lock(root, "verify"):
-        man = open_reader(root)
-        if man is None:
+        state = open_state(root)
+        if not state.has_manifest:
             raise UsageError(f"{root} is not a bqx store (no manifest.sqlite)", hint="Pass the right --store.")
         t0 = time.perf_counter()
-        with man:
-            records = recorded_files(man, pairs)
+        records = recorded_files(state, pairs)
         findings = verify_files(root, records, workers)
         return VerifyResult(str(root), len(records), sum(r.size for r in records), time.perf_counter() - t0, findings)

@@ -27,7 +27,8 @@ from bqx.engine.lifeline import ensure_driver
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.window import task_spans
 from bqx.store.layout import BARS, partition_path, table_path, write_parquet
-from bqx.core.declaration import Family, PairInfo
+from bqx.store.state import info_of
+from bqx.core.declaration import Family
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import compute_frames
 
@@ -206,8 +207,7 @@ def _run(spec: TaskSpec, memory: _Memory) -> tuple[int, list[tuple[str, int, int
     start, end = month_start(spec.month), month_start(add_months(spec.month, 1))
     windows = _windows(root, spec, start, end, memory)
     frames = {p: _read_pair(root, spec, p, windows[p], memory) for p in spec.reads}
-    infos = {p: PairInfo(pair=p, **{k: v for k, v in i.items() if k in ("basis", "has_volume", "has_bidask")})
-             for p, i in spec.infos.items()}
+    infos = {p: info_of(p, i) for p, i in spec.infos.items()}
     for fam in fams:
         if fam.anchor is not None:
             have = spec.anchors.get(fam.name)

@@ -333,19 +333,13 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
               written: Sequence[Mapping[str, Any]], fitted: Scaler, report: Any, passed: bool, no_validate: bool,
               dest: Destination, *, precision: str, normalize: bool, scale_targets: bool, horizon: int) -> dict[str, Any]:
     from bqx.engine.fingerprint import code_digest, digest
-    from bqx.store.manifest import open_reader
+    from bqx.store.state import open_state
 
-    tasks, anchors, bars = {}, {}, {}
-    man = open_reader(sel.store)
-    if man is not None:
-        with man:
-            tasks = {f"{s}/{p}/{m}": r.fingerprint for (s, p, m), r in man.tasks().items()
-                     if (p is None or p in sel.pairs)}
-            anchors = {f"{f}/{p}": v for (f, p), v in man.anchors().items() if not p or p in sel.pairs}
-            bars = {f"{p}/{m}": d[0] for (p, m), d in man.bars().items() if p in sel.pairs}
-            baseline = man.get_meta("baseline_time")
-    else:
-        baseline = None
+    state = open_state(sel.store)
+    tasks = {f"{s}/{p}/{m}": r.fingerprint for (s, p, m), r in state.tasks.items() if (p is None or p in sel.pairs)}
+    anchors = {f"{f}/{p}": v for (f, p), v in state.anchors.items() if not p or p in sel.pairs}
+    bars = {f"{p}/{m}": d[0] for (p, m), d in state.bars.items() if p in sel.pairs}
+    baseline = state.baseline_iso
     excl = {p: {e.boundary: {"purged": e.purge_rows, "embargoed": e.embargo_rows} for e in exs}
             for p, exs in plan.exclusions.items()}
     return {

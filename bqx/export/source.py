@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 
 from bqx.engine.gate import inspect, require_current
-from bqx.store.manifest import open_reader, stored_params
+from bqx.core.declaration import PairInfo
+from bqx.store.state import open_state
 from bqx.store.checksum import checked_path, expected_hashes
 from bqx.store.layout import BARS, partition_path
 from bqx.errors import UsageError
@@ -44,6 +45,8 @@ class Selection:
     params: Mapping[str, Mapping[str, Any]]
     catalog: tuple[dict[str, Any], ...]
     hashes: Mapping[str, str] = field(default_factory=dict)  # path in store -> checksum the manifest recorded
+    baseline: datetime | None = None  # the store's baseline time (bqx.store.state)
+    infos: Mapping[str, PairInfo] = field(default_factory=dict)  # pair -> the store's PairInfo
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -63,13 +66,12 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     if not (root / BARS).is_dir():
         raise UsageError(f"{root} is not a bqx store (no bars/ directory)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")
-    man = open_reader(root)
-    if man is None:
+    store_state = open_state(root)
+    if not store_state.has_manifest:
         raise UsageError(f"{root} is not a bqx store (no manifest.sqlite)", hint="Run `bqx run --store DIR` first.")
-    with man:
-        computed = {s for (s, _, _) in man.tasks()}
-        hashes = expected_hashes(man)
-    params = stored_params(root)
+    computed = store_state.stages()
+    hashes = expected_hashes(store_state)
+    params = store_state.params
 
     def available(name: str) -> bool:
         fam = REGISTRY.get(name)
@@ -93,13 +95,13 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     names = [n for n in names if REGISTRY.get(n).stage != TARGET_STAGE]
     tnames = [f.name for f in REGISTRY if f.stage == TARGET_STAGE and available(f.name)]
     stages = sorted({REGISTRY.get(s).stage for n in names + tnames for s in _stored_inputs(n)})
-    state = inspect(root, pairs=pairs, stages=stages)  # the partitions come from the manifest, not the directory
+    state = inspect(root, pairs=pairs, stages=stages, store_state=store_state)  # partitions: the manifest's
     by_pair = {p: list(ms) for p, ms in state.months.items()}
     if pairs:
         missing = [p for p in pairs if p not in by_pair]
         if missing:
             raise UsageError(f"pairs {missing} have no bars in store {root}; it has "
-                             f"{' '.join(sorted(inspect(root, stages=[]).months)) or 'none'}")
+                             f"{' '.join(sorted(inspect(root, stages=[], store_state=store_state).months)) or 'none'}")
         by_pair = {p: by_pair[p] for p in pairs}
     if not by_pair:
         raise UsageError(f"store {root} has no bars", hint="Run `bqx run` first.")
@@ -110,7 +112,8 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     tnames = [n for n in tnames if any(c in picked for c in by_family[n])]
     rows = tuple(r for r in catalog(names + tnames, params) if r["family"] not in tnames or r["name"] in picked)
     return Selection(root, tuple(sorted(by_pair)), {p: tuple(ms) for p, ms in sorted(by_pair.items())},
-                     tuple(names + tnames), features, picked, params, rows, hashes)
+                     tuple(names + tnames), features, picked, params, rows, hashes, store_state.baseline,
+                     {p: store_state.pair_info(p) for p in sorted(by_pair)})
 
 
 def _stored_inputs(name: str) -> list[str]:
@@ -158,8 +161,7 @@ class PairStream:
 
     def __init__(self, sel: Selection, pair: str):
         from bqx.engine.plan import stage_specs
-        from bqx.engine.source import baseline_of
-        from bqx.core.declaration import Ctx, PairInfo
+        from bqx.core.declaration import Ctx
 
         self.sel, self.pair = sel, pair
         specs = stage_specs(sel.params or None)
@@ -176,8 +178,8 @@ class PairStream:
                     d = REGISTRY.get(dep)
                     cols = self.read.setdefault(d.stage, [])
                     cols += [c for c in d.column_names(params_for(d, sel.params)) if c not in cols]
-        baseline = baseline_of(sel.store) or datetime(1970, 1, 1, tzinfo=timezone.utc)
-        self.ctx = {f.name: Ctx(params=params_for(f, sel.params), baseline_time=baseline, pair=PairInfo(pair))
+        baseline = sel.baseline or datetime(1970, 1, 1, tzinfo=timezone.utc)
+        self.ctx = {f.name: Ctx(params=params_for(f, sel.params), baseline_time=baseline, pair=sel.infos[pair])
                     for f in self.views}
         self.context = {f.name: int(f.context(params_for(f, sel.params))) for f in self.views}
         self.tail: dict[str, pl.DataFrame] = {}

@@ -72,6 +72,7 @@ class Live:
         state = store_state(root, self.pairs)
         _same_params(params_override, state.params)
         self.state = state
+        self.infos = {p: state.pair_info(p) for p in self.pairs}  # the session's pairs only, as a batch task's
         self.plan = live_plan(state.params or None, list(families) if families is not None else None)
         self.columns = self.plan.columns
         self.anchors = anchors_for(self.plan, state, self.pairs)
@@ -214,7 +215,7 @@ class Live:
             self.tails[p].append(ts, values)
         try:
             self.tables = compute_minute(self.plan, self.tails, present, ts, baseline=self.state.baseline,
-                                         infos=self.state.infos, anchors=self.anchors, reads=self.reads,
+                                         infos=self.infos, anchors=self.anchors, reads=self.reads,
                                          timings=self.timings, batched=self.batched)
         except BaseException:
             for p in present:
@@ -247,7 +248,7 @@ class Live:
 
         reads: dict[tuple[str, Any], tuple[str, ...]] = {}
         last = max(t.last_ts for t in self.tails.values() if t.ts.end)
-        infos, base = self.state.infos, self.state.baseline
+        infos, base = self.infos, self.state.baseline
         for f in self.plan.families:
             if f.family.cross_pair:
                 key = (f.family.compute, tuple(sorted(f.params.items())), tuple(sorted(infos.items(), key=str)))
@@ -276,7 +277,7 @@ class Live:
         from bqx.live.batch import probe
         from bqx.live.compute import pair_ctx
 
-        infos, base = self.state.infos, self.state.baseline
+        infos, base = self.infos, self.state.baseline
         return probe(self.plan.families, self.tails, self.pairs,
                      lambda f, p: self.reads.get((f.name, infos[p]), f.visible),
                      lambda f, p: pair_ctx(f, p, base, infos, self.anchors))
@@ -291,9 +292,9 @@ class Live:
                 continue
             for p, tail in self.tails.items():
                 if tail.ts.end:
-                    ctx = Ctx(params=f.params, baseline_time=self.state.baseline, pair=self.state.infos[p],
-                              pairs={p: self.state.infos[p]})
-                    cols = self.reads.get((f.name, self.state.infos[p]), f.visible)
+                    ctx = Ctx(params=f.params, baseline_time=self.state.baseline, pair=self.infos[p],
+                              pairs={p: self.infos[p]})
+                    cols = self.reads.get((f.name, self.infos[p]), f.visible)
                     out = run_pair_family(f.family, tail.frame(cols, f.rows), ctx)
                     tail.set_last(dict(zip(out.columns, out.row(-1))))
 

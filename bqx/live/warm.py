@@ -2,48 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
 import polars as pl
 
-from bqx.store.manifest import open_reader, params_from_meta
-from bqx.store.layout import BARS, bars_partitions, partition_path, read_pairs_json
+from bqx.store.layout import BARS, bars_partitions, partition_path
+from bqx.store.state import StoreState, open_state
 from bqx.errors import UsageError
-from bqx.core.declaration import PairInfo
 from bqx.live.plan import LivePlan
 
 
-@dataclass(frozen=True)
-class StoreState:
-    params: dict[str, dict[str, Any]]
-    baseline: datetime
-    anchors: dict[tuple[str, str], dict[str, Any]]
-    infos: dict[str, PairInfo]
-    source: dict[str, str]  # pair -> the source label of its stored bars
-
-
-def store_state(root: Path, pairs: Sequence[str]) -> StoreState:
-    man = open_reader(root)
-    if man is None:
+def store_state(root: str | os.PathLike[str], pairs: Sequence[str]) -> StoreState:
+    """The store's state (bqx.store.state), refused unless a run fixed its baseline and every pair has bars."""
+    state = open_state(root)
+    if not state.has_manifest:
         raise UsageError(f"no bqx store at {root} (no manifest)", hint="Run `bqx run --store DIR` first; live continues a store.")
-    with man:
-        base = man.get_meta("baseline_time")
-        params = params_from_meta(man.get_meta("params"))
-        anchors = man.anchors()
-    if base is None:
+    if state.baseline is None:
         raise UsageError(f"store {root} has no baseline time yet", hint="Run `bqx run` on it first.")
-    info = read_pairs_json(root)
-    missing = [p for p in pairs if p not in info]
+    missing = [p for p in pairs if p not in state.catalog]
     if missing:
         raise UsageError(f"pairs {missing} have no bars in store {root}; live needs each pair's history",
                          hint="Ingest their bars and run `bqx run` first, or leave them out of --pairs.")
-    infos = {p: PairInfo(pair=p, **{k: info[p][k] for k in ("basis", "has_volume", "has_bidask") if k in info[p]})
-             for p in pairs}
-    return StoreState(params, datetime.fromisoformat(base), anchors, infos,
-                      {p: str(info[p].get("source", "live")) for p in pairs})
+    return state
 
 
 def stage_of_column(plan: LivePlan) -> dict[str, list[str]]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bqx.store.manifest import open_reader, params_from_meta
+from bqx.store.manifest import open_reader
+from bqx.store.state import open_state
 from bqx.engine.plan import StageSpec, stage_specs
 from bqx.store.layout import bars_partitions, partition_path, table_path
 
@@ -50,17 +51,12 @@ class Context:
 
 
 def load_context(root: Path, progress: Callable[[str], None]) -> Context:
-    man = open_reader(root)
+    state = open_state(root)
     tasks: list[dict[str, Any]] = []
-    runs: list[dict[str, Any]] = []
-    rows: dict[tuple[str, str], int] = {}
-    params = None
-    if man is not None:
-        with man:
+    if state.has_manifest:  # the task rows with their start and end times (the run timeline)
+        with open_reader(root) as man:
             cols = ("stage", "pair", "month", "status", "rows", "seconds", "started_at", "finished_at", "outputs", "run_id")
             tasks = [dict(zip(cols, r)) for r in man.conn.execute(f"SELECT {', '.join(cols)} FROM tasks")]
-            runs = man.runs()
-            rows = {(p, m): r for (p, m), (_, r, _, _) in man.bars().items()}
-            params = params_from_meta(man.get_meta("params")) or None
-    return Context(root=root, bars=bars_partitions(root), specs=stage_specs(params), tasks=tasks, runs=runs,
-                   bar_rows=rows, progress=progress)
+    rows = {(p, m): r for (p, m), (_, r, _, _) in state.bars.items()}
+    return Context(root=root, bars=bars_partitions(root), specs=stage_specs(state.params or None), tasks=tasks,
+                   runs=list(state.runs), bar_rows=rows, progress=progress)

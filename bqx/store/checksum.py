@@ -18,10 +18,13 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from bqx.errors import BqxError
 from bqx.store.layout import BARS, CRC, partition_path
+
+if TYPE_CHECKING:
+    from bqx.store.state import StoreState
 
 
 class StoreIntegrityError(BqxError):
@@ -53,15 +56,15 @@ class Recorded:
     owner: tuple[str, str | None, str]  # (stage, pair, month); stage "bars" for a bars month
 
 
-def recorded_files(man: Any, pairs: Iterable[str] | None = None) -> list[Recorded]:
-    """Every file of the manifest's done tasks and bars months (of `pairs` when given)."""
+def recorded_files(state: "StoreState", pairs: Iterable[str] | None = None) -> list[Recorded]:
+    """Every file of the manifest's done tasks and bars months (of `pairs` when given), from the store's state."""
     keep = set(pairs) if pairs is not None else None
     out = []
-    for (pair, month), (dig, _rows, size, mtime) in sorted(man.bars().items()):
+    for (pair, month), (dig, _rows, size, mtime) in sorted(state.bars.items()):
         if keep is None or pair in keep:
             rel = str(partition_path("", BARS, pair, month))
             out.append(Recorded(rel, size, mtime, dig, (BARS, pair, month)))
-    for key, row in sorted(man.tasks().items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])):
+    for key, row in sorted(state.tasks.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])):
         if row.status != "done" or (keep is not None and key[1] is not None and key[1] not in keep):
             continue
         for entry in row.outputs:
@@ -69,9 +72,9 @@ def recorded_files(man: Any, pairs: Iterable[str] | None = None) -> list[Recorde
     return out
 
 
-def expected_hashes(man: Any) -> dict[str, str]:
+def expected_hashes(state: "StoreState") -> dict[str, str]:
     """Path in the store -> recorded checksum, for every file that has one."""
-    return {r.rel: r.checksum for r in recorded_files(man) if r.checksum}
+    return {r.rel: r.checksum for r in recorded_files(state) if r.checksum}
 
 
 @dataclass(frozen=True)

@@ -73,15 +73,18 @@ def validate(
     so it never replaces the latest complete one). `cuts`: sweep cut points per checked partition
     (default 500), in at most `sweeps` recomputes (default 8); 0 turns the sweep off.
     """
+    from bqx.store.state import open_state
+
     with read_lock(store, "validation"):
-        _require_current(store, families)
+        state = open_state(store)  # read once under the lock: the gate and the store view share it
+        _require_current(store, families, state)
         return _validate(store, families, samples, seed, partitions=partitions, month_tasks=month_tasks,
                          boundary_months=boundary_months, boundary_pairs=boundary_pairs, params=params, save=save,
-                         workers=workers, progress=progress, cuts=cuts, sweeps=sweeps)
+                         workers=workers, progress=progress, cuts=cuts, sweeps=sweeps, state=state)
 
 
 def _validate(store, families, samples, seed, *, partitions, month_tasks, boundary_months, boundary_pairs, params,
-              save, workers, progress, cuts, sweeps) -> ValidationReport:
+              save, workers, progress, cuts, sweeps, state=None) -> ValidationReport:
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     say = progress or (lambda _: None)
@@ -101,7 +104,7 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
             REGISTRY.get(name)
         except KeyError as exc:
             raise UsageError(str(exc)) from None
-    view = StoreView(store, params)
+    view = StoreView(store, params, state=state)
     results: list[FamilyResult] = []
     checked = []
     lookahead_fams = []  # targets and labels: boundary and reach checks (bqx.validate.reach)
@@ -193,20 +196,17 @@ def _validate(store, families, samples, seed, *, partitions, month_tasks, bounda
     return report
 
 
-def _require_current(store: str | os.PathLike[str], families: Sequence[str] | None) -> None:
+def _require_current(store: str | os.PathLike[str], families: Sequence[str] | None, state: Any) -> None:
     """Refuse (exit 1) a store whose computed stages have failed, blocked, stale or missing tasks (bqx.engine.gate).
 
     The stages checked are those the manifest has tasks of (a stage never computed is reported
     "not stored" by the validation itself), of the selected families when `families` is given.
     """
     from bqx.engine.gate import require_current
-    from bqx.store.manifest import open_reader
 
-    man = open_reader(store)
-    if man is None:
+    if not state.has_manifest:
         return  # not a store: StoreView says so
-    with man:
-        computed = {s for (s, _, _) in man.tasks()}
+    computed = state.stages()
     if families:
         wanted = set()
         for name in families:
@@ -216,7 +216,7 @@ def _require_current(store: str | os.PathLike[str], families: Sequence[str] | No
                 raise UsageError(str(exc)) from None
         computed &= wanted
     if computed:
-        require_current(store, stages=sorted(computed), action="validate")
+        require_current(store, stages=sorted(computed), action="validate", store_state=state)
 
 
 def merge_context(boundary: CheckResult, context: CheckResult | None) -> CheckResult:

@@ -15,34 +15,30 @@ from typing import Any, Mapping
 import polars as pl
 
 from bqx.engine.fingerprint import digest
-from bqx.store.manifest import open_reader
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.plan import StageSpec, stage_specs
 from bqx.engine.window import task_months, task_spans
-from bqx.store.manifest import params_from_meta
-from bqx.store.layout import BARS, bars_partitions, partition_path, read_pairs_json
+from bqx.store.layout import BARS, bars_partitions, partition_path
+from bqx.store.state import StoreState, open_state, pair_infos
 from bqx.errors import UsageError
 from bqx.core.declaration import Ctx, Family, PairInfo
 from bqx.core.registry import REGISTRY
-from bqx.core.runner import baseline_time, pair_info, params_for
+from bqx.core.runner import baseline_time, params_for
 
 
 class StoreView:
     """The parts of a store that validation reads (declarations and manifest kept; data read on demand)."""
 
-    def __init__(self, root: str | os.PathLike[str], params: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(self, root: str | os.PathLike[str], params: Mapping[str, Mapping[str, Any]] | None = None,
+                 state: StoreState | None = None):
         self.root = Path(root)
-        man = open_reader(self.root)
-        if man is None or not (self.root / BARS).is_dir():
+        state = state or open_state(root)
+        if not state.has_manifest or not (self.root / BARS).is_dir():
             raise UsageError(f"{self.root} is not a bqx store (no manifest.sqlite or bars/)",
                              hint="Run `bqx run --store DIR` first, or pass the right --store.")
-        with man:
-            self.tasks = man.tasks()
-            self.anchor_rows = man.anchors()
-            self.bars_rows = man.bars()
-            raw_params = man.get_meta("params")
-            raw_baseline = man.get_meta("baseline_time")
-        self.params = dict(params) if params is not None else (params_from_meta(raw_params) or None)
+        self.state = state
+        self.tasks, self.anchor_rows, self.bars_rows = state.tasks, state.anchors, state.bars
+        self.params = dict(params) if params is not None else (state.params or None)
         self.specs: dict[str, StageSpec] = stage_specs(self.params)
         self.bar_files = bars_partitions(self.root)
         self.months_by_pair: dict[str, list[str]] = {}
@@ -50,18 +46,8 @@ class StoreView:
             self.months_by_pair.setdefault(pair, []).append(month)
         if not self.bar_files:
             raise UsageError(f"store {self.root} has no bars", hint="Run `bqx run` first.")
-        if raw_baseline:
-            self.baseline = datetime.fromisoformat(raw_baseline)
-        else:
-            self.baseline = month_start(min(m for _, m in self.bar_files))
-        infos = read_pairs_json(self.root)
-        self.infos: dict[str, PairInfo] = {}
-        for pair in self.months_by_pair:
-            i = infos.get(pair)
-            if i is None:
-                self.infos[pair] = pair_info(pair, pl.read_parquet(self.bar_files[(pair, self.months_by_pair[pair][0])]))
-            else:
-                self.infos[pair] = PairInfo(pair=pair, **{k: i[k] for k in ("basis", "has_volume", "has_bidask") if k in i})
+        self.baseline = state.baseline or month_start(min(m for _, m in self.bar_files))
+        self.infos: dict[str, PairInfo] = pair_infos(self.root, self.months_by_pair, state.catalog)
 
     # -- declarations ---------------------------------------------------------------------
     def fam_params(self, fam: Family) -> Mapping[str, Any]:
@@ -222,11 +208,8 @@ def store_fingerprint(tasks: Mapping[Any, Any], bars_rows: Mapping[Any, Any]) ->
 
 
 def current_fingerprint(root: str | os.PathLike[str]) -> str | None:
-    man = open_reader(root)
-    if man is None:
-        return None
-    with man:
-        return store_fingerprint(man.tasks(), man.bars())
+    state = open_state(root)
+    return store_fingerprint(state.tasks, state.bars) if state.has_manifest else None
 
 
 __all__ = ["StoreView", "current_fingerprint", "baseline_time"]

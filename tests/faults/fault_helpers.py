@@ -35,11 +35,10 @@ def popen(*args: str) -> subprocess.Popen:
 
 def file_hashes(root: Path) -> dict[str, str]:
     """Path -> SHA-256 of every file the store's manifest records (bars and task outputs)."""
-    from bqx.store.manifest import open_reader
     from bqx.store.checksum import file_sha256, recorded_files
+    from bqx.store.state import open_state
 
-    with open_reader(root) as man:
-        return {r.rel: file_sha256(root / r.rel) for r in recorded_files(man)}
+    return {r.rel: file_sha256(root / r.rel) for r in recorded_files(open_state(root))}
 
 
 def export_digest(dest: Path) -> dict[str, str]:
