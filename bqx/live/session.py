@@ -21,6 +21,7 @@ from bqx.live.compute import compute_minute
 from bqx.live.plan import live_plan, reads_depth
 from bqx.live.tail import PairTail
 from bqx.live.warm import anchors_for, read_tail, store_state
+from bqx.store.state import open_state
 from bqx.universe import PAIR_NAMES
 
 OnMissing = Literal["wait", "carry"]
@@ -61,15 +62,14 @@ class Live:
         else:
             root = Path(os.fspath(store_or_config))
         self.root = root
+        opened = open_state(root)
         if pairs is None:
-            from bqx.store.layout import read_pairs_json
-
-            pairs = sorted(read_pairs_json(root))
+            pairs = sorted(opened.catalog)
         unknown = [p for p in pairs if p not in PAIR_NAMES]
         if unknown:
             raise UsageError(f"unknown pairs {unknown}", hint="Pairs are the 28 majors, e.g. EURUSD.")
         self.pairs = tuple(sorted(pairs))
-        state = store_state(root, self.pairs)
+        state = store_state(root, self.pairs, opened)
         _same_params(params_override, state.params)
         self.state = state
         self.infos = {p: state.pair_info(p) for p in self.pairs}  # the session's pairs only, as a batch task's

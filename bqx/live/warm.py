@@ -15,9 +15,9 @@ from bqx.errors import UsageError
 from bqx.live.plan import LivePlan
 
 
-def store_state(root: str | os.PathLike[str], pairs: Sequence[str]) -> StoreState:
-    """The store's state (bqx.store.state), refused unless a run fixed its baseline and every pair has bars."""
-    state = open_state(root)
+def store_state(root: str | os.PathLike[str], pairs: Sequence[str], state: StoreState | None = None) -> StoreState:
+    """The store's state (`state` when opened already), refused unless a run fixed its baseline and every pair has bars."""
+    state = state or open_state(root)
     if not state.has_manifest:
         raise UsageError(f"no bqx store at {root} (no manifest)", hint="Run `bqx run --store DIR` first; live continues a store.")
     if state.baseline is None:
