@@ -1,6 +1,6 @@
 """Two stores hold the same values: every column of every partition, and the state the manifests record.
 
-    PYTHONPATH=. python bench/compare_stores.py STORE_A STORE_B [--fingerprints]
+    PYTHONPATH=. python bench/compare_stores.py STORE_A STORE_B [--fingerprints]   (a local path or an s3:// URL each)
 
 The partitions compared are those the manifests record (bars months and the outputs of done
 tasks; a store is what its manifest says, not what a listing shows), read through the store's own
@@ -23,12 +23,13 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from bqx.store.checksum import recorded_files
+from bqx.store.layout import read_partition
 from bqx.store.state import StoreState, open_state
 
 
 def read_file(root: str, rel: str) -> pl.DataFrame:
-    """One store file (a root path or URL, and the file's path in the store)."""
-    return pl.read_parquet(f"{root.rstrip('/')}/{rel}")
+    """One store file (a local root or an s3:// URL, and the file's path in the store), through its backend."""
+    return read_partition(root, rel)
 
 
 def state_differences(a: StoreState, b: StoreState, *, fingerprints: bool = False) -> list[str]:
