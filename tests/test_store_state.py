@@ -14,7 +14,7 @@ import pytest
 from bqx.core.declaration import PairInfo
 from bqx.engine import run
 from bqx.errors import UsageError
-from bqx.store.layout import PAIRS_FILE, write_bars
+from bqx.store.layout import PAIRS_FILE, read_pairs_json, write_bars, write_pairs_json
 from bqx.store.manifest import Manifest, params_from_meta
 from bqx.store.state import StoreState, fields_of, info_of, open_state
 
@@ -151,3 +151,31 @@ def test_no_module_reads_the_store_state_by_hand():
             if re.search(r"\b" + re.escape(call), text) and rel not in ok:
                 found.append(f"{rel}: {call}")
     assert found == []
+
+
+def test_state_of_an_object_storage_store(s3_store):
+    """The same reader on an s3:// store: pairs.json and the manifest object, reached through the store's backend."""
+    write_bars(s3_store, _bars("EURUSD", volume=True, bidask=True, seed=1), source="test")
+    write_bars(s3_store, _bars("GBPUSD", volume=False, bidask=False, seed=2), source="test")
+    empty = open_state(s3_store)
+    assert empty.root == s3_store and not empty.has_manifest and empty.baseline is None and empty.tasks == {}
+    assert empty.pairs == {"EURUSD": PairInfo("EURUSD", "mid", True, True),
+                           "GBPUSD": PairInfo("GBPUSD", "mid", False, False)}
+    with Manifest(s3_store) as man:
+        man.set_meta("baseline_time", "2024-01-01T00:00:00+00:00")
+        man.set_meta("params", json.dumps({"rate_index": {}, "gone_family": {"x": 1}}))
+        man.set_anchor("rate_index", "EURUSD", {"close": 1.1})
+        man.set_bars("EURUSD", "2024-01", "d1", 300, 10, 1)
+        man.set_bars("USDJPY", "2024-01", "d2", 300, 10, 1)  # bars without a pairs.json entry: read to infer
+        man.record("rate_index", "EURUSD", "2024-01", status="done", rows=300, seconds=0.1, error=None,
+                   fingerprint="f", outputs=[], run_id=1)
+    write_bars(s3_store, _bars("USDJPY", volume=False, bidask=True, seed=3), source="test")
+    catalog = read_pairs_json(s3_store)
+    del catalog["USDJPY"]
+    write_pairs_json(s3_store, catalog)
+    state = open_state(s3_store)
+    assert state.has_manifest and state.baseline == datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert state.params == {"rate_index": {}}  # families registered now only
+    assert state.anchors == {("rate_index", "EURUSD"): {"close": 1.1}}
+    assert state.task("rate_index", "EURUSD", "2024-01").rows == 300 and state.months_of("EURUSD") == ["2024-01"]
+    assert state.pair_info("USDJPY") == PairInfo("USDJPY", "mid", False, True)
