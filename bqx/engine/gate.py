@@ -60,7 +60,7 @@ def inspect(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None
 
     `store_state`: the store's state when the caller has opened it already (else it is read here)."""
     root = Path(store)
-    store_state = store_state or open_state(root)
+    store_state = store_state or open_state(store)
     if not store_state.has_manifest or not (root / BARS).is_dir():
         raise UsageError(f"{root} is not a bqx store (no manifest.sqlite or bars/)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")

@@ -35,7 +35,7 @@ def load(
     (lags) are computed from the stored columns they read, with the rows before `start` as context.
     """
     root = Path(store)
-    state = open_state(root)
+    state = open_state(store)
     params = state.params or None
     specs = stage_specs(params)
     views = [f for f in REGISTRY if f.view]

@@ -23,7 +23,7 @@ def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """
     root = Path(store)
     writing = writer_active(root)
-    state = open_state(root)
+    state = open_state(store)
     tasks, bars, params = state.tasks, dict(state.bars), state.params or None
     if not bars:
         bars = {k: ("", 0, 0, 0) for k in bars_partitions(root)}

@@ -43,7 +43,7 @@ def verify_store(store: str | os.PathLike[str], *, pairs: Sequence[str] | None =
 
     root = Path(store)
     with read_lock(root, "verify"):
-        state = open_state(root)
+        state = open_state(store)
         if not state.has_manifest:
             raise UsageError(f"{root} is not a bqx store (no manifest.sqlite)", hint="Pass the right --store.")
         t0 = time.perf_counter()

@@ -66,7 +66,7 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     if not (root / BARS).is_dir():
         raise UsageError(f"{root} is not a bqx store (no bars/ directory)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")
-    store_state = open_state(root)
+    store_state = open_state(store)
     if not store_state.has_manifest:
         raise UsageError(f"{root} is not a bqx store (no manifest.sqlite)", hint="Run `bqx run --store DIR` first.")
     computed = store_state.stages()
