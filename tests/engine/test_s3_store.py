@@ -255,3 +255,27 @@ def test_ingest_csv_into_s3_then_run(s3_env, s3_store, tmp_path):
         assert run(store, source=None, executor="serial", stages=["bqx"]).ok
     assert json.loads(backend_for(s3_store).read_bytes("pairs.json")).keys() == set(PAIRS)
     assert_same_store(local, s3_store, at_least=6)
+    plan = _bqx(["plan", "--store", s3_store, "--stages", "bqx", "--json"], tmp_path / "p")
+    assert plan.returncode == 0, plan.stderr
+    stages = {s["name"]: s for s in json.loads(plan.stdout)["stages"]}
+    assert stages["bqx"]["tasks"] == 2 and stages["bqx"]["to_run"] == 0
+    verify = _bqx(["verify", "--store", s3_store, "--json"], tmp_path / "v")
+    assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout)["files"] == 6 and json.loads(verify.stdout)["ok"]
+
+
+def test_worker_killed_on_s3_store_is_replaced(s3_env, s3_store, monkeypatch):
+    """The test hook counts outside the store for a URL store; the dead worker's task reruns in a new pool."""
+    from bqx.engine.executors import kill_counter
+
+    counter = kill_counter(s3_store)
+    assert not str(counter).startswith("s3:") and counter != kill_counter(s3_store + "-other")
+    counter.unlink(missing_ok=True)
+    monkeypatch.setenv("BQX_TEST_KILL_WORKER", "bqx:EURUSD:2024-01:1")
+    try:
+        res = run(s3_store, source=_bars(), executor="process", workers=2, stages=["bqx"])
+        assert res.ok and {(d["stage"], d["pair"]) for d in res.done} >= {("bqx", "EURUSD"), ("bqx", "USDJPY")}
+        assert len(counter.read_text().splitlines()) == 1  # killed once, then run again
+    finally:
+        counter.unlink(missing_ok=True)
+    assert not [r for r in backend_for(s3_store).list_files() if "test-kill" in r]
