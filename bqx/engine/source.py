@@ -53,6 +53,10 @@ def refuse_mixing(root: str | os.PathLike[str]) -> None:
 
 def resolve_source(root: str | os.PathLike[str], source: Any) -> Any:
     """`AUTO` becomes "sample" for a store with no bars or only sample bars, else None (the store's bars)."""
+    from bqx.store.backend import is_url
+
+    if is_url(root):  # a missing bucket or a wrong endpoint: one clear line before anything is read
+        getattr(backend_for(root), "check_bucket", lambda: None)()
     if isinstance(source, str) and source == AUTO:
         return None if foreign_pairs(root) else "sample"
     return source

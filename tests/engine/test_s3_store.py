@@ -279,3 +279,10 @@ def test_worker_killed_on_s3_store_is_replaced(s3_env, s3_store, monkeypatch):
     finally:
         counter.unlink(missing_ok=True)
     assert not [r for r in backend_for(s3_store).list_files() if "test-kill" in r]
+
+
+def test_missing_bucket_is_one_clear_error(s3_env, tmp_path):
+    got = _bqx(["run", "--store", "s3://no-such-bucket/fx", "--executor", "serial"], tmp_path)
+    said = " ".join(got.stderr.split())
+    assert got.returncode == 2 and "S3 bucket 'no-such-bucket' does not exist" in said, said
+    assert "Traceback" not in got.stderr
