@@ -99,9 +99,20 @@ def test_s3_run_equals_local_and_keeps_no_credentials(creds, s3_store, tmp_path)
     from bqx.engine.verify import verify_store
 
     assert verify_store(s3_store).ok
-    # a rerun finds everything current from one listing
-    again = run(s3_store, source=None, executor="serial")
+    # a rerun finds everything current from one listing, not a request per recorded file
+    from bqx.store.backend import S3Backend
+
+    heads: list[str] = []
+    real_stat = S3Backend.stat
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(S3Backend, "stat", lambda self, rel: heads.append(rel) or real_stat(self, rel))
+        again = run(s3_store, source=None, executor="serial")
     assert again.ok and not again.done and again.skipped == len(b.done)
+    assert not [h for h in heads if h.endswith(".parquet")], heads
+    # the gate of validate and export sees the store current
+    from bqx.engine.gate import require_current
+
+    assert require_current(s3_store).ok
     # credentials never in the store
     backend = backend_for(s3_store)
     names = backend.list_files()
