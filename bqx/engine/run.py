@@ -229,14 +229,23 @@ def run_log(root: Any, name: str) -> Iterator[IO[str]]:
         with open(path, "a", buffering=1) as fh:
             yield fh
         return
-    tmp = tempfile.mkdtemp(prefix="bqx-log-")
+    tmp = Path(tempfile.mkdtemp(prefix="bqx-log-"))
+
+    def upload() -> None:
+        backend_for(root).write_bytes(f"logs/{name}", (tmp / name).read_bytes())
+
     try:
-        with open(Path(tmp) / name, "a", buffering=1) as fh:
+        with open(tmp / name, "a", buffering=1) as fh:
             try:
                 yield fh
-            finally:
+            except BaseException:  # the run stopped on an error or a signal: keep its log, report its own error
                 fh.flush()
-                backend_for(root).write_bytes(f"logs/{name}", (Path(tmp) / name).read_bytes())
+                try:
+                    upload()
+                except Exception:  # noqa: BLE001 - the store is unreachable: the run's error says more
+                    pass
+                raise
+        upload()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

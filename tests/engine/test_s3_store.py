@@ -297,3 +297,19 @@ def test_missing_bucket_is_one_clear_error(s3_env, tmp_path):
     said = " ".join(got.stderr.split())
     assert got.returncode == 2 and "S3 bucket 'no-such-bucket' does not exist" in said, said
     assert "Traceback" not in got.stderr
+
+
+def test_interrupted_run_uploads_its_log_and_records(s3_env, s3_store):
+    def stop(ev) -> None:
+        if ev.kind == "task_done":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(s3_store, source=_bars(), executor="serial", stages=["bqx"], on_event=stop)
+    backend = backend_for(s3_store)
+    logs = backend.list_files("logs")
+    assert len(logs) == 1 and "run_interrupted" in backend.read_text(logs[0])
+    with open_reader(s3_store) as man:  # uploaded when the run stopped, with the task that ran
+        statuses = sorted(t.status for t in man.tasks().values())
+        assert "done" in statuses and [r["status"] for r in man.runs()] == ["interrupted"]
+    assert not backend.exists("lease.json")
