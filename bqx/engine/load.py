@@ -128,11 +128,11 @@ def _exists(root: Any, rel: str) -> bool:
     return rel in _listing(root) if is_url(root) else (Path(root) / rel).is_file()
 
 
-def _scan_file(root: Any, stage: str, pair: str, month: str) -> pl.LazyFrame:
+def _scan_file(root: Any, stage: str, pair: str, month: str, options: dict[str, str] | None) -> pl.LazyFrame:
     """A lazy scan of one store file, in place: a local file, or the object through polars' S3 reader."""
     path = partition_path(root, stage, pair, month)
-    if is_url(root):
-        return pl.scan_parquet(str(path), storage_options=polars_storage_options())
+    if options is not None:
+        return pl.scan_parquet(str(path), storage_options=options)
     return pl.scan_parquet(path)
 
 
@@ -141,7 +141,8 @@ def _rows(root: Any, stage: str, pair: str, month: str) -> int:
 
 
 def _scan(root: Path, stage: str, keys: Sequence[tuple[str, str]], cols: Sequence[str]) -> pl.LazyFrame | None:
-    parts = [_scan_file(root, stage, p, m).select(pl.lit(p, pl.String).alias("pair"), *cols)
+    options = polars_storage_options() if is_url(root) else None
+    parts = [_scan_file(root, stage, p, m, options).select(pl.lit(p, pl.String).alias("pair"), *cols)
              for p, m in keys]
     return pl.concat(parts, how="vertical") if parts else None
 
