@@ -90,7 +90,7 @@ def inspect(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None
     baseline = store_state.baseline or month_start(min(m for _, m in inv.rows))
     from bqx.engine.source import pair_infos
 
-    graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=pair_infos(root, inv))
+    graph = TaskGraph(specs, inv, baseline=baseline, anchors=anchors, infos=pair_infos(root, inv, store_state.catalog))
     all_months = sorted({m for _, m in inv.rows})
     tasks = graph.build(planned, sorted(months), all_months)
     stale = choose(tasks, rows, root)

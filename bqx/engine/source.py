@@ -213,9 +213,13 @@ def fix_baseline(man: Manifest, inv: BarsInventory) -> datetime:
     return base
 
 
-def pair_infos(root: Path, inv: BarsInventory) -> dict[str, dict[str, Any]]:
-    """Each inventory pair's PairInfo (bqx.store.state's one rule) as the plain fields task specs carry."""
-    infos = state_pair_infos(root, inv.months_by_pair, read_pairs_json(root))
+def pair_infos(root: Path, inv: BarsInventory,
+               catalog: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Each inventory pair's PairInfo (bqx.store.state's one rule) as the plain fields task specs carry.
+
+    `catalog`: pairs.json as already read (a StoreState's), else it is read here."""
+    catalog = read_pairs_json(root) if catalog is None else catalog
+    infos = state_pair_infos(root, inv.months_by_pair, catalog)
     return {p: fields_of(i) for p, i in infos.items()}
 
 
