@@ -7,7 +7,7 @@ Builds the engine's own task graph (bqx.engine.plan.TaskGraph, with every stage'
 lookahead) over a made-up bars inventory of `--pairs` x `--months` (full months of bars), groups it
 into what `bqx run` submits (a chain per (pair, month), bqx.engine.run._units) and walks the
 longest path, in submissions (hops) and, with `--seconds` (the JSON that `bench/full_year.py
---summary` writes: per-stage task seconds as the workers measured them), in task seconds. With
+--summary` writes: per-stage task seconds, scaled to the workers' measured CPU seconds), in CPU-s. With
 `--workers`, prints the bounds of the wall time at N workers: max(work / N, critical path) below,
 work / N + critical path above (Brent), before any per-task overhead of the executor.
 """
@@ -75,18 +75,21 @@ def main() -> None:
     if args.seconds:
         summary = json.load(open(args.seconds))
         scale = len(pairs) / len(summary["pairs"])  # a month task covers every pair: scale it by the pairs
+        # task seconds are wall times inside the workers: on a loaded machine they hold waiting too, so
+        # they are scaled to the workers' CPU seconds (getrusage), which is what a free core would take
+        cpu = summary["run"]["cpu_workers"] / sum(st["seconds"] for st in summary["stages"])
         for st in summary["stages"]:
-            mean = st["seconds"] / st["tasks"]
+            mean = st["seconds"] / st["tasks"] * cpu
             seconds[st["stage"]] = mean * (scale if specs[st["stage"]].month_task else 1.0)
-        print("  mean task seconds (month tasks scaled x%.1f for the pairs): %s" % (
-            scale, ", ".join(f"{s} {v:.2f}" for s, v in seconds.items())))
+        print(f"  mean task CPU-s (task seconds x {cpu:.3f}, the workers' CPU over their task seconds; month tasks "
+              f"x {scale:.1f} for the pairs): " + ", ".join(f"{s} {v:.2f}" for s, v in seconds.items()))
     work = sum(seconds.get(k[0], 1.0) for k in tasks)
     order = list(tasks)  # TaskGraph adds dependencies first: a topological order
     for name, chain in (("chained (default)", chainable(specs)), ("--no-chain", set())):
         units = _units(order, chain)
         hops, crit, path = longest(units, tasks, seconds)
         print(f"\n{name}: {len(units):,d} submissions; longest path {hops} submissions"
-              + (f", {crit:,.0f} task-s (work {work:,.0f} task-s)" if seconds else ""))
+              + (f", {crit:,.0f} CPU-s (work {work:,.0f} CPU-s)" if seconds else ""))
         shown = [(f"chain of {len(u)}" if len(u) > 1 else u[0][0]) + f" {u[0][1] or '(all pairs)'} {u[0][2]}"
                  for u in path]
         print("  path: " + (" -> ".join(shown) if len(shown) <= 6 else

@@ -295,6 +295,8 @@ def main() -> None:
     ap.add_argument("--stages", default=None, help="comma list (default: every stage)")
     ap.add_argument("--keep", action="store_true", help="keep the store (a given --store is always kept)")
     ap.add_argument("--skip-validate-export", action="store_true")
+    ap.add_argument("--skip-export", action="store_true",
+                    help="validate but do not export (the export writes ~60 %% of the store's bytes again)")
     ap.add_argument("--no-chain", action="store_true",
                     help="submit every stage of a (pair, month) alone (the engine before chains; same files)")
     ap.add_argument("--profile", default=None, help="after the run, cProfile one task of these stages (comma list)")
@@ -365,7 +367,7 @@ def main() -> None:
             shutil.rmtree(export_dir, ignore_errors=True)
             for name, cmd in (("validate", ["validate", "--store", str(store), "--json"]),
                               ("export", ["export", "--store", str(store), "--to", str(export_dir),
-                                          "--no-validate", "--json"])):
+                                          "--no-validate", "--json"]))[: 1 if args.skip_export else 2]:
                 size0 = tree_bytes(store)
                 res, t, mem = child("", {}, name, extra=cmd)
                 if res["returncode"] not in (0, 1) or "No such command" in res["stderr"]:
