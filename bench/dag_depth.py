@@ -64,8 +64,12 @@ def main() -> None:
     months = month_span(args.start, add_months(args.start, args.months - 1))
     t = time.perf_counter()
     specs, tasks = graph(pairs, months)
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{len(pairs)} pairs x {len(months)} months: {len(tasks):,d} tasks "
-          f"(graph built in {time.perf_counter() - t:.1f} s)")
+          f"(graph built in {time.perf_counter() - t:.1f} s, {time.process_time():.1f} CPU-s; this process's peak "
+          f"RSS {rss:,.0f} MB, the driver's graph included)")
     per_stage: dict[str, int] = {}
     for k in tasks:
         per_stage[k[0]] = per_stage.get(k[0], 0) + 1
