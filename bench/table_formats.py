@@ -167,11 +167,13 @@ class Hive:
 class Delta:
     name = "delta"
 
-    def __init__(self, root: Path):
-        from deltalake import WriterProperties
+    def __init__(self, root: Path, floats: list[str] | None = None):
+        from deltalake import ColumnProperties, WriterProperties
 
         self.root = root
-        self.props = WriterProperties(compression="ZSTD", max_row_group_size=BQX_IO.ROW_GROUP_ROWS)
+        cols = {c: ColumnProperties(dictionary_enabled=False) for c in floats or ()}  # bqx's rule (--tuned)
+        self.props = WriterProperties(compression="ZSTD", max_row_group_size=BQX_IO.ROW_GROUP_ROWS,
+                                      column_properties=cols or None)
 
     def _write(self, table: pa.Table, **kw) -> None:
         from deltalake import write_deltalake
@@ -224,13 +226,15 @@ def iceberg_catalog(root: Path):
 class Iceberg:
     name = "iceberg"
 
-    def __init__(self, root: Path, schema: pa.Schema | None = None):
+    def __init__(self, root: Path, schema: pa.Schema | None = None, tuned: bool = False):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         cat = iceberg_catalog(root)
         if schema is not None:  # create
             cat.create_namespace("bqx")
-            table = cat.create_table("bqx.stage", schema=schema)
+            # pyiceberg cannot turn dictionaries off; the smallest dictionary page makes pyarrow fall back at once
+            props = {"write.parquet.dict-size-bytes": "1"} if tuned else {}
+            table = cat.create_table("bqx.stage", schema=schema, properties=props)
             with table.update_spec() as spec:
                 spec.add_identity("pair")
                 spec.add_identity("year_month")
@@ -263,12 +267,16 @@ class Iceberg:
         return table.scan(row_filter=And(EqualTo("pair", pair), EqualTo("year_month", month))).to_arrow()
 
 
+TUNED = False  # --tuned: Delta and Iceberg without dictionaries for float columns, as bqx's writer
+
+
 def make(fmt: str, root: Path, parts) -> Hive | Delta | Iceberg:
     if fmt == "hive":
         return Hive(root)
     if fmt == "delta":
-        return Delta(root)
-    return Iceberg(root, keyed(*parts[0]).schema)
+        schema = parts[0][2].schema
+        return Delta(root, [f.name for f in schema if pa.types.is_floating(f.type)] if TUNED else None)
+    return Iceberg(root, keyed(*parts[0]).schema, tuned=TUNED)
 
 
 # -- the measurements -----------------------------------------------------------------------------
@@ -460,7 +468,12 @@ def main() -> None:
     ap.add_argument("--appends", type=int, default=20, help="appends per concurrent writer")
     ap.add_argument("--skip-compare", action="store_true", help="only --commits / --writers")
     ap.add_argument("--json", default=None, help="write every figure to this JSON file")
+    ap.add_argument("--tuned", action="store_true",
+                    help="Delta and Iceberg without dictionary encoding of floats (bqx's writer rule), to tell the "
+                         "format's cost from its writer's defaults")
     args = ap.parse_args()
+    global TUNED
+    TUNED = args.tuned
 
     import deltalake
     import pyiceberg
@@ -472,7 +485,7 @@ def main() -> None:
     print(f"{args.stage}: {len(parts)} partitions, {sum(t.num_rows for *_, t in parts):,d} rows, "
           f"{parts[0][2].num_columns} columns; deltalake {deltalake.__version__}, pyiceberg {pyiceberg.__version__}, "
           f"pyarrow {pa.__version__}; scratch {work}; load average {os.getloadavg()[0]:.1f}", flush=True)
-    out: dict = {"stage": args.stage, "partitions": len(parts)}
+    out: dict = {"stage": args.stage, "partitions": len(parts), "tuned": args.tuned}
     try:
         if not args.skip_compare:
             out["compare"] = compare(parts, work, args.repeat)
