@@ -1,8 +1,9 @@
-"""Shared fixtures: the sample market is generated once per test session."""
+"""Shared fixtures: the sample market is generated once per test session; an S3 server (moto) on loopback."""
 
 from __future__ import annotations
 
 import functools
+import socket
 
 import polars as pl
 import pytest
@@ -20,3 +21,40 @@ def sample_bars(pairs: tuple[str, ...] | None, start: str, months: int, seed: in
 def sample():
     """A function (pairs, start, months) -> cached sample bars."""
     return sample_bars
+
+
+S3_BUCKET = "bqx"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto) on loopback; yields its endpoint URL with a bucket `bqx`."""
+    from moto.server import ThreadedMotoServer
+    from pyarrow import fs
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
+                         secret_key="testing", region="us-east-1", allow_bucket_creation=True)
+    s3.create_dir(S3_BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_variables(s3_server) -> dict[str, str]:
+    """The environment a process needs to reach the loopback server (fake credentials), for subprocesses."""
+    return {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def s3_env(s3_server, s3_variables, monkeypatch):
+    """Endpoint and credentials in the usual environment variables."""
+    for key, value in s3_variables.items():
+        monkeypatch.setenv(key, value)
+    return s3_server
