@@ -1,7 +1,8 @@
 """A real Dask cluster on loopback for tests and bench/soak.py: a `dask scheduler` process and
 worker processes (`dask worker`), each worker in its own scratch directory (its cwd and Dask's
 `--local-directory`), with only the environment it is given: nothing tells a worker where the
-driver keeps anything. Also a killer that SIGKILLs random workers and starts replacements.
+driver keeps anything. Also a killer that SIGKILLs random workers and starts replacements, and
+the partitions of a store (local or s3://) read back for comparison.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import psutil
 
 # every death counts: the scheduler gives a task back at once and bqx's task_retries decide
@@ -159,7 +161,8 @@ class ProcessCluster:
 
 class Killer(threading.Thread):
     """SIGKILLs a random live worker every `every` seconds, at most `kills` times, then stops; without a
-    nanny it starts a replacement each time, so the cluster keeps its size."""
+    nanny it starts a replacement each time, so the cluster keeps its size. The first kill comes
+    `every` seconds after `begin()` (call it when the run's first task starts)."""
 
     def __init__(self, cluster: ProcessCluster, *, every: float, kills: int, seed: int = 0):
         super().__init__(daemon=True)
@@ -167,10 +170,22 @@ class Killer(threading.Thread):
         self.rng = random.Random(seed)
         self.killed: list[tuple[str, int]] = []  # (worker name, pid)
         self.stop_event = threading.Event()
+        self.begun = threading.Event()
         self.errors: list[BaseException] = []
+
+    def begin(self) -> None:
+        self.begun.set()
+
+    def on_event(self, ev: Any) -> None:
+        """A run's event callback that begins the killing with its first task."""
+        if ev.kind == "task_started":
+            self.begun.set()
 
     def run(self) -> None:
         try:
+            while not self.begun.wait(0.1):
+                if self.stop_event.is_set():
+                    return
             while len(self.killed) < self.max_kills and not self.stop_event.wait(self.every):
                 live = self.cluster.alive()
                 if not live:
@@ -187,4 +202,45 @@ class Killer(threading.Thread):
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.begun.set()
         self.join(timeout=30)
+
+
+def partitions(root: str | Path) -> dict[str, pl.DataFrame]:
+    """Every data file of the store but the bars, by its path in the store: feature partitions and tables."""
+    root = str(root)
+    if root.startswith("s3://"):  # straight from the server, not through bqx
+        import pyarrow.parquet as pq
+        from pyarrow import fs
+
+        s3, base = fs.S3FileSystem(), root.removeprefix("s3://").rstrip("/")
+        infos = s3.get_file_info(fs.FileSelector(base, recursive=True))
+        files = sorted(i.path[len(base) + 1:] for i in infos if i.path.endswith("data.parquet"))
+
+        def read(rel: str) -> pl.DataFrame:
+            return pl.from_arrow(pq.read_table(f"{base}/{rel}", filesystem=s3))
+    else:
+        files = sorted(str(f.relative_to(root)) for f in Path(root).rglob("data.parquet"))
+
+        def read(rel: str) -> pl.DataFrame:
+            return pl.read_parquet(Path(root) / rel)
+    return {rel: read(rel) for rel in files if not rel.startswith("bars/")}
+
+
+def differences(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> list[str]:
+    """What differs, file by file and column by column (bit for bit, NULLs in the same places)."""
+    out = [f"missing {k}" for k in sorted(want.keys() - got.keys())]
+    out += [f"extra {k}" for k in sorted(got.keys() - want.keys())]
+    for key in sorted(want.keys() & got.keys()):
+        a, b = got[key], want[key]
+        if a.columns != b.columns:
+            out.append(f"{key}: columns {a.columns} != {b.columns}")
+            continue
+        out += [f"{key}: column {c}" for c in b.columns if not a[c].equals(b[c])]
+    return out
+
+
+def assert_same(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> None:
+    assert want, "nothing to compare"
+    diff = differences(got, want)
+    assert not diff, diff[:20]

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from bqx.engine import run
-from dask_cluster import Killer
+from dask_cluster import Killer, assert_same, partitions
 
 PAIRS = ["EURUSD", "USDJPY", "EURJPY", "GBPUSD", "EURGBP"]  # two closed triangles, for arbitrage
 MONTH = "2024-07"
@@ -36,35 +36,6 @@ def reference(bars, tmp_path_factory) -> dict[str, pl.DataFrame]:
     res = run(root, source=bars, stages=STAGES, executor="process", workers=2)
     assert res.ok, res.failed
     return partitions(root)
-
-
-def partitions(root: str | Path) -> dict[str, pl.DataFrame]:
-    """Every data file of the store but the bars, by its path in the store: feature partitions and tables."""
-    root = str(root)
-    if root.startswith("s3://"):  # straight from the server, not through bqx
-        import pyarrow.parquet as pq
-        from pyarrow import fs
-
-        s3, base = fs.S3FileSystem(), root.removeprefix("s3://").rstrip("/")
-        infos = s3.get_file_info(fs.FileSelector(base, recursive=True))
-        files = sorted(i.path[len(base) + 1:] for i in infos if i.path.endswith("data.parquet"))
-
-        def read(rel: str) -> pl.DataFrame:
-            return pl.from_arrow(pq.read_table(f"{base}/{rel}", filesystem=s3))
-    else:
-        files = sorted(str(f.relative_to(root)) for f in Path(root).rglob("data.parquet"))
-
-        def read(rel: str) -> pl.DataFrame:
-            return pl.read_parquet(Path(root) / rel)
-    return {rel: read(rel) for rel in files if not rel.startswith("bars/")}
-
-
-def assert_same(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> None:
-    assert got.keys() == want.keys()
-    for key, frame in want.items():
-        assert got[key].columns == frame.columns, key
-        for col in frame.columns:  # every column, bit for bit (NULLs in the same places)
-            assert got[key][col].equals(frame[col]), (key, col)
 
 
 def expected_keys() -> set[tuple[str, str | None, str]]:
@@ -133,14 +104,21 @@ def test_a_task_that_kills_every_worker_it_lands_on_fails_with_the_reason(three_
 def test_soak_a_random_worker_killed_every_few_seconds(three_workers, bars, reference, tmp_path):
     root = store_root(tmp_path)
     killer = Killer(three_workers, every=2.0, kills=6, seed=25)
+    retried = []
+
+    def on_event(ev):
+        killer.on_event(ev)  # the killing begins with the first task
+        if ev.kind == "task_retried":
+            retried.append(ev)
+
     killer.start()
     try:
         res = run(root, source=bars, stages=STAGES, executor="dask", scheduler=three_workers.address,
-                  task_retries=6)
+                  task_retries=6, on_event=on_event)
     finally:
         killer.stop()
     assert not killer.errors, killer.errors
-    assert killer.killed, "the run ended before the first kill: nothing was soaked"
+    assert retried and killer.killed, "no kill hit a task: nothing was soaked"
     assert res.ok, res.failed
     assert {(d["stage"], d["pair"], d["month"]) for d in res.done} == expected_keys()
     assert_same(partitions(root), reference)
