@@ -23,9 +23,6 @@ def sample():
     return sample_bars
 
 
-S3_BUCKET = "bqx"
-
-
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3-compatible server (moto) on loopback; yields its endpoint URL with a bucket `bqx`."""
@@ -40,7 +37,7 @@ def s3_server():
     endpoint = f"http://127.0.0.1:{port}"
     s3 = fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
                          secret_key="testing", region="us-east-1", allow_bucket_creation=True)
-    s3.create_dir(S3_BUCKET)
+    s3.create_dir("bqx")
     yield endpoint
     server.stop()
 
@@ -58,3 +55,11 @@ def s3_env(s3_server, s3_variables, monkeypatch):
     for key, value in s3_variables.items():
         monkeypatch.setenv(key, value)
     return s3_server
+
+
+@pytest.fixture
+def s3_store(s3_env, request) -> str:
+    """A fresh, empty store URL on the loopback S3 server: s3://bqx/<test name>-<random>."""
+    import uuid
+
+    return f"s3://bqx/{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"

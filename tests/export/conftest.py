@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+
 from pathlib import Path
 
 import pytest
