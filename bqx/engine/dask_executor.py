@@ -41,21 +41,16 @@ from bqx.engine.fingerprint import code_digest
 from bqx.engine.retry import dead_worker_reason
 from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec
 from bqx.errors import UsageError
+from bqx.store.backend import backend_for, is_url
 
 Spec = TaskSpec | ChainSpec
 
 
-def is_url(store: str) -> bool:
-    """Whether a store is given by URL (`s3://...`) rather than a local path."""
-    return "://" in str(store)
-
-
 def store_reachable(store: str) -> bool:
-    """Whether this process reaches the store: its bars dataset is there (a path) or answers (a URL)."""
+    """Whether this process reaches the store: its bars directory is there (a path), or its bars objects
+    are listed (a URL: the endpoint answers and the credentials are good)."""
     if not is_url(store):
         return os.path.isdir(os.path.join(store, "bars"))
-    from bqx.store.backend import backend_for
-
     return bool(backend_for(store).list_files("bars"))
 
 
@@ -186,8 +181,8 @@ class DaskExecutor:
                              hint=f"{where}, and every worker must run the same bqx (and user family modules) as the driver.")
 
     def submit(self, spec: Spec) -> DaskHandle:
-        if not is_url(spec.store):
-            spec = spec.with_store(os.path.abspath(spec.store))
+        if not is_url(spec.store):  # a local store: the same absolute path on every worker
+            spec = spec.with_store(backend_for(spec.store).url)
         modules = tuple(sorted({m for _, m in spec.families}))
         self._check(spec.store, modules)
         return DaskHandle(spec, self._submit(spec))
