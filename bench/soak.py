@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "cluster"))
@@ -27,6 +28,7 @@ from dask_cluster import Killer, ProcessCluster, differences, partitions  # noqa
 
 from bqx.bars.sample import sample_market  # noqa: E402
 from bqx.engine import run  # noqa: E402
+from bqx.engine.dask_executor import DaskExecutor  # noqa: E402
 from bqx.universe import PAIR_NAMES  # noqa: E402
 
 
@@ -86,13 +88,14 @@ def main() -> int:
             if ev.kind == "task_retried":
                 retried.append((ev.stage, ev.pair, ev.month))
 
+        ex = DaskExecutor(None, scheduler=cluster.address, retries=a.retries)
         t0 = time.perf_counter()
         killer.start()
         try:
-            res = run(root, source=bars, stages=a.stages, executor="dask", scheduler=cluster.address,
-                      task_retries=a.retries, on_event=on_event)
+            res = run(root, source=bars, stages=a.stages, executor=ex, on_event=on_event)
         finally:
             killer.stop()
+            ex.close()
         t_dask = time.perf_counter() - t0
         workers_started = len(cluster.started)
         scratch = sorted({p.name for w in cluster.started for p in w.cwd.iterdir()})
@@ -102,9 +105,11 @@ def main() -> int:
 
     print(f"dask (3 workers{', nanny' if a.nanny else ''}, {a.store} store): ok={res.ok} tasks={len(res.done)} "
           f"failed={len(res.failed)} blocked={len(res.blocked)} wall={t_dask:.1f}s")
+    units = Counter(label for label, _ in ex.resubmitted)
     print(f"kills: {len(killer.killed)} (every {a.every}s, at most {a.kills}); worker processes started: "
-          f"{workers_started}; task runs repeated: {len(retried)} task(s) in "
-          f"{len({(s, p, m) for s, p, m in retried})} distinct; workers' scratch dirs hold: {scratch}")
+          f"{workers_started}; tasks whose worker died (KilledWorker): {ex.lost}; resubmissions: "
+          f"{len(ex.resubmitted)} of {len(units)} submissions (most for one: {max(units.values(), default=0)}), "
+          f"{len(retried)} task_retried events; workers' scratch dirs hold: {scratch}")
     print(f"identical to the process pool (every column of every partition): {'yes' if not diff else 'NO'}")
     for line in diff[:10]:
         print("  ", line)

@@ -131,6 +131,7 @@ class DaskExecutor:
         self.retries = max(0, int(retries))
         self.on_retry: Callable[[Spec, int, str], None] | None = None
         self.lost = 0  # tasks given back by the scheduler because their worker died (each a KilledWorker)
+        self.resubmitted: list[tuple[str, int]] = []  # (task or chain, its deaths so far), per resubmission
         if not scheduler:  # the local cluster starts with the first task (a run with nothing to do starts none)
             self.workers = max(1, workers or os.cpu_count() or 1)
             return
@@ -233,6 +234,7 @@ class DaskExecutor:
                         future.release()
                         handle.future = self._submit(handle.spec)
                         pending[handle.future] = handle
+                        self.resubmitted.append((_label(handle.spec), handle.deaths))
                         if self.on_retry is not None:
                             self.on_retry(handle.spec, handle.deaths, worker)
                         continue

@@ -43,7 +43,13 @@ class Worker:
             kids = psutil.Process(self.proc.pid).children()
         except psutil.NoSuchProcess:
             return None
-        live = [k.pid for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+        live = []
+        for kid in kids:  # the worker, not the nanny's multiprocessing resource tracker
+            try:
+                if kid.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(kid.cmdline()):
+                    live.append(kid.pid)
+            except psutil.Error:
+                continue
         return live[0] if live else None
 
 

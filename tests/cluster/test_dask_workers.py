@@ -123,3 +123,24 @@ def test_soak_a_random_worker_killed_every_few_seconds(three_workers, bars, refe
     assert {(d["stage"], d["pair"], d["month"]) for d in res.done} == expected_keys()
     assert_same(partitions(root), reference)
     assert not list(Path(root).rglob("*.tmp"))
+
+
+def test_under_a_nanny_the_killed_worker_is_restarted_and_the_run_completes(tmp_path_factory, s3_variables, bars,
+                                                                            reference, tmp_path):
+    from dask_cluster import ProcessCluster
+
+    counter = tmp_path / "kills"
+    env = {**s3_variables, "BQX_TEST_KILL_WORKER": f"bqx:GBPUSD:{MONTH}:1:{counter}"}  # nanny-started workers inherit it
+    with ProcessCluster(tmp_path_factory.mktemp("nanny"), workers=2, env=env, nanny=True) as cluster:
+        before = {w.name: w.pid() for w in cluster.started}
+        root = store_root(tmp_path)
+        res = run(root, source=bars, stages=STAGES, executor="dask", scheduler=cluster.address)
+        assert res.ok, res.failed
+        died = int(counter.read_text().split()[0])
+        assert died in before.values()
+        cluster.wait_for_workers(2)  # the nanny started a new worker process in place of the dead one
+        after = {w.name: w.pid() for w in cluster.started}
+        assert len(cluster.started) == 2 and died not in after.values() and None not in after.values()
+        assert sum(before[n] != after[n] for n in before) == 1
+    assert "died holding rate_index+bqx+extraction GBPUSD" in run_log(res)
+    assert_same(partitions(root), reference)
