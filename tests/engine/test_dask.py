@@ -139,3 +139,55 @@ def test_scheduler_needs_the_dask_executor(tmp_path):
         run(tmp_path / "s", source=synth_bars(months={"2024-01": 50}), executor="process",
             scheduler="tcp://127.0.0.1:8786")
     assert not os.path.exists(tmp_path / "s" / "manifest.sqlite")
+
+
+class _Lost:
+    """A future whose task the scheduler gave up on: every worker that held it died."""
+
+    def __init__(self, allowed_failures: int):
+        from types import SimpleNamespace
+
+        from distributed.scheduler import KilledWorker
+
+        self.status = "error"
+        self.exc = KilledWorker("k", SimpleNamespace(address="tcp://10.0.0.9:1234"), allowed_failures)
+        self.released = False
+
+    def exception(self):
+        return self.exc
+
+    def release(self):
+        self.released = True
+
+
+def test_a_killed_worker_counts_the_schedulers_allowed_failures_and_gives_up_past_task_retries(monkeypatch):
+    from distributed.scheduler import KilledWorker  # noqa: F401 - the real exception type, raised by the scheduler
+
+    from bqx.engine.dask_executor import DaskExecutor, DaskHandle
+
+    ex = DaskExecutor.__new__(DaskExecutor)  # no cluster: the bookkeeping alone
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry = 2, 0, [], None
+    spec = TaskSpec(store="s3://b/s", stage="rate_index", pair="EURUSD", month="2024-01",
+                    families=(("rate_index", "bqx.families.rate_index"),), params={}, inputs=(), context=0,
+                    lookahead=0, reads={}, infos={}, anchors={}, baseline="2024-01-01T00:00:00+00:00",
+                    fingerprint="f", columns=())
+    fresh = []
+    monkeypatch.setattr(ex, "_submit", lambda s: fresh.append(_Lost(0)) or fresh[-1])
+    monkeypatch.setattr(distributed, "wait", lambda fs, return_when: type("W", (), {"done": set(fs)}))
+    seen = []
+    ex.on_retry = lambda s, n, worker: seen.append((s.stage, n, worker))
+
+    # a scheduler at allowed_failures=0: each KilledWorker is one death; 2 retries, then given up
+    h = DaskHandle(spec, _Lost(0))
+    assert ex.wait([h]) == [h]
+    assert seen == [("rate_index", 1, "tcp://10.0.0.9:1234"), ("rate_index", 2, "tcp://10.0.0.9:1234")]
+    assert h.deaths == 3 and ex.lost == 3 and len(fresh) == 2
+    res = ex.result(h)
+    assert not res.ok and res.error.startswith("the worker process died 3 times running rate_index EURUSD 2024-01")
+    assert "Dask worker tcp://10.0.0.9:1234" in res.error and h.future.released
+
+    # Dask's default allowed_failures=3: one KilledWorker means 4 workers died; past 2 retries at once
+    seen.clear()
+    h = DaskHandle(spec, _Lost(3))
+    assert ex.wait([h]) == [h] and seen == [] and h.deaths == 4
+    assert ex.result(h).error.startswith("the worker process died 4 times running rate_index EURUSD 2024-01")
