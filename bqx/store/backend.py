@@ -73,6 +73,10 @@ class Backend:
     def exists(self, rel: str) -> bool:
         return self.stat(rel) is not None
 
+    def is_there(self) -> bool:
+        """Whether the root holds anything (a store or an export has been written here)."""
+        raise NotImplementedError
+
     def list_files(self, prefix: str = "") -> list[str]:
         """Relative paths of every file under `prefix` (temporary files excluded), sorted."""
         return sorted(self.stats(prefix))
@@ -159,6 +163,9 @@ class LocalBackend(Backend):
 
     def local_path(self, rel: str = "") -> Path:
         return self.root / rel if rel else self.root
+
+    def is_there(self) -> bool:
+        return self.root.exists()
 
     def read_bytes(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()
@@ -349,6 +356,11 @@ class S3Backend(Backend):
     def delete(self, rel: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.key(rel))
 
+    def is_there(self) -> bool:
+        self.check_bucket()
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        return bool(self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0))
+
     def arrow(self) -> tuple[Any, str]:
         return arrow_s3(), "/".join(p for p in (self.bucket, self.prefix) if p)
 
@@ -434,10 +446,15 @@ def backend_for(root: str | os.PathLike[str] | Backend) -> Backend:
     return _CACHE[key]
 
 
+def store_exists(root: str | os.PathLike[str]) -> bool:
+    """Whether anything is at `root` (a local directory that exists, or a prefix holding objects)."""
+    return backend_for(root).is_there()
+
+
 def root_name(root: str | os.PathLike[str]) -> str:
     """A root as users write it: an absolute local path, or the URL as given (never wrapped in Path)."""
     return backend_for(root).url
 
 
 __all__ = ["Backend", "LocalBackend", "S3Backend", "Stamp", "PreconditionFailed", "backend_for",
-           "register_backend", "is_url", "root_name", "s3_client", "arrow_s3"]
+           "register_backend", "is_url", "root_name", "store_exists", "s3_client", "arrow_s3"]
