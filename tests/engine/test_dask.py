@@ -191,3 +191,19 @@ def test_a_killed_worker_counts_the_schedulers_allowed_failures_and_gives_up_pas
     h = DaskHandle(spec, _Lost(3))
     assert ex.wait([h]) == [h] and seen == [] and h.deaths == 4
     assert ex.result(h).error.startswith("the worker process died 4 times running rate_index EURUSD 2024-01")
+
+
+def test_a_task_checks_the_code_of_the_worker_it_lands_on(tmp_path):
+    # a worker that joined after the probe (a replacement) still runs only the driver's code
+    from bqx.engine.dask_executor import dask_task
+    from bqx.engine.fingerprint import code_digest
+
+    spec = TaskSpec(store=str(tmp_path / "s"), stage="rate_index", pair="EURUSD", month="2024-01",
+                    families=(("rate_index", "bqx.families.rate_index"),), params={}, inputs=(), context=0,
+                    lookahead=0, reads={"EURUSD": ("2024-01",)}, infos={}, anchors={},
+                    baseline="2024-01-01T00:00:00+00:00", fingerprint="x", columns=())
+    other = dask_task(spec, "0" * 64)
+    assert not other.ok and "runs other code for bqx.families.rate_index" in other.error
+    assert "the driver has 000000000000" in other.error and not (tmp_path / "s").exists()  # nothing ran
+    same = dask_task(spec, code_digest(("bqx.families.rate_index",)))
+    assert "runs other code" not in (same.error or "")  # it ran (and failed: the store has no bars)
