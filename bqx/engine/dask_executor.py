@@ -164,8 +164,13 @@ class DaskExecutor:
         if key not in self._checked:
             want = self._code(modules)
             problems = []
-            for addr, seen in sorted(self.client.run(_probe, store, modules).items()):
-                if seen["store"] is not True:
+            # a worker that dies while it is asked is left out (whoever runs a task checks its code then)
+            for addr, seen in sorted(self.client.run(_probe, store, modules, on_error="return").items()):
+                if isinstance(seen, OSError):  # CommClosedError and the like: the worker is gone
+                    continue
+                if isinstance(seen, BaseException):
+                    problems.append(f"worker {addr} could not be asked: {type(seen).__name__}: {seen}")
+                elif seen["store"] is not True:
                     why = f" ({seen['store']})" if isinstance(seen["store"], str) else ""
                     problems.append(f"worker {addr} on {seen['host']} does not see the store {store}{why}")
                 elif seen["code"].startswith("cannot import"):

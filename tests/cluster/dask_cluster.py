@@ -168,11 +168,13 @@ class ProcessCluster:
 class Killer(threading.Thread):
     """SIGKILLs a random live worker every `every` seconds, at most `kills` times, then stops; without a
     nanny it starts a replacement each time, so the cluster keeps its size. The first kill comes
-    `every` seconds after `begin()` (call it when the run's first task starts)."""
+    `first` seconds after `begin()` (call it when the run's first task starts; default `every`)."""
 
-    def __init__(self, cluster: ProcessCluster, *, every: float, kills: int, seed: int = 0):
+    def __init__(self, cluster: ProcessCluster, *, every: float, kills: int, seed: int = 0,
+                 first: float | None = None):
         super().__init__(daemon=True)
         self.cluster, self.every, self.max_kills = cluster, every, kills
+        self.first = every if first is None else first
         self.rng = random.Random(seed)
         self.killed: list[tuple[str, int]] = []  # (worker name, pid)
         self.stop_event = threading.Event()
@@ -192,7 +194,9 @@ class Killer(threading.Thread):
             while not self.begun.wait(0.1):
                 if self.stop_event.is_set():
                     return
-            while len(self.killed) < self.max_kills and not self.stop_event.wait(self.every):
+            wait = self.first
+            while len(self.killed) < self.max_kills and not self.stop_event.wait(wait):
+                wait = self.every
                 live = self.cluster.alive()
                 if not live:
                     continue
