@@ -109,6 +109,8 @@ class DaskHandle:
     spec: Spec
     future: Any
     deaths: int = 0
+    last_worker: str = ""  # the address of the last worker that died holding it
+    given_up: bool = False  # its workers died more often than the executor's `retries`
 
 
 class DaskExecutor:
@@ -218,6 +220,24 @@ class DaskExecutor:
         last = getattr(exc.last_worker, "address", str(exc.last_worker))
         return exc.allowed_failures + 1, last
 
+    def _settle(self, handle: DaskHandle) -> bool:
+        """Whether a done future is the unit's last word; False when its worker died and it was submitted again."""
+        n, worker = self._deaths(handle.future)
+        if not n:
+            return True
+        self.lost += 1
+        handle.deaths += n
+        handle.last_worker = worker
+        if handle.deaths > self.retries:  # given up: its workers died more often than `retries` allows
+            handle.given_up = True
+            return True
+        handle.future.release()  # run it again, on a live worker
+        handle.future = self._submit(handle.spec)
+        self.resubmitted.append((_label(handle.spec), handle.deaths))
+        if self.on_retry is not None:
+            self.on_retry(handle.spec, handle.deaths, worker)
+        return False
+
     def wait(self, handles: Iterable[Any]) -> list[Any]:
         from distributed import wait
 
@@ -231,32 +251,27 @@ class DaskExecutor:
             finished = []
             for future in wait(list(pending), return_when="FIRST_COMPLETED").done:
                 handle = pending.pop(future)
-                n, worker = self._deaths(future)
-                if n:
-                    self.lost += 1
-                    handle.deaths += n
-                    if handle.deaths <= self.retries:  # its worker died: run it again, on a live worker
-                        future.release()
-                        handle.future = self._submit(handle.spec)
-                        pending[handle.future] = handle
-                        self.resubmitted.append((_label(handle.spec), handle.deaths))
-                        if self.on_retry is not None:
-                            self.on_retry(handle.spec, handle.deaths, worker)
-                        continue
-                finished.append(handle)
+                if self._settle(handle):
+                    finished.append(handle)
+                else:
+                    pending[handle.future] = handle
             if finished:
                 return finished
 
     def result(self, handle: Any) -> TaskResult | list[TaskResult]:
         if not isinstance(handle, DaskHandle):
             return handle.result()
+        from distributed.scheduler import KilledWorker
+
         try:
-            n, worker = self._deaths(handle.future)
-            if n:  # given up: its workers died more often than `retries` allows
-                why = dead_worker_reason(handle.deaths, _label(handle.spec),
-                                         f"the last was Dask worker {worker}; its log has the cause")
-                return _failed(handle.spec, why)
-            return handle.future.result()
+            while not handle.given_up:
+                try:
+                    return handle.future.result()
+                except KilledWorker:  # it finished, its worker died before the result was fetched, and the rerun's too
+                    self._settle(handle)  # submitted again (wait for it here), or given up
+            why = dead_worker_reason(handle.deaths, _label(handle.spec),
+                                     f"the last was Dask worker {handle.last_worker}; its log has the cause")
+            return _failed(handle.spec, why)
         finally:
             handle.future.release()
 

@@ -207,3 +207,37 @@ def test_a_task_checks_the_code_of_the_worker_it_lands_on(tmp_path):
     assert "the driver has 000000000000" in other.error and not (tmp_path / "s").exists()  # nothing ran
     same = dask_task(spec, code_digest(("bqx.families.rate_index",)))
     assert "runs other code" not in (same.error or "")  # it ran (and failed: the store has no bars)
+
+
+def test_a_result_lost_with_its_worker_after_it_finished_is_run_again(monkeypatch):
+    from bqx.engine.dask_executor import DaskExecutor, DaskHandle
+
+    class Fetched(_Lost):  # finished, then its worker died before the driver fetched it, and the rerun's too
+        def __init__(self):
+            super().__init__(0)
+            self.status = "finished"
+
+        def result(self):
+            self.status = "error"
+            raise self.exc
+
+    class Ok:
+        status = "finished"
+
+        def result(self):
+            return "the result"
+
+        def release(self):
+            pass
+
+    ex = DaskExecutor.__new__(DaskExecutor)
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry = 2, 0, [], None
+    spec = TaskSpec(store="s3://b/s", stage="bqx", pair="EURUSD", month="2024-01", families=(), params={},
+                    inputs=(), context=0, lookahead=0, reads={}, infos={}, anchors={},
+                    baseline="2024-01-01T00:00:00+00:00", fingerprint="f", columns=())
+    monkeypatch.setattr(ex, "_submit", lambda s: Ok())
+    h = DaskHandle(spec, Fetched())
+    assert ex.result(h) == "the result" and h.deaths == 1 and ex.resubmitted == [("bqx EURUSD 2024-01", 1)]
+    ex.retries = 0
+    h = DaskHandle(spec, Fetched())
+    assert ex.result(h).error.startswith("the worker process died 1 time running bqx EURUSD 2024-01")
