@@ -71,10 +71,19 @@ def test_a_worker_sigkilled_mid_task_is_survived_and_the_output_is_identical(thr
     # the worker handed bqx EURUSD (in its chain) SIGKILLs itself, once
     three_workers.set_env(BQX_TEST_KILL_WORKER=f"bqx:EURUSD:{MONTH}:1:{counter}")
     root = store_root(tmp_path)
-    res = run(root, source=bars, stages=STAGES, executor="dask", scheduler=three_workers.address)
+    # what a worker killed mid-write leaves in a local store (the kill above comes before any write)
+    left = Path(root) / "rate_index" / f".data.parquet.{uuid.uuid4().hex[:8]}.tmp"
+
+    def leave_a_temp_file(ev):
+        if ev.kind == "task_done" and not left.exists():
+            left.write_bytes(b"half a file")
+
+    res = run(root, source=bars, stages=STAGES, executor="dask", scheduler=three_workers.address,
+              on_event=leave_a_temp_file)
     assert res.ok, res.failed
     died = counter.read_text().split()
     assert len(died) == 1  # it did die, once
+    assert not left.exists()  # removed at the end of a run that lost a worker
     assert len(three_workers.alive()) == 2 and int(died[0]) not in {w.pid() for w in three_workers.alive()}
     log = run_log(res)
     assert "a Dask worker" in log and "died holding rate_index+bqx+extraction EURUSD" in log, log
