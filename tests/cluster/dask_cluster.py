@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import polars as pl
 import psutil
@@ -223,7 +224,11 @@ def partitions(root: str | Path) -> dict[str, pl.DataFrame]:
         import pyarrow.parquet as pq
         from pyarrow import fs
 
-        s3, base = fs.S3FileSystem(), root.removeprefix("s3://").rstrip("/")
+        endpoint = urlparse(os.environ["AWS_ENDPOINT_URL"])
+        s3 = fs.S3FileSystem(endpoint_override=endpoint.netloc, scheme=endpoint.scheme,
+                             access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                             region=os.environ.get("AWS_REGION", "us-east-1"))
+        base = root.removeprefix("s3://").rstrip("/")
         infos = s3.get_file_info(fs.FileSelector(base, recursive=True))
         files = sorted(i.path[len(base) + 1:] for i in infos if i.path.endswith("data.parquet"))
 

@@ -1,7 +1,9 @@
 """Dask workers with no shared disk, and worker loss survived: a real cluster of 3 worker processes
-(`dask worker`, each in its own scratch directory) runs against the store, and every column of
-every partition equals a process-pool run's; a worker SIGKILLed mid-run, or a random worker
-killed every few seconds, changes nothing in the output.
+(`dask worker`, each in its own scratch directory, knowing only the S3 server's endpoint and fake
+credentials) runs against an s3:// store on a loopback moto server, and every column of every
+partition equals a process-pool run's on a local store; a worker SIGKILLed mid-run (no nanny, or
+under a nanny that restarts it), or a random worker killed every few seconds, changes nothing in
+the output; a task that kills every worker it lands on fails with the reason after task_retries.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import polars as pl
 import pytest
 
 from bqx.engine import run
+from bqx.store.backend import backend_for
 from dask_cluster import Killer, assert_same, partitions
 
 PAIRS = ["EURUSD", "USDJPY", "EURJPY", "GBPUSD", "EURGBP"]  # two closed triangles, for arbitrage
@@ -42,18 +45,25 @@ def expected_keys() -> set[tuple[str, str | None, str]]:
     return {(s, p, MONTH) for s in PER_PAIR for p in PAIRS} | {("arbitrage", None, MONTH)}
 
 
-def store_root(tmp_path: Path) -> str:
-    return str(tmp_path / f"store-{uuid.uuid4().hex[:8]}")
+def store_root(tmp_path: Path, kind: str = "s3") -> str:
+    """A fresh store: an s3:// prefix on the loopback server (the workers know only the URL) or a local path."""
+    name = f"store-{uuid.uuid4().hex[:8]}"
+    return f"s3://bqx/{name}" if kind == "s3" else str(tmp_path / name)
 
 
 def run_log(result) -> str:
+    if result.store.startswith("s3://"):  # uploaded to the store's logs/ when the run ended
+        return backend_for(result.store).read_text(result.log_path[len(result.store) + 1:])
     return Path(result.log_path).read_text()
 
 
-def test_three_worker_processes_write_what_the_process_pool_writes(three_workers, bars, reference, tmp_path):
+def test_three_worker_processes_write_what_the_process_pool_writes(three_workers, bars, reference, tmp_path, s3_env,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a store URL taken for a path would land here
     root = store_root(tmp_path)
     res = run(root, source=bars, stages=STAGES, executor="dask", scheduler=three_workers.address)
     assert res.ok, res.failed
+    assert list(tmp_path.iterdir()) == []  # nothing of the store on the driver's disk
     assert {(d["stage"], d["pair"], d["month"]) for d in res.done} == expected_keys()
     assert len(reference) >= len(PAIRS) * len(PER_PAIR) + 1
     assert_same(partitions(root), reference)
@@ -65,17 +75,19 @@ def test_three_worker_processes_write_what_the_process_pool_writes(three_workers
         assert {p.name for p in w.cwd.iterdir()} <= {"dask-scratch"}, w.cwd
 
 
+@pytest.mark.parametrize("kind", ["s3", "local"])
 def test_a_worker_sigkilled_mid_task_is_survived_and_the_output_is_identical(three_workers, bars, reference,
-                                                                              tmp_path):
+                                                                              tmp_path, s3_env, kind):
     counter = tmp_path / "kills"
     # the worker handed bqx EURUSD (in its chain) SIGKILLs itself, once
     three_workers.set_env(BQX_TEST_KILL_WORKER=f"bqx:EURUSD:{MONTH}:1:{counter}")
-    root = store_root(tmp_path)
-    # what a worker killed mid-write leaves in a local store (the kill above comes before any write)
-    left = Path(root) / "rate_index" / f".data.parquet.{uuid.uuid4().hex[:8]}.tmp"
+    root = store_root(tmp_path, kind)
+    # what a worker killed mid-write leaves in a local store (the kill above comes before any write;
+    # an object store has no such files: one PUT per object)
+    left = tmp_path / "unused" if kind == "s3" else Path(root) / "rate_index" / f".data.parquet.{uuid.uuid4().hex[:8]}.tmp"
 
     def leave_a_temp_file(ev):
-        if ev.kind == "task_done" and not left.exists():
+        if kind == "local" and ev.kind == "task_done" and not left.exists():
             left.write_bytes(b"half a file")
 
     res = run(root, source=bars, stages=STAGES, executor="dask", scheduler=three_workers.address,
@@ -90,10 +102,11 @@ def test_a_worker_sigkilled_mid_task_is_survived_and_the_output_is_identical(thr
     assert log.count("task_retried") == 3  # the chain's three members, run again once
     assert {(d["stage"], d["pair"], d["month"]) for d in res.done} == expected_keys()
     assert_same(partitions(root), reference)
-    assert not list(Path(root).rglob("*.tmp"))
+    if kind == "local":
+        assert not list(Path(root).rglob("*.tmp"))
 
 
-def test_a_task_that_kills_every_worker_it_lands_on_fails_with_the_reason(three_workers, bars, tmp_path):
+def test_a_task_that_kills_every_worker_it_lands_on_fails_with_the_reason(three_workers, bars, tmp_path, s3_env):
     counter = tmp_path / "kills"
     three_workers.set_env(BQX_TEST_KILL_WORKER=f"rate_index:USDJPY:{MONTH}:0:{counter}")  # every time
     res = run(store_root(tmp_path), source=bars, stages=["targets"], executor="dask",
@@ -110,7 +123,7 @@ def test_a_task_that_kills_every_worker_it_lands_on_fails_with_the_reason(three_
 
 
 @pytest.mark.slow
-def test_soak_a_random_worker_killed_every_few_seconds(three_workers, bars, reference, tmp_path):
+def test_soak_a_random_worker_killed_every_few_seconds(three_workers, bars, reference, tmp_path, s3_env):
     root = store_root(tmp_path)
     killer = Killer(three_workers, first=0.5, every=1.5, kills=6, seed=25)  # the run's tasks take seconds here
     retried = []
@@ -131,11 +144,10 @@ def test_soak_a_random_worker_killed_every_few_seconds(three_workers, bars, refe
     assert res.ok, res.failed
     assert {(d["stage"], d["pair"], d["month"]) for d in res.done} == expected_keys()
     assert_same(partitions(root), reference)
-    assert not list(Path(root).rglob("*.tmp"))
 
 
 def test_under_a_nanny_the_killed_worker_is_restarted_and_the_run_completes(tmp_path_factory, s3_variables, bars,
-                                                                            reference, tmp_path):
+                                                                            reference, tmp_path, s3_env):
     from dask_cluster import ProcessCluster
 
     counter = tmp_path / "kills"
