@@ -36,6 +36,8 @@ def s3_server() -> tuple[object, dict[str, str]]:
     """A moto S3 server on loopback with a bucket `bqx`, and the environment that reaches it."""
     import os
 
+    import logging
+
     from moto.server import ThreadedMotoServer
     from pyarrow import fs
 
@@ -43,6 +45,7 @@ def s3_server() -> tuple[object, dict[str, str]]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server.start()
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -107,8 +110,8 @@ def main() -> int:
           f"failed={len(res.failed)} blocked={len(res.blocked)} wall={t_dask:.1f}s")
     units = Counter(label for label, _ in ex.resubmitted)
     print(f"kills: {len(killer.killed)} (every {a.every}s, at most {a.kills}); worker processes started: "
-          f"{workers_started}; tasks whose worker died (KilledWorker): {ex.lost}; resubmissions: "
-          f"{len(ex.resubmitted)} of {len(units)} submissions (most for one: {max(units.values(), default=0)}), "
+          f"{workers_started}; tasks whose worker died (KilledWorker): {ex.lost}; resubmitted: {len(ex.resubmitted)} "
+          f"times, {len(units)} distinct tasks or chains (most for one: {max(units.values(), default=0)}), "
           f"{len(retried)} task_retried events; workers' scratch dirs hold: {scratch}")
     print(f"identical to the process pool (every column of every partition): {'yes' if not diff else 'NO'}")
     for line in diff[:10]:
