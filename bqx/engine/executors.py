@@ -9,10 +9,11 @@ An executor whose workers can die may also have `restart()`: a fresh pool in pla
 one (`run` then submits again what was in flight; see `bqx.engine.retry`). The process pool's
 workers are tied to the driver (`bqx.engine.lifeline`): they end when it dies.
 
-Test hook: with `BQX_TEST_KILL_WORKER=stage:pair:month:times` a process-pool worker SIGKILLs
-itself when it is handed that task (alone or in a chain), the first `times` times in the store
-(counted in `<store>/logs/test-kill-worker.count`, for an s3:// store in a temporary file named
-after its URL: `kill_counter`; 0 = every time).
+Test hook: with `BQX_TEST_KILL_WORKER=stage:pair:month:times[:counter]` a process-pool or Dask
+worker SIGKILLs itself when it is handed that task (alone or in a chain), the first `times` times
+(0 = every time), counted in the file `counter` (default: `<store>/logs/test-kill-worker.count`,
+for an s3:// store a temporary file named after its URL: `kill_counter`; Dask workers on other
+machines need a `counter` they all reach).
 """
 
 from __future__ import annotations
@@ -103,10 +104,10 @@ def pool_task(spec: TaskSpec | ChainSpec) -> TaskResult | list[TaskResult]:
 
 
 def _test_kill(spec: TaskSpec | ChainSpec, want: str) -> None:
-    stage, pair, month, times = want.split(":")
+    stage, pair, month, times, *path = want.split(":", 4)
     if not any((m.stage, m.pair or "", m.month) == (stage, pair, month) for m in spec.members):
         return
-    counter = kill_counter(spec.store)
+    counter = Path(path[0]) if path else kill_counter(spec.store)
     counter.parent.mkdir(parents=True, exist_ok=True)
     with open(counter, "a+") as fh:
         fh.seek(0)
