@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from bqx.engine.fingerprint import code_digest
+from bqx.engine.kill_hook import pool_task
 from bqx.engine.retry import dead_worker_reason
 from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec
 from bqx.errors import UsageError
@@ -79,7 +80,6 @@ def _code_here(modules: tuple[str, ...]) -> str:
 
 def dask_task(spec: Spec, code: str) -> TaskResult | list[TaskResult]:
     """What a Dask worker runs: the code check for this worker, then the pool's task (test hook included)."""
-    from bqx.engine.executors import pool_task  # here, not at import: executors imports this module
 
     modules = tuple(sorted({m for _, m in spec.families}))
     here = _code_here(modules)
