@@ -1,0 +1,80 @@
+"""Bar sources: one interface, one lookup by URL scheme.
+
+A bar source is what `bqx ingest SOURCE` and `bqx.run(store, source=SOURCE)` read bars from: local
+files (CSV or Parquet, bqx.bars.file_source) or a PostgreSQL database (bqx.bars.postgres_source).
+`open_source(target)` picks the source registered for the target's scheme (bqx.connect.schemes);
+adding a source is one module with a class that satisfies `BarSource` and one `register_source`.
+
+Live bars (`bqx live --source`) come from streaming sources, a different interface (lines or rows
+as they arrive, read with a timeout): bqx.live.sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
+
+from bqx.connect.schemes import Registry
+
+if TYPE_CHECKING:
+    from bqx.bars.ingest_report import IngestReport
+
+#: on_month(pair, month, status, rows) of a source read month by month: status "read", "unchanged" or "removed".
+OnMonth = Callable[[str, str, str, int], None]
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How `bqx ingest` reads and validates a source; each source uses the fields that apply to it."""
+
+    fmt: str | None = None  # files: histdata, dukascopy, metatrader or generic (detected when None)
+    policy: str = "strict"  # strict or repair (bqx.bars.rules)
+    tz: Any = None  # the zone(s) of naive timestamps: anything bqx.bars.timezones.ZoneMap.of takes
+    pairs: Sequence[str] | None = None  # only these pairs
+    column_map: dict[str, str] | None = None  # canonical column -> the source's column
+    table: str | None = None  # databases: table pattern with {pair}, or one long table (with pair_column)
+    pair_column: str | None = None
+    run_id: str | None = None  # names the quarantine file
+    lock: bool = True  # take the store's write lock (False: the caller, e.g. a run, holds it)
+    on_month: OnMonth | None = None
+
+
+@runtime_checkable
+class BarSource(Protocol):
+    """Bars from outside the store (files, a database, ...)."""
+
+    scheme: str
+
+    def describe(self) -> str:
+        """The source as messages and records show it (a URL's password masked)."""
+        ...
+
+    def ingest(self, store: Path, options: IngestOptions) -> "IngestReport":
+        """Read, validate and write the bars into `<store>/bars/` (`bqx ingest`); strict raises InputError."""
+        ...
+
+    def write_into(self, store: Path, *, pairs: Sequence[str] | None, start: str | None, end: str | None) -> int:
+        """The bars a run computes from, written into the store whose lock the run holds; returns the rows written."""
+        ...
+
+
+SOURCES: Registry[BarSource] = Registry(
+    "bar source", "Give a bar file or directory, postgresql://USER@HOST:PORT/DB, or register a source "
+                  "(bqx.connect.register_source; docs/CONTRIBUTING.md).")
+
+
+def register_source(scheme: str, factory: Callable[[Any], BarSource] | str, *, replace: bool = False) -> None:
+    """Read targets of `scheme` with `factory(target) -> BarSource` (a callable or "module:attribute")."""
+    SOURCES.register(scheme, factory, replace=replace)
+
+
+def open_source(target: Any) -> BarSource:
+    """The bar source registered for `target`'s scheme; an unknown scheme is a UsageError naming it."""
+    return SOURCES.open(target)
+
+
+register_source("file", "bqx.bars.file_source:FileSource")
+register_source("postgresql", "bqx.bars.postgres_source:DatabaseSource")
+
+__all__ = ["BarSource", "IngestOptions", "OnMonth", "SOURCES", "open_source", "register_source"]
