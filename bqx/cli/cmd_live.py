@@ -42,12 +42,14 @@ def register(app: typer.Typer) -> None:
 
         SIGTERM or Ctrl-C stops it cleanly: the bars already read are computed and written, then it exits 143 or 130.
         """
+        from bqx.connect.schemes import is_database_url
         from bqx.live import Live
-        from bqx.live.sinks import JsonLines, ParquetDays, append_to_store
+        from bqx.connect.sinks import open_stream_sink
+        from bqx.live.sinks import append_to_store
         from bqx.live.sources import LineParser, open_source
 
         cfg, _ = config_from(config, store=store)
-        database = source.startswith(("postgresql://", "postgres://"))
+        database = is_database_url(source)
         if database:  # a password in the URL is refused before anything reads or prints it
             from bqx.bars.readers.postgres import check_url
 
@@ -57,7 +59,7 @@ def register(app: typer.Typer) -> None:
         if database:
             src = _database_source(source, cfg, session, table, pair_column)
         info(f"live: {len(session.pairs)} pairs, {len(session.columns)} features, from {source}")
-        sink = JsonLines(sys.stdout) if out == "-" else ParquetDays(Path(out), flush_minutes)
+        sink = open_stream_sink(out, flush_minutes)
         parser = LineParser()
         minutes = appended = rejected = since_append = 0
 

@@ -102,7 +102,9 @@ class Registry(Generic[T]):
                              hint=self.hint)
         if isinstance(found, str):
             module, _, attr = found.partition(":")
-            found = getattr(importlib.import_module(module), attr)
+            found = importlib.import_module(module)
+            for name in attr.split("."):  # "module:Class.classmethod" allowed
+                found = getattr(found, name)
         return found
 
     def open(self, target: Any, *args: Any, **kwargs: Any) -> T:

@@ -55,7 +55,8 @@ class BarSource(Protocol):
         ...
 
     def write_into(self, store: Path, *, pairs: Sequence[str] | None, start: str | None, end: str | None) -> int:
-        """The bars a run computes from, written into the store whose lock the run holds; returns the rows written."""
+        """The bars a run computes from, written into the store whose lock the run holds; returns how many it wrote
+        (the run's `bars_written`: bars files for files, rows for a database; 0 when nothing changed)."""
         ...
 
 

@@ -85,7 +85,7 @@ def check_not_before_baseline(store: str | os.PathLike[str], first_ts: datetime,
 
 def write_source(root: Path, man: Manifest, opts: "RunOptions") -> int:
     """The run's bars into the store (whose lock the run holds): the sample market's missing months, a frame's
-    bars, or what the bar source (bqx.connect.sources) writes; returns the rows written."""
+    bars, or what the bar source (bqx.connect.sources) writes; returns how many it wrote (0: nothing new)."""
     source, pairs, start, end = opts.source, opts.pairs, opts.start, opts.end
     if source is None:
         return 0
@@ -106,7 +106,7 @@ def write_source(root: Path, man: Manifest, opts: "RunOptions") -> int:
 
 
 def write_frame(root: Path, frame: pl.DataFrame, label: str) -> int:
-    """Bars with a `pair` column into the store as they are (none older than the baseline); returns the rows."""
+    """Bars with a `pair` column into the store as they are (none older than the baseline); returns the files written."""
     if "pair" not in frame.columns:
         raise InputError("source bars need a `pair` column")
     if frame.height:

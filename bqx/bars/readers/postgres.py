@@ -31,20 +31,16 @@ from bqx.bars.readers._common import (
 )
 from bqx.bars.timezones import NEW_YORK, NY_CLOSE
 from bqx.bar_schema import PRICE_COLUMNS, TS_DTYPE
+from bqx.connect.schemes import is_database_url
 from bqx.errors import InputError, UsageError
 from bqx.universe import PAIR_NAMES
 
-SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_TABLE = "m1_{pair}"
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
 _PATTERN = re.compile(rf"^(?:({_IDENT})\.)?((?:{_IDENT}|{{pair}})(?:[A-Za-z0-9_$]|{{pair}})*)$")
 _NUMERIC = {"numeric", "real", "double precision", "integer", "bigint", "smallint"}
 _TEXT = {"text", "character varying", "character"}
 _TS_TYPES = {"timestamp with time zone": True, "timestamp without time zone": False}
-
-
-def is_postgres_url(source: object) -> bool:
-    return isinstance(source, str) and source.startswith(SCHEMES)
 
 
 #: URL query keys that carry a secret (libpq takes connection keywords as query parameters).
@@ -72,7 +68,7 @@ def mask_url(url: str) -> str:
 
 def check_url(url: str) -> str:
     """The URL, when it is a PostgreSQL URL with a host and a database and no password (in user:pw@ or ?password=)."""
-    if not is_postgres_url(url):
+    if not is_database_url(url):
         raise UsageError(f"not a PostgreSQL URL: {mask_url(url)}", hint="Give postgresql://USER@HOST:PORT/DB.")
     parts = urlsplit(url)
     if parts.password is not None or _secret_query(parts.query):
@@ -450,5 +446,5 @@ def iter_months(reader: Reader, tables: list[Table]) -> Iterator[tuple[Table, Mo
             yield t, info
 
 
-__all__ = ["PgLayout", "Reader", "Table", "MonthInfo", "MonthRead", "is_postgres_url", "mask_url", "check_url",
+__all__ = ["PgLayout", "Reader", "Table", "MonthInfo", "MonthRead", "mask_url", "check_url",
            "quote_ident", "connect", "db_error", "DEFAULT_TABLE"]
