@@ -14,7 +14,8 @@ import bqx
 from bqx.connect import schemes, sinks, sources
 from bqx.connect.schemes import is_database_url, scheme_of
 from bqx.connect.sinks import FeatureSink, StreamSink, open_sink, open_stream_sink, register_sink
-from bqx.connect.sources import BarSource, IngestOptions, open_source, register_source
+from bqx.connect.sources import (BarSource, IngestOptions, StreamSource, open_source, open_stream_source,
+                                 register_source)
 from bqx.errors import UsageError
 from bqx.export.options import ExportOptions
 
@@ -52,6 +53,35 @@ def test_every_registered_stream_sink_keeps_the_contract(scheme, tmp_path):
     assert isinstance(sink, StreamSink)
     sink.write(pl.DataFrame({"ts": [], "pair": []}, schema={"ts": pl.Datetime("us", "UTC"), "pair": pl.String}))
     sink.close()
+
+
+@pytest.mark.parametrize("scheme", sources.STREAM_SOURCES.schemes())
+def test_every_registered_stream_source_keeps_the_contract(scheme, tmp_path, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    (tmp_path / "bars").mkdir()
+    src = open_stream_source(_example(scheme, tmp_path))
+    assert isinstance(src, StreamSource)
+    assert callable(src.start) and callable(src.read_bars)
+    src.close()
+
+
+def test_a_directory_stream_source_reads_bars_once_started(tmp_path):
+    from datetime import datetime, timezone
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"pair": "EURUSD", "ts": "2024-07-01T00:00:00Z", "open": 1.0, '
+                                             '"high": 1.2, "low": 0.9, "close": 1.1}\n{"pair": \n')
+    src = open_stream_source(str(tmp_path / "in"))
+    src.start(["EURUSD"], {"EURUSD": None})
+    frame, bad = src.read_bars(0)
+    assert frame["ts"].to_list() == [datetime(2024, 7, 1, tzinfo=timezone.utc)] and frame["close"].to_list() == [1.1]
+    assert [b["rule"] for b in bad] == ["unparseable"]
+    with pytest.raises(UsageError, match="is not a directory"):
+        open_stream_source(str(tmp_path / "missing"))
+    with pytest.raises(UsageError, match="password"):
+        open_stream_source("postgresql://bqx:secret@127.0.0.1:5432/market")
 
 
 @pytest.mark.parametrize("target, scheme", [

@@ -5,19 +5,24 @@ files (CSV or Parquet, bqx.bars.file_source) or a PostgreSQL database (bqx.bars.
 `open_source(target)` picks the source registered for the target's scheme (bqx.connect.schemes);
 adding a source is one module with a class that satisfies `BarSource` and one `register_source`.
 
-Live bars (`bqx live --source`) come from streaming sources, a different interface (lines or rows
-as they arrive, read with a timeout): bqx.live.sources.
+Live bars (`bqx live --source`) come from streaming sources, a different interface: rows as they
+arrive, polled with a timeout for as long as the session runs, from each pair's last bar on
+(`StreamSource`, with its own registry here: "-" for stdin, a directory of growing files,
+postgresql:// polled; bqx.live.sources and bqx.live.pg_source).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from bqx.connect.schemes import Registry
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from bqx.bars.ingest_report import IngestReport
 
 #: on_month(pair, month, status, rows) of a source read month by month: status "read", "unchanged" or "removed".
@@ -75,7 +80,50 @@ def open_source(target: Any) -> BarSource:
     return SOURCES.open(target)
 
 
+@dataclass(frozen=True)
+class StreamOptions:
+    """How a live session reads a database source ([postgres] of bqx.toml, --table, --pair-column)."""
+
+    table: str | None = None
+    pair_column: str | None = None
+    column_map: dict[str, str] | None = None
+    tz: str | None = None
+
+
+@runtime_checkable
+class StreamSource(Protocol):
+    """Live bars as they arrive. Opened (and its target checked) before the session loads; `start` then tells it
+    the session's pairs and each pair's last bar, and `read_bars` is polled until `done`."""
+
+    done: bool
+
+    def start(self, pairs: Sequence[str], since: Mapping[str, datetime | None]) -> None: ...
+
+    def read_bars(self, timeout: float) -> "tuple[pl.DataFrame, list[dict[str, Any]]]":
+        """(bars with pair, _line and _file columns; rejection records), waiting up to `timeout` s when none came."""
+        ...
+
+    def close(self) -> None: ...
+
+
+STREAM_SOURCES: Registry[StreamSource] = Registry(
+    "live bar source", "Give - (stdin), a directory of growing CSV/JSON-lines files, or postgresql://USER@HOST:PORT/DB.")
+
+
+def register_stream_source(scheme: str, factory: Callable[..., StreamSource] | str, *, replace: bool = False) -> None:
+    """Read live bars of `scheme` with `factory(target, options: StreamOptions) -> StreamSource`."""
+    STREAM_SOURCES.register(scheme, factory, replace=replace)
+
+
+def open_stream_source(target: Any, options: StreamOptions | None = None) -> StreamSource:
+    return STREAM_SOURCES.open(target, options or StreamOptions())
+
+
 register_source("file", "bqx.bars.file_source:FileSource")
 register_source("postgresql", "bqx.bars.postgres_source:DatabaseSource")
+register_stream_source("stdio", "bqx.live.sources:StreamSource.open")
+register_stream_source("file", "bqx.live.sources:DirectorySource.open")
+register_stream_source("postgresql", "bqx.live.pg_source:PostgresFeed")
 
-__all__ = ["BarSource", "IngestOptions", "OnMonth", "SOURCES", "open_source", "register_source"]
+__all__ = ["BarSource", "IngestOptions", "OnMonth", "SOURCES", "STREAM_SOURCES", "StreamOptions", "StreamSource",
+           "open_source", "open_stream_source", "register_source", "register_stream_source"]
