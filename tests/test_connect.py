@@ -95,8 +95,8 @@ def test_scheme_of(target, scheme):
 
 
 def test_lookup_picks_the_registered_class(tmp_path):
-    from bqx.bars.file_source import FileSource
-    from bqx.bars.postgres_source import DatabaseSource
+    from bqx.sources.files import FileSource
+    from bqx.sources.postgres import DatabaseSource
     from bqx.export.dataset_sink import DatasetSink
     from bqx.export.postgres_sink import PostgresSink
     from bqx.live.sinks import JsonLines, ParquetDays

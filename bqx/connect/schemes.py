@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from typing import Any, Callable, Generic, TypeVar
 
 from bqx.errors import UsageError
@@ -52,14 +53,33 @@ def local_path(target: str | os.PathLike[str]) -> str:
     return text[len("file://"):] if text.startswith("file://") else text
 
 
-def shown(target: object) -> str:
-    """A target as a message may print it: a URL's password masked (bqx.bars.readers.postgres.mask_url)."""
-    text = str(target)
-    if _URL.match(text) is None:
-        return text
-    from bqx.bars.readers.postgres import mask_url
+#: URL query keys that carry a secret (libpq takes connection keywords as query parameters).
+SECRET_KEYS = ("password", "sslpassword")
 
-    return mask_url(text)
+
+def secret_query(query: str) -> bool:
+    return any(k.lower() in SECRET_KEYS for k, _ in parse_qsl(query, keep_blank_values=True))
+
+
+def mask_url(url: str) -> str:
+    """The URL without a password (user:***@host:port/db, password=*** in the query), for messages and records."""
+    parts = urlsplit(url)
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    if secret_query(query):
+        query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v)
+                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def shown(target: object) -> str:
+    """A target as a message may print it: a URL's password masked."""
+    text = str(target)
+    return mask_url(text) if _URL.match(text) else text
 
 
 def _key(scheme: str) -> str:
@@ -112,4 +132,5 @@ class Registry(Generic[T]):
         return self.factory(scheme_of(target), target)(target, *args, **kwargs)
 
 
-__all__ = ["DATABASE_SCHEMES", "Registry", "is_database_url", "is_s3_url", "local_path", "scheme_of", "shown"]
+__all__ = ["DATABASE_SCHEMES", "SECRET_KEYS", "Registry", "is_database_url", "is_s3_url", "local_path", "mask_url",
+           "scheme_of", "secret_query", "shown"]

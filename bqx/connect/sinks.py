@@ -23,8 +23,8 @@ from bqx.connect.schemes import Registry
 if TYPE_CHECKING:
     import polars as pl
 
-    from bqx.export.options import ExportOptions
-    from bqx.export.outcome import ExportResult
+    ExportOptions = Any  # bqx.export.options.ExportOptions (connect/ imports nothing of the layers that use it)
+    ExportResult = Any  # bqx.export.outcome.ExportResult
 
 
 @runtime_checkable

@@ -1,7 +1,7 @@
 """Bar sources: one interface, one lookup by URL scheme.
 
 A bar source is what `bqx ingest SOURCE` and `bqx.run(store, source=SOURCE)` read bars from: local
-files (CSV or Parquet, bqx.bars.file_source) or a PostgreSQL database (bqx.bars.postgres_source).
+files (CSV or Parquet, bqx.sources.files) or a PostgreSQL database (bqx.sources.postgres).
 `open_source(target)` picks the source registered for the target's scheme (bqx.connect.schemes);
 adding a source is one module with a class that satisfies `BarSource` and one `register_source`.
 
@@ -22,8 +22,6 @@ from bqx.connect.schemes import Registry
 
 if TYPE_CHECKING:
     import polars as pl
-
-    from bqx.bars.ingest_report import IngestReport
 
 #: on_month(pair, month, status, rows) of a source read month by month: status "read", "unchanged" or "removed".
 OnMonth = Callable[[str, str, str, int], None]
@@ -55,8 +53,9 @@ class BarSource(Protocol):
         """The source as messages and records show it (a URL's password masked)."""
         ...
 
-    def ingest(self, store: Path, options: IngestOptions) -> "IngestReport":
-        """Read, validate and write the bars into `<store>/bars/` (`bqx ingest`); strict raises InputError."""
+    def ingest(self, store: Path, options: IngestOptions) -> Any:
+        """Read, validate and write the bars into `<store>/bars/` (`bqx ingest`); returns the IngestReport
+        (bqx.bars.ingest_report); strict raises InputError."""
         ...
 
     def write_into(self, store: Path, *, pairs: Sequence[str] | None, start: str | None, end: str | None) -> int:
@@ -119,8 +118,8 @@ def open_stream_source(target: Any, options: StreamOptions | None = None) -> Str
     return STREAM_SOURCES.open(target, options or StreamOptions())
 
 
-register_source("file", "bqx.bars.file_source:FileSource")
-register_source("postgresql", "bqx.bars.postgres_source:DatabaseSource")
+register_source("file", "bqx.sources.files:FileSource")
+register_source("postgresql", "bqx.sources.postgres:DatabaseSource")
 register_stream_source("stdio", "bqx.live.sources:StreamSource.open")
 register_stream_source("file", "bqx.live.sources:DirectorySource.open")
 register_stream_source("postgresql", "bqx.live.pg_source:PostgresFeed")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -26,9 +26,6 @@ from bqx.errors import InputError, TaskError, UsageError
 from bqx.core.declaration import Ctx, PairInfo
 from bqx.core.runner import pair_info
 from bqx.universe import PAIR_NAMES
-
-if TYPE_CHECKING:
-    from bqx.engine.options import RunOptions
 
 SAMPLE_START = "2024-07"
 AUTO = "auto"  # the sample market for a new or sample store, else the bars already in the store
@@ -83,9 +80,10 @@ def check_not_before_baseline(store: str | os.PathLike[str], first_ts: datetime,
         )
 
 
-def write_source(root: Path, man: Manifest, opts: "RunOptions") -> int:
-    """The run's bars into the store (whose lock the run holds): the sample market's missing months, a frame's
-    bars, or what the bar source (bqx.connect.sources) writes; returns how many it wrote (0: nothing new)."""
+def write_source(root: Path, man: Manifest, opts: Any) -> int:
+    """The run's bars into the store (whose lock the run holds) as `opts` (bqx.engine.options.RunOptions) say: the
+    sample market's missing months, a frame's bars, or what the bar source (bqx.connect.sources) writes; returns
+    how many it wrote (0: nothing new)."""
     source, pairs, start, end = opts.source, opts.pairs, opts.start, opts.end
     if source is None:
         return 0
