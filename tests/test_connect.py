@@ -4,7 +4,10 @@ lookup, the refusal of an unknown scheme, and a source or sink registered by a t
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -267,3 +270,15 @@ def test_run_options_are_checked_once(tmp_path):
     assert isinstance(RunOptions.build(source=str(tmp_path)).for_store(tmp_path / "s").source, BarSource)
     with pytest.raises(AttributeError):
         opts.pairs = None  # frozen
+
+
+def test_the_cli_refuses_an_unknown_scheme_naming_it(tmp_path):
+    """`bqx ingest` and `bqx export` go through the lookup: exit 2 and one line naming the scheme."""
+    for args, kind in ((["ingest", "ftp://host/bars.csv"], "bar source"),
+                       (["export", "--to", "gs://bucket/features"], "feature sink")):
+        res = subprocess.run([sys.executable, "-m", "bqx", *args, "--store", str(tmp_path / "s")], capture_output=True,
+                             text=True, env={**os.environ, "COLUMNS": "400"}, timeout=120)
+        assert res.returncode == 2, res.stderr
+        scheme = args[-1].split("://")[0]
+        assert f"error: no {kind} for the scheme {scheme} ({args[-1]})" in res.stderr
+        assert "Traceback" not in res.stderr

@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
             report = ingest_database(source, cfg.store, pg, policy=policy, pairs=split_list(pairs), quiet=json_,
                                      zones=dict(zones.pairs) or None)
         else:
-            report = do_ingest(Path(source), cfg.store, fmt=fmt, policy=policy, tz=zones, pairs=split_list(pairs),
+            report = do_ingest(source, cfg.store, fmt=fmt, policy=policy, tz=zones, pairs=split_list(pairs),
                                column_map=mapping)
         if json_:
             emit_json(report.to_dict())

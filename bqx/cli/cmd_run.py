@@ -38,7 +38,7 @@ def source_arg(cfg_source: str, store: Path, policy: str, tz, given: bool = True
         return None
     from bqx.bars.ingest import ingest
 
-    report = ingest(Path(cfg_source), store, policy=policy, tz=tz)
+    report = ingest(cfg_source, store, policy=policy, tz=tz)
     for line in report.lines():
         info(line)
     return None

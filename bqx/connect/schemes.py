@@ -16,9 +16,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from bqx.errors import UsageError
 
-#: The prefixes of a PostgreSQL URL (`postgres://` is libpq's alias).
-DATABASE_SCHEMES = ("postgresql://", "postgres://")
-_ALIASES = {"postgres": "postgresql"}
+_ALIASES = {"postgres": "postgresql"}  # libpq's alias
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 T = TypeVar("T")
@@ -50,7 +48,7 @@ def is_s3_url(target: object) -> bool:
 def local_path(target: str | os.PathLike[str]) -> str:
     """A "file" target as a path: `file://` stripped."""
     text = os.fspath(target)
-    return text[len("file://"):] if text.startswith("file://") else text
+    return text[len("file://"):] if text[:7].lower() == "file://" else text
 
 
 #: URL query keys that carry a secret (libpq takes connection keywords as query parameters).
@@ -132,5 +130,5 @@ class Registry(Generic[T]):
         return self.factory(scheme_of(target), target)(target, *args, **kwargs)
 
 
-__all__ = ["DATABASE_SCHEMES", "SECRET_KEYS", "Registry", "is_database_url", "is_s3_url", "local_path", "mask_url",
+__all__ = ["SECRET_KEYS", "Registry", "is_database_url", "is_s3_url", "local_path", "mask_url",
            "scheme_of", "secret_query", "shown"]
