@@ -114,7 +114,7 @@ class IngestConfig(_Frozen):
 class Config(_Frozen):
     """Everything a bqx command may be told, validated."""
 
-    store: Path = Path("bqx-store")
+    store: str = Field("bqx-store", description="a local directory or an s3://BUCKET/PREFIX URL")
     source: str = Field("sample", description="'sample' or a path the readers understand")
     pairs: tuple[str, ...] | None = None
     start: str | None = Field(None, pattern=r"^\d{4}-\d{2}$")
@@ -133,6 +133,11 @@ class Config(_Frozen):
     ingest: IngestConfig = IngestConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_text(cls, v: Any) -> str:
+        return os.fspath(v) if isinstance(v, os.PathLike) else v
 
     @field_validator("source")
     @classmethod

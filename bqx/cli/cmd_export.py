@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         to: str = typer.Option(..., "--to", help="Destination: a local directory, s3://BUCKET/PREFIX, or postgresql://USER@HOST:PORT/DB[?table=SCHEMA.PREFIX] (docs/POSTGRESQL.md)."),
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
         split: Optional[str] = typer.Option(None, "--split", help="Train,validation,test fractions of the common date range by time (default 0.8,0.1,0.1)."),
         train_end: Optional[str] = typer.Option(None, "--train-end", help="First timestamp after training (ISO, UTC); replaces --split."),

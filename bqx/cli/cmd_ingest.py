@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         source: str = typer.Argument(..., help="A bar file, a directory of per-pair files, or "
                                                "postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or ~/.pgpass).",
                                      show_default=False),
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         fmt: Optional[str] = typer.Option(
             None, "--format",
             help="histdata, dukascopy, metatrader or generic (CSV/Parquet; the `bqx sample` CSV dialect needs no "

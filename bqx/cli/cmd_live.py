@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
                                    "or postgresql://USER@HOST:PORT/DB (polled for rows newer than each pair's last bar; "
                                    "tables as for `bqx ingest`). Lines: JSON objects or CSV with a header."),
         out: str = typer.Option("-", "--out", help="- (JSON lines on stdout) or a DIR (one Parquet file per UTC day)."),
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Pairs to follow (default: every pair of the store)."),
         on_missing: str = typer.Option("carry", "--on-missing",

@@ -8,13 +8,15 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from bqx.store.backend import store_exists
+from bqx.store.layout import bars_stats
 from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json, out, split_list
 
 
 def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan(
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Pairs (default: all in the store, or all 28)."),
         start: Optional[str] = typer.Option(None, "--start", help="First month YYYY-MM."),
         end: Optional[str] = typer.Option(None, "--end", help="Last month YYYY-MM, included."),
@@ -27,7 +29,7 @@ def register(app: typer.Typer) -> None:
         from bqx.engine import plan as engine_plan
 
         cfg, _ = config_from(config, store=store, pairs=split_list(pairs), start=start, end=end, workers=workers)
-        has_bars = (cfg.store / "bars").exists()
+        has_bars = bool(bars_stats(cfg.store)) if store_exists(cfg.store) else False
         source = None if has_bars else ("sample" if cfg.source == "sample" else None)
         data = engine_plan(cfg.store, source=source, pairs=list(cfg.pairs) if cfg.pairs else None, start=cfg.start,
                            end=cfg.end, stages=split_list(stages), workers=cfg.workers, params=cfg.family_params())

@@ -13,7 +13,7 @@ from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, con
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
         out_: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML file to write."),
         export: Optional[str] = typer.Option(None, "--export",

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from bqx.store.backend import root_name
 from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out, split_list
 
 
@@ -47,7 +48,7 @@ def source_arg(cfg_source: str, store: Path, policy: str, tz, given: bool = True
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         source: Optional[str] = typer.Option(
             None, "--source",
             help="'sample' (the built-in market), 'store' (bars already ingested), a path of bar files to ingest "
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
             kwargs["forget_missing_bars"] = True
         if cfg.executor == "dask":
             kwargs["scheduler"] = cfg.scheduler
-        info(f"store {cfg.store.resolve()}" + (" (dry run)" if dry_run else ""))
+        info(f"store {root_name(cfg.store)}" + (" (dry run)" if dry_run else ""))
         if cfg.pairs and len(cfg.pairs) < 28:
             _coverage(cfg.pairs)
         with Progress(console, quiet=STATE.quiet or json_) as progress:

@@ -17,7 +17,7 @@ BY = ("mean_ic", "t_stat", "ir")
 def register(app: typer.Typer) -> None:
     @app.command("signal")
     def signal_cmd(
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs (repeat or comma-separate)."),
         start: Optional[str] = typer.Option(None, "--start", help="First month YYYY-MM (default: the first)."),

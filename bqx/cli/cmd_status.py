@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from bqx.store.backend import store_exists
 from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json, out
 
 _STYLE = {"done": "green", "failed": "red", "interrupted": "red", "running": "yellow", "partial": "yellow", "passed": "green"}
@@ -29,13 +30,13 @@ def _with_validation(rows: list[dict], store: Path) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("status")
-    def status(store: Optional[Path] = StoreOpt, config: Optional[Path] = ConfigOpt, json_: bool = JsonOpt) -> None:
+    def status(store: Optional[str] = StoreOpt, config: Optional[Path] = ConfigOpt, json_: bool = JsonOpt) -> None:
         """Print the stage table: id, name, status, partitions done/total, features, rows, duration, failures."""
         from bqx.engine import status as engine_status
         from bqx.errors import UsageError
 
         cfg, _ = config_from(config, store=store)
-        if not cfg.store.exists():
+        if not store_exists(cfg.store):
             raise UsageError(f"no store at {cfg.store}", hint="Run `bqx run` first, or pass --store DIR.")
         rows = engine_status(cfg.store)
         _with_validation(rows, cfg.store)

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from bqx.store.backend import backend_for
 from bqx.cli.common import STATE, ConfigOpt, JsonOpt, StoreOpt, config_from, console, emit_json, info, out, split_list
 from bqx.errors import TaskError, UsageError
 
@@ -15,7 +16,7 @@ from bqx.errors import TaskError, UsageError
 def register(app: typer.Typer) -> None:
     @app.command("validate")
     def validate_cmd(
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
         families: Optional[list[str]] = typer.Option(None, "--families", "-f",
                                                      help="Only these families (repeat or comma-separate)."),
@@ -103,7 +104,7 @@ def run_validation(root: Path, *, families=None, samples=None, seed=0, partition
         out.print(result.table())
         if save:  # a validation of some families goes to partial.json, never replacing the latest complete one
             name = LATEST if result.complete else PARTIAL
-            info(f"report saved to {root / VALIDATION_DIR / name}"
+            info(f"report saved to {backend_for(root).join(f'{VALIDATION_DIR}/{name}')}"
                  + ("" if result.complete else f" (only some families: {LATEST} keeps the latest complete one)"))
         if result.passed:
             out.print(f"[green]{result.summary()}[/]")

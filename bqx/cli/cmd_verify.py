@@ -7,13 +7,14 @@ from typing import Optional
 
 import typer
 
+from bqx.store.backend import store_exists
 from bqx.cli.common import ConfigOpt, JsonOpt, StoreOpt, config_from, emit_json, info, out, split_list
 
 
 def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify_cmd(
-        store: Optional[Path] = StoreOpt,
+        store: Optional[str] = StoreOpt,
         config: Optional[Path] = ConfigOpt,
         pairs: Optional[list[str]] = typer.Option(None, "--pairs", help="Only these pairs' files (and every cross-pair file)."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Hashing threads (default: up to 4)."),
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         from bqx.engine.verify import verify_store
 
         cfg, _ = config_from(config, store=store, pairs=split_list(pairs))
-        if not cfg.store.exists():
+        if not store_exists(cfg.store):
             raise UsageError(f"no store at {cfg.store}", hint="Run `bqx run` first, or pass --store DIR.")
         result = verify_store(cfg.store, pairs=list(cfg.pairs) if cfg.pairs else None, workers=workers)
         if json_:

@@ -22,12 +22,12 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
 class State:
     verbose: bool = False
     quiet: bool = False
-    store: Path | None = None
+    store: str | None = None
 
 
 STATE = State()
 
-StoreOpt = typer.Option(None, "--store", help="Store directory (default: ./bqx-store, or `store` in bqx.toml).",
+StoreOpt = typer.Option(None, "--store", help="Store: a directory, or s3://BUCKET/PREFIX (default: ./bqx-store, or `store` in bqx.toml).",
                         show_default=False)
 ConfigOpt = typer.Option(None, "--config", help="Configuration file (default: ./bqx.toml if present).",
                          exists=False, show_default=False)

@@ -1,4 +1,8 @@
-"""The store on disk: partition paths, the one Parquet writer (atomic), the bars dataset.
+"""The store's layout: partition paths, the one Parquet writer (atomic), the bars dataset.
+
+Every function takes the store's root as given (a local path or an s3:// URL) and reaches the files
+through its backend (bqx.store.backend): `partition_rel`/`table_rel` name a file relative to the root;
+`partition_path`/`table_path` give the full name (a Path for a local store, the URL string otherwise).
 
 Layout: `<store>/<stage>/pair=<P>/year_month=<M>/data.parquet` (ts + the stage's columns),
 `<store>/tables/<name>/year_month=<M>/data.parquet`, `<store>/bars/...` with `pairs.json`,
@@ -11,14 +15,14 @@ import hashlib
 import io
 import json
 import os
-import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
 import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS, conform, split_pairs
-from bqx.io import atomic_write, clean_temp_files, write_parquet_to, atomic_write_text
+from bqx.io import clean_temp_files as _clean_local, write_parquet_to
+from bqx.store.backend import CRC, LocalBackend, backend_for, is_url
 
 BARS = "bars"
 TABLES = "tables"
@@ -27,52 +31,55 @@ PAIRS_FILE = "pairs.json"  # at the store root, so the bars directory holds only
 RESERVED = frozenset({BARS, TABLES, "logs"})
 
 
+def partition_rel(stage: str, pair: str, month: str) -> str:
+    return f"{stage}/pair={pair}/year_month={month}/{DATA_FILE}"
+
+
+def table_rel(name: str, month: str) -> str:
+    return f"{TABLES}/{name}/year_month={month}/{DATA_FILE}"
+
+
+def _full(root: str | os.PathLike[str], rel: str) -> Any:
+    return Path(root) / rel if not is_url(root) else backend_for(root).join(rel)
+
+
 def partition_path(root: str | os.PathLike[str], stage: str, pair: str, month: str) -> Path:
-    return Path(root) / stage / f"pair={pair}" / f"year_month={month}" / DATA_FILE
+    """The partition's full name: a Path in a local store, an s3:// URL (str) in an object-storage store."""
+    return _full(root, partition_rel(stage, pair, month))
 
 
 def table_path(root: str | os.PathLike[str], name: str, month: str) -> Path:
-    return Path(root) / TABLES / name / f"year_month={month}" / DATA_FILE
+    return _full(root, table_rel(name, month))
 
 
-CRC = "crc32:"  # the prefix of a task output's recorded checksum
+def write_partition(root: str | os.PathLike[str], rel: str, frame: pl.DataFrame | Any) -> tuple[int, Any, str]:
+    """Write a store file atomically with the pinned Parquet options; (size, stamp, checksum) for the manifest."""
+    return backend_for(root).write_parquet(rel, frame)
 
 
-class _Checksummed(io.RawIOBase):
-    """A write-only file that passes every byte on to `fh` and keeps their CRC-32."""
+def read_partition(root: str | os.PathLike[str], rel: str, columns: list[str] | None = None,
+                   rows: tuple[int, int] | None = None) -> pl.DataFrame:
+    """A store file (the columns given, or all; rows [first, stop) when `rows`)."""
+    b = backend_for(root)
+    return b.read_parquet(rel, columns) if rows is None else b.read_rows(rel, rows[0], rows[1], columns)
 
-    def __init__(self, fh: Any):
-        self.fh, self.crc, self.size = fh, 0, 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.crc = zlib.crc32(data, self.crc)
-        self.size += len(data) if not isinstance(data, memoryview) else data.nbytes
-        return self.fh.write(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self.fh.flush()
+def digest(root: str | os.PathLike[str], rel: str) -> str:
+    """SHA-256 of a store file's bytes (the bars months' identity in the manifest)."""
+    b = backend_for(root)
+    if b.is_local:
+        return file_digest(b.local_path(rel))
+    return hashlib.sha256(b.read_bytes(rel)).hexdigest()
 
 
 def write_parquet(frame: pl.DataFrame | Any, path: str | os.PathLike[str]) -> tuple[int, int, str]:
-    """Write a store file atomically with the pinned Parquet options; returns (size, mtime_ns, checksum).
+    """Write a local store file atomically with the pinned Parquet options; returns (size, mtime_ns, checksum).
 
     The checksum (CRC-32, bqx.store.checksum) is taken from the bytes on their way to the file, so it
     costs no second read; the manifest records it with the task's outputs.
     """
-    box: list[_Checksummed] = []
-
-    def write(fh: Any) -> None:
-        box.append(_Checksummed(fh))
-        write_parquet_to(frame, box[0])
-
-    size, mtime = atomic_write(path, write)
-    return size, mtime, f"{CRC}{box[0].crc:08x}"
+    path = Path(path)
+    return LocalBackend(path.parent).write_parquet(path.name, frame)
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -93,8 +100,21 @@ def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 
 # -- the bars dataset -------------------------------------------------------------------------
 
+def bars_stats(root: str | os.PathLike[str]) -> dict[tuple[str, str], tuple[str, int, Any]]:
+    """(pair, month) -> (rel, size, stamp) of every bars partition in the store, from one listing."""
+    out: dict[tuple[str, str], tuple[str, int, Any]] = {}
+    for rel, (size, stamp) in backend_for(root).stats(BARS).items():
+        parts = rel.split("/")
+        if (len(parts) == 4 and parts[3] == DATA_FILE and parts[1].startswith("pair=")
+                and parts[2].startswith("year_month=")):
+            out[(parts[1][5:], parts[2][11:])] = (rel, size, stamp)
+    return dict(sorted(out.items()))
+
+
 def bars_partitions(root: str | os.PathLike[str]) -> dict[tuple[str, str], Path]:
-    """(pair, month) -> file of every bars partition in the store."""
+    """(pair, month) -> file of every bars partition in the store (a Path locally, the URL otherwise)."""
+    if is_url(root):
+        return {k: _full(root, v[0]) for k, v in bars_stats(root).items()}
     base = Path(root) / BARS
     out: dict[tuple[str, str], Path] = {}
     if not base.is_dir():
@@ -109,15 +129,16 @@ def bars_partitions(root: str | os.PathLike[str]) -> dict[tuple[str, str], Path]
 
 def read_pairs_json(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """The store's per-pair source catalog: basis, has_volume, has_bidask, source (empty when none)."""
-    path = Path(root) / PAIRS_FILE
-    if not path.is_file():
+    b = backend_for(root)
+    try:
+        return json.loads(b.read_bytes(PAIRS_FILE))
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    return json.loads(path.read_text())
 
 
 def write_pairs_json(root: str | os.PathLike[str], info: Mapping[str, Mapping[str, Any]]) -> None:
     text = json.dumps({k: dict(v) for k, v in sorted(info.items())}, indent=1, sort_keys=True)
-    atomic_write_text(Path(root) / PAIRS_FILE, text)
+    backend_for(root).write_text(PAIRS_FILE, text)
 
 
 def write_bars(
@@ -134,7 +155,7 @@ def write_bars(
     `pairs.json` (basis, has_volume, has_bidask, source). Returns the partitions written.
     Call it while holding the store lock.
     """
-    existing = bars_partitions(root)
+    existing = bars_stats(root)
     info = read_pairs_json(root)
     written: list[tuple[str, str]] = []
     for pair, frame in split_pairs(bars).items():
@@ -145,11 +166,11 @@ def write_bars(
             key = (pair, str(month))
             if only_missing and key in existing:
                 continue
-            path = partition_path(root, BARS, pair, str(month))
+            rel = partition_rel(BARS, pair, str(month))
             data = part.drop("_month").select(BAR_COLUMNS)
-            if key in existing and _same_bytes(data, path):
+            if key in existing and _same_bytes(data, root, rel):
                 continue
-            write_parquet(data, path)
+            write_partition(root, rel, data)
             written.append(key)
         has_volume = bool(frame.height and (frame["volume"].fill_null(0.0) != 0.0).any())
         has_bidask = bool(frame.height and frame["bid_close"].is_not_null().any() and frame["ask_close"].is_not_null().any())
@@ -164,20 +185,24 @@ def write_bars(
     return written
 
 
-def _same_bytes(frame: pl.DataFrame, path: Path) -> bool:
-    import io
-
+def _same_bytes(frame: pl.DataFrame, root: str | os.PathLike[str], rel: str) -> bool:
     buf = io.BytesIO()
     write_parquet_to(frame, buf)
-    return hashlib.sha256(buf.getvalue()).hexdigest() == file_digest(path)
+    return hashlib.sha256(buf.getvalue()).hexdigest() == digest(root, rel)
 
 
 def read_bars(root: str | os.PathLike[str], pair: str, months: list[str]) -> pl.DataFrame:
-    files = [partition_path(root, BARS, pair, m) for m in months]
-    return pl.concat([pl.read_parquet(f) for f in files]).sort("ts") if files else pl.DataFrame()
+    frames = [read_partition(root, partition_rel(BARS, pair, m)) for m in months]
+    return pl.concat(frames).sort("ts") if frames else pl.DataFrame()
+
+
+def clean_temp_files(root: str | os.PathLike[str]) -> int:
+    """Remove temporary files left by a killed writer (a local store; an object store has none: one PUT each)."""
+    return 0 if is_url(root) else _clean_local(root)
 
 
 __all__ = [
-    "BARS", "TABLES", "partition_path", "table_path", "write_parquet", "write_bars", "bars_partitions",
+    "BARS", "TABLES", "partition_rel", "table_rel", "write_partition", "read_partition", "bars_stats", "digest",
+    "partition_path", "table_path", "write_parquet", "write_bars", "bars_partitions",
     "read_pairs_json", "file_digest", "file_stamp", "clean_temp_files",
 ]

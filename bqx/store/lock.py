@@ -6,6 +6,7 @@ shared lock through a read-only descriptor, or none when the store has no lock f
 A writer refuses to start while a reader holds the lock, and a reader while a writer does, each
 naming the other process. The writer's pid, purpose and command are in the lock file; each
 reader's in `<store>/.readers/<pid>.json` while it reads (stale files of dead readers are ignored).
+A store on object storage (s3://) has a lease object instead (bqx.store.lease).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bqx.errors import StoreLockedError
+from bqx.store.backend import backend_for, is_url
 
 LOCK_NAME = ".lock"
 READERS = ".readers"
@@ -33,6 +35,12 @@ def store_lock(store: str | os.PathLike[str], purpose: str = "write") -> Iterato
     The lock file stays in place (unlinking it would race); the kernel releases the lock when the
     holder exits, however it exits.
     """
+    if is_url(store):  # object storage: the lease (bqx.store.lease) in place of a flock
+        from bqx.store.lease import holding_lease
+
+        with holding_lease(backend_for(store), purpose):  # type: ignore[arg-type]
+            yield Path(LOCK_NAME)
+        return
     root = Path(store)
     root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_NAME
@@ -80,8 +88,15 @@ def holding(fd: int, info: dict) -> Iterator[None]:
 def read_lock(store: str | os.PathLike[str], purpose: str = "read") -> Iterator[Path | None]:
     """Hold the store's lock shared (with other readers) for the block; refuse at once while a writer holds it.
 
-    A store directory that does not exist is not locked (the reader reports it missing itself).
+    A store directory that does not exist is not locked (the reader reports it missing itself). On object
+    storage a reader refuses while a driver holds a live lease (readers there leave no trace a writer sees).
     """
+    if is_url(store):
+        from bqx.store.lease import refuse_if_written
+
+        refuse_if_written(backend_for(store), purpose)
+        yield None
+        return
     root = Path(store)
     if not root.is_dir():
         yield None
@@ -134,6 +149,10 @@ def _open_for_reading(path: Path) -> int | None:
 
 def writer_active(store: str | os.PathLike[str]) -> bool:
     """Whether a writer (run, ingest) holds the store's lock now; works on a read-only store too."""
+    if is_url(store):
+        from bqx.store.lease import live_holder
+
+        return live_holder(backend_for(store)) is not None
     try:
         fd = os.open(Path(store) / LOCK_NAME, os.O_RDONLY)
     except OSError:

@@ -1,4 +1,15 @@
-"""The manifest: SQLite (WAL) at `<store>/manifest.sqlite` — format version, anchors, bars, tasks, runs."""
+"""The manifest: SQLite (WAL) at `<store>/manifest.sqlite` — format version, anchors, bars, tasks, runs.
+
+On object storage (an s3:// store) SQLite cannot be shared, so the manifest is one object, `manifest.sqlite`,
+the same file format. The driver holding the store's lease (bqx.store.lease) works on a local copy
+and uploads it whole: after task records at most every `SYNC_SECONDS` (longer when the upload is slow:
+ten times its last duration), and when it closes. Every upload is a conditional PUT (`If-Match` the
+ETag it last wrote, `If-None-Match: *` for a new store), so a driver that lost its lease cannot overwrite
+the records of the one that took it. A driver killed between two uploads loses at most the records of
+that interval: their partitions are recomputed by the next run (writes are atomic, so nothing partial is
+ever recorded). Readers download the object and open the copy read-only; the local copies live in a
+temporary directory and are deleted on close: the store needs nothing of the driver's disk.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from bqx.errors import BqxError
+from bqx.errors import BqxError, StoreLockedError
+from bqx.store.backend import Backend, PreconditionFailed, backend_for, is_url
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.sqlite"
@@ -48,14 +60,13 @@ class TaskRow:
     outputs: tuple[tuple[Any, ...], ...]  # (path in store, size, mtime_ns[, checksum]) per output file
     run_id: int | None
 
-    def intact(self, root: str | os.PathLike[str]) -> bool:
-        """Every recorded output file still exists with its recorded size and mtime (contents: bqx.store.checksum)."""
-        for rel, size, mtime, *_ in self.outputs:
-            try:
-                st = os.stat(Path(root) / rel)
-            except FileNotFoundError:
-                return False
-            if st.st_size != size or st.st_mtime_ns != mtime:
+    def intact(self, root: str | os.PathLike[str], stats: Mapping[str, tuple[int, Any]] | None = None) -> bool:
+        """Every recorded output file still exists with its recorded size and stamp (mtime_ns locally, the ETag on
+        object storage; contents: bqx.store.checksum). `stats`: a listing (Backend.stats) to look them up in."""
+        backend = None if stats is not None else backend_for(root)
+        for rel, size, stamp, *_ in self.outputs:
+            now = stats.get(rel) if stats is not None else backend.stat(rel)  # type: ignore[union-attr]
+            if now is None or tuple(now) != (size, stamp):
                 return False
         return True
 
@@ -64,12 +75,19 @@ class Manifest:
     """Open (and create when `create`) a store's manifest. Readers pass `readonly=True`."""
 
     def __init__(self, root: str | os.PathLike[str], *, readonly: bool = False):
-        self.root = Path(root)
-        self.path = self.root / MANIFEST
+        self.remote: RemoteCopy | None = None
+        if is_url(root):  # object storage: a local working copy of the one manifest object
+            self.remote = RemoteCopy(backend_for(root), readonly)  # type: ignore[arg-type]
+            self.root = self.remote.backend.url  # type: ignore[assignment]
+            self.path = self.remote.path
+        else:
+            self.root = Path(root)
+            self.path = self.root / MANIFEST
         if readonly:
             self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=30)
         else:
-            self.root.mkdir(parents=True, exist_ok=True)
+            if self.remote is None:
+                self.root.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -91,7 +109,18 @@ class Manifest:
             )
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            if self.remote is not None and not self.remote.readonly:
+                self.remote.upload(self.conn)
+        finally:
+            self.conn.close()
+            if self.remote is not None:
+                self.remote.discard()
+
+    def sync(self, *, force: bool = False) -> None:
+        """Upload the manifest of an object-storage store (at most every few seconds unless `force`)."""
+        if self.remote is not None and not self.remote.readonly:
+            self.remote.upload(self.conn, force=force)
 
     def __enter__(self) -> "Manifest":
         return self
@@ -165,6 +194,8 @@ class Manifest:
             (stage, pair or "", month, status, rows, seconds, error, fingerprint, json.dumps(outputs),
              time.time() - seconds, time.time(), run_id),
         )
+        if self.remote is not None:
+            self.remote.upload(self.conn, force=False)
 
     def interrupt_running(self, reason: str = "interrupted: the run that started it stopped") -> int:
         """Tasks left 'running' become 'interrupted' and stale (their fingerprint is cleared, so a rerun redoes them).
@@ -194,7 +225,7 @@ class Manifest:
 
 def open_reader(root: str | os.PathLike[str]) -> Manifest | None:
     """A read-only manifest, or None when the store has none yet."""
-    if not (Path(root) / MANIFEST).is_file():
+    if not backend_for(root).exists(MANIFEST):
         return None
     return Manifest(root, readonly=True)
 
@@ -219,3 +250,53 @@ def stored_params(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         return {}
     with man:
         return params_from_meta(man.get_meta("params"))
+
+
+SYNC_SECONDS = float(os.environ.get("BQX_MANIFEST_SYNC_SECONDS", "2"))
+
+
+class RemoteCopy:
+    """The local working copy of an object-storage store's manifest object."""
+
+    def __init__(self, backend: Backend, readonly: bool):
+        import tempfile
+
+        self.backend, self.readonly = backend, readonly
+        self.dir = tempfile.mkdtemp(prefix="bqx-manifest-")
+        self.path = Path(self.dir) / MANIFEST
+        got = backend.read_with_etag(MANIFEST)  # type: ignore[attr-defined]
+        self.etag: str | None = None
+        if got is not None:
+            self.path.write_bytes(got[0])
+            self.etag = got[1]
+        self.last = 0.0
+        self.cost = 0.0
+        self.uploads = 0
+
+    def upload(self, conn: sqlite3.Connection, *, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < max(SYNC_SECONDS, 10 * self.cost):
+            return
+        from bqx.store.lease import current_lease
+
+        lease = current_lease(self.backend)
+        if lease is not None:
+            lease.check()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        data = self.path.read_bytes()
+        try:
+            self.etag = self.backend.put_if(MANIFEST, data, etag=self.etag)  # type: ignore[attr-defined]
+        except PreconditionFailed:
+            raise StoreLockedError(
+                f"store {self.backend.url}: its manifest was written by another driver since this one read it; "
+                "this driver's records were not uploaded",
+                hint="Two drivers must not write one store; `bqx status` shows its state, and a rerun redoes what is "
+                     "missing.") from None
+        self.last = time.monotonic()
+        self.cost = self.last - now
+        self.uploads += 1
+
+    def discard(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
