@@ -180,9 +180,11 @@ class S3Destination(Destination):
 
 def open_destination(to: str | os.PathLike[str], s3: S3Options | None = None) -> Destination:
     """A local directory or an s3:// prefix."""
+    from bqx.connect.schemes import local_path, scheme_of
+
     text = str(to)
-    if text.startswith("s3://"):
+    if scheme_of(text) == "s3":
         return S3Destination(text, s3)
-    if "://" in text and not text.startswith("file://"):
+    if scheme_of(text) != "file":
         raise UsageError(f"unsupported destination {text!r}", hint="Give a local path or an s3:// URL.")
-    return LocalDestination(text[len("file://"):] if text.startswith("file://") else text)
+    return LocalDestination(local_path(text))

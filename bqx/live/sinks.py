@@ -1,14 +1,21 @@
-"""Where live features go: JSON lines on a stream, or one Parquet file per UTC day; and bars back into the store."""
+"""Where live features go: JSON lines on a stream, or one Parquet file per UTC day; and bars back into the store.
+
+Both are streaming sinks (bqx.connect.sinks.StreamSink), opened by `bqx live --out` through the
+registry there: "-" is JsonLines on stdout, a directory is ParquetDays.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from pathlib import Path
 from typing import IO
 
 import polars as pl
 
+from bqx.connect.schemes import local_path
 from bqx.io import atomic_write, write_parquet_to
 
 
@@ -17,6 +24,11 @@ class JsonLines:
 
     def __init__(self, stream: IO[str]):
         self.stream = stream
+
+    @classmethod
+    def open(cls, target: str, flush_minutes: int = 15) -> "JsonLines":
+        """The "stdio" stream sink: standard output (every row is flushed as written)."""
+        return cls(sys.stdout)
 
     def write(self, rows: pl.DataFrame) -> None:
         for row in rows.iter_rows(named=True):
@@ -38,6 +50,11 @@ class ParquetDays:
         self._day: str | None = None
         self._parts: list[pl.DataFrame] = []
         self._since = 0
+
+    @classmethod
+    def open(cls, target: str | os.PathLike[str], flush_minutes: int = 15) -> "ParquetDays":
+        """The "file" stream sink: a directory, its day files rewritten every `flush_minutes`."""
+        return cls(Path(local_path(target)), flush_minutes)
 
     def path(self, day: str) -> Path:
         return self.dir / f"features-{day}.parquet"

@@ -443,21 +443,23 @@ def register_backend(scheme: str, factory: Callable[[str], Backend]) -> None:
 
 def is_url(root: str | os.PathLike[str]) -> bool:
     """True for a `scheme://` root other than file:// (a store that is not a local directory)."""
-    text = str(root)
-    return "://" in text and not text.startswith("file://")
+    from bqx.connect.schemes import scheme_of
+
+    return scheme_of(root) not in ("file", "stdio")  # "-" is a directory name here
 
 
 def backend_for(root: str | os.PathLike[str] | Backend) -> Backend:
     """The backend of a store or export root: a local path / file:// URL, or a registered scheme (s3://)."""
+    from bqx.connect.schemes import local_path, scheme_of
+
     if isinstance(root, Backend):
         return root
     text = os.fspath(root)
     if not is_url(text):
-        path = text[len("file://"):] if text.startswith("file://") else text
-        return LocalBackend(path)
+        return LocalBackend(local_path(text))
     key = (os.getpid(), text.rstrip("/"))
     if key not in _CACHE:
-        scheme = text.split("://", 1)[0].lower()
+        scheme = scheme_of(text)
         try:
             factory = _FACTORIES[scheme]
         except KeyError:
