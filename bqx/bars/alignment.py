@@ -276,6 +276,15 @@ def _findings(pairs: dict[str, PairAlignment]) -> list[Finding]:
 
 def stored_timestamps(store: str | Path, pairs: list[str]) -> pl.DataFrame | None:
     """pair, ts of the given pairs' bars already in `<store>/bars/` (only the ts column is read)."""
+    from bqx.store.backend import is_url
+
+    if is_url(store):  # object storage: one listing, then the ts column of each month
+        from bqx.store.layout import bars_stats, read_partition
+
+        stats = bars_stats(store)
+        got = [read_partition(store, rel, ["ts"]).select(pl.lit(p).alias("pair"), "ts")
+               for (p, _m), (rel, _s, _t) in stats.items() if p in set(pairs)]
+        return pl.concat(got) if got else None
     frames = []
     for p in pairs:
         d = Path(store) / "bars" / f"pair={p}"

@@ -29,7 +29,8 @@ from bqx.bars.ingest_report import IngestReport
 from bqx.bars.readers import ReadResult, Zones, read_source
 from bqx.bars.timezones import ZoneMap
 from bqx.bar_schema import BAR_COLUMNS
-from bqx.store.layout import read_pairs_json, write_pairs_json
+from bqx.store.backend import backend_for, is_url, root_name
+from bqx.store.layout import BARS, partition_rel, read_pairs_json, read_partition, write_pairs_json
 from bqx.io import write_parquet
 from bqx.store.lock import store_lock
 from bqx.errors import InputError, UsageError
@@ -54,7 +55,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
         return ingest_postgres(str(source), store, PgLayout(column_map=column_map, tz=zones.default,
                                                             zones=dict(zones.pairs) or None),
                                policy=policy, pairs=pairs, run_id=run_id)
-    root = Path(store)
+    root: Any = root_name(store) if is_url(store) else Path(store)  # an s3:// store stays a URL
     result = read_source(source, fmt=fmt, tz=zones, column_map=column_map, pairs=pairs, policy=policy, keep_origin=True)
     src_id = str(Path(source).resolve())
     report = IngestReport(source=src_id, store=str(root), policy=policy, rows_in=result.rows_in,
@@ -62,7 +63,6 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
                           rejected_files=result.rejected_files, ignored_files=result.ignored_files,
                           skipped_files=result.skipped_files, notes=result.notes)
     quarantine = [result.quarantine]
-    bars_dir = root / "bars"
     with store_lock(root, "ingest"):
         catalog = read_pairs(root)
         sample = sorted(p for p, e in catalog.items() if e.get("source") == "sample")
@@ -83,7 +83,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
                 quarantine.append(overlap)
                 if frame.height == 0:
                     continue
-            months = _write_pair(bars_dir / f"pair={p}", frame, replace)
+            months = _write_pair(root, p, frame, replace)
             written += frame.height
             report.partitions += len(months)
             start, end = frame["ts"].min(), frame["ts"].max()
@@ -108,7 +108,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
         report.quarantined_by_rule = dict(issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).iter_rows())
         if issues.height:
             stamp = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-ingest-{os.getpid()}"
-            report.quarantine_path = str(rules.write_quarantine(issues, root / "quarantine" / f"{stamp}.parquet"))
+            report.quarantine_path = write_quarantine(root, issues, stamp)
     if report.rows_out == 0:
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {source}: {report.rows_in} rows read, {report.rows_quarantined} "
@@ -172,22 +172,43 @@ def _against_store(p: str, frame: pl.DataFrame, entry: dict[str, Any], basis: st
     return frame.filter(~inside), issues
 
 
-def _write_pair(pair_dir: Path, frame: pl.DataFrame, replace: bool) -> list[str]:
-    """Write one pair's bars by month; `replace` removes months the new bars do not have, else months merge."""
+def _write_pair(root: Any, pair: str, frame: pl.DataFrame, replace: bool) -> list[str]:
+    """Write one pair's bars by month; `replace` removes months the new bars do not have, else months merge.
+
+    Every file goes through the store's backend (one atomic write each; a local directory or an s3:// store)."""
+    backend = backend_for(root)
+    have = {rel.split("/")[2][len("year_month="):]: rel for rel in backend.stats(f"{BARS}/pair={pair}")
+            if rel.endswith("/data.parquet") and rel.split("/")[2].startswith("year_month=")}
     frame = frame.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("_ym"))
     months = []
     for (ym,), part in sorted(frame.partition_by("_ym", as_dict=True).items()):
-        path = pair_dir / f"year_month={ym}" / "data.parquet"
+        rel = partition_rel(BARS, pair, ym)
         part = part.select(BAR_COLUMNS)
-        if not replace and path.exists():
-            part = pl.concat([pl.read_parquet(path).select(BAR_COLUMNS), part]).sort("ts")
-        atomic_write_parquet(part.sort("ts"), path)
+        if not replace and ym in have:
+            part = pl.concat([read_partition(root, rel).select(BAR_COLUMNS), part]).sort("ts")
+        backend.write_parquet(rel, part.sort("ts"))
         months.append(ym)
-    if replace and pair_dir.exists():
-        for d in pair_dir.iterdir():
-            if d.is_dir() and d.name.startswith("year_month=") and d.name.split("=", 1)[1] not in months:
-                shutil.rmtree(d)
+    if replace:
+        pair_dir = None if not backend.is_local else backend.local_path(f"{BARS}/pair={pair}")
+        if pair_dir is not None and pair_dir.exists():
+            for d in pair_dir.iterdir():
+                if d.is_dir() and d.name.startswith("year_month=") and d.name.split("=", 1)[1] not in months:
+                    shutil.rmtree(d)
+        elif pair_dir is None:
+            for ym, rel in have.items():
+                if ym not in months:
+                    backend.delete(rel)
     return months
+
+
+def write_quarantine(root: Any, issues: pl.DataFrame, stamp: str) -> str:
+    """Write rejected rows to `<store>/quarantine/<stamp>.parquet` (through the store's backend); its full name."""
+    if not is_url(root):
+        return str(rules.write_quarantine(issues, Path(root) / "quarantine" / f"{stamp}.parquet"))
+    backend = backend_for(root)
+    rel = f"quarantine/{stamp}.parquet"
+    backend.write_parquet(rel, issues.select(list(rules.QUARANTINE_SCHEMA)).cast(rules.QUARANTINE_SCHEMA))
+    return backend.join(rel)
 
 
 def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:

@@ -23,27 +23,39 @@ import polars as pl
 from bqx.bars import rules
 from bqx.bars.alignment import RULE as MISALIGNED, check_alignment, stored_timestamps
 from bqx.bars.ingest_report import IngestReport
-from bqx.io import write_parquet as atomic_write_parquet
 from bqx.store.layout import read_pairs_json as read_pairs, write_pairs_json as write_pairs
 from bqx.bars.readers.postgres import PgLayout, Reader, check_url
 from bqx.bar_schema import BAR_COLUMNS, conform
 from bqx.store.lock import store_lock
-from bqx.store.layout import BARS, partition_path
+from bqx.store.backend import backend_for, is_url, root_name
+from bqx.store.layout import BARS, partition_path, partition_rel, write_partition
 from bqx.errors import InputError
-from bqx.io import atomic_write_text
 
 STATE_FILE = "postgres_months.json"
 #: on_month(pair, month, status, rows): status is "read", "unchanged" or "removed".
 OnMonth = Callable[[str, str, str, int], None]
 
 
-def read_state(root: Path) -> dict[str, Any]:
-    path = root / STATE_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+def read_state(root: Any) -> dict[str, Any]:
+    try:
+        return json.loads(backend_for(root).read_text(STATE_FILE))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
 
 
-def _write_state(root: Path, state: dict[str, Any]) -> None:
-    atomic_write_text(root / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
+def _write_state(root: Any, state: dict[str, Any]) -> None:
+    backend_for(root).write_text(STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
+
+
+def _remove_month(root: Any, pair: str, month: str) -> None:
+    """A bars month dropped from the store: its directory locally, its object on object storage."""
+    backend = backend_for(root)
+    if backend.is_local:
+        d = partition_path(root, BARS, pair, month).parent
+        if d.exists():
+            shutil.rmtree(d)
+    else:
+        backend.delete(partition_rel(BARS, pair, month))
 
 
 def ingest_postgres(url: str, store: str | os.PathLike[str], layout: PgLayout | None = None, policy: str = "strict",
@@ -55,7 +67,7 @@ def ingest_postgres(url: str, store: str | os.PathLike[str], layout: PgLayout | 
     check_url(url)
     policy = rules.check_policy(policy)
     layout = (layout or PgLayout()).checked()
-    root = Path(store)
+    root: Any = root_name(store) if is_url(store) else Path(store)  # an s3:// store stays a URL
     wanted = _pairs_arg(pairs)
     report = IngestReport(source=url, store=str(root), policy=policy)
     if lock:
@@ -99,11 +111,11 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
                                          hint="Ingest the database into its own store (--store).")
                     pstate = state.setdefault(info.pair, {"source": src_id, "months": {}})
                     old = pstate["months"].get(info.month)
-                    path = partition_path(root, BARS, info.pair, info.month)
+                    rel = partition_rel(BARS, info.pair, info.month)
                     zone = None if table.zoned else layout.zone_for(info.pair)  # a new zone refetches the month
                     read_zones[info.pair] = zone
                     if old and (old["rows"], old["checksum"], old.get("zone")) == (info.rows, info.checksum, zone) and \
-                            (path.is_file() or old["written"] == 0):
+                            (old["written"] == 0 or backend_for(root).exists(rel)):
                         notify(info.pair, info.month, "unchanged", info.rows)
                         unchanged += 1
                         continue
@@ -119,9 +131,9 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
                     quarantine.append(issues)
                     bars = conform(good.filter(pl.col("pair") == info.pair)).sort("ts")
                     if bars.height:
-                        atomic_write_parquet(bars.select(BAR_COLUMNS), path)
-                    elif path.parent.exists():
-                        shutil.rmtree(path.parent)
+                        write_partition(root, rel, bars.select(BAR_COLUMNS))
+                    else:
+                        _remove_month(root, info.pair, info.month)
                     volume = read.parsed.has_volume and bool((bars["volume"] != 0.0).any())
                     bidask = bool(bars.height and bars["bid_close"].is_not_null().all() and bars["ask_close"].is_not_null().all())
                     pstate["source"] = src_id
@@ -139,9 +151,7 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
                 for pair, got in seen.items():
                     gone = [m for m in state[pair]["months"] if m not in got]
                     for m in gone:
-                        d = partition_path(root, BARS, pair, m).parent
-                        if d.exists():
-                            shutil.rmtree(d)
+                        _remove_month(root, pair, m)
                         del state[pair]["months"][m]
                         touched.add(pair)
                         notify(pair, m, "removed", 0)
@@ -158,7 +168,9 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
         report.quarantined_by_rule = dict(issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).iter_rows())
         if issues.height:
             stamp = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-ingest-{os.getpid()}"
-            report.quarantine_path = str(rules.write_quarantine(issues, root / "quarantine" / f"{stamp}.parquet"))
+            from bqx.bars.ingest import write_quarantine
+
+            report.quarantine_path = write_quarantine(root, issues, stamp)
     if not any(m["written"] for p in state.values() for m in p["months"].values()):
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {url}: {report.rows_in} rows read, {report.rows_quarantined} "

@@ -11,7 +11,8 @@ workers are tied to the driver (`bqx.engine.lifeline`): they end when it dies.
 
 Test hook: with `BQX_TEST_KILL_WORKER=stage:pair:month:times` a process-pool worker SIGKILLs
 itself when it is handed that task (alone or in a chain), the first `times` times in the store
-(counted in `<store>/logs/test-kill-worker.count`; 0 = every time).
+(counted in `<store>/logs/test-kill-worker.count`, for an s3:// store in a temporary file named
+after its URL: `kill_counter`; 0 = every time).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _test_kill(spec: TaskSpec | ChainSpec, want: str) -> None:
     stage, pair, month, times = want.split(":")
     if not any((m.stage, m.pair or "", m.month) == (stage, pair, month) for m in spec.members):
         return
-    counter = Path(spec.store) / "logs" / "test-kill-worker.count"
+    counter = kill_counter(spec.store)
     counter.parent.mkdir(parents=True, exist_ok=True)
     with open(counter, "a+") as fh:
         fh.seek(0)
@@ -113,6 +114,20 @@ def _test_kill(spec: TaskSpec | ChainSpec, want: str) -> None:
             return
         fh.write(f"{os.getpid()}\n")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_counter(store: str) -> Path:
+    """The test hook's counter: `<store>/logs/test-kill-worker.count` in a local store; for an object store
+    (which a worker never needs a local disk for) a file in the temporary directory named after the store URL."""
+    from bqx.store.backend import is_url
+
+    if not is_url(store):
+        return Path(store) / "logs" / "test-kill-worker.count"
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha1(store.rstrip("/").encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"bqx-test-kill-worker-{digest}.count"
 
 
 _EXECUTORS: dict[str, Callable[..., Executor]] = {"serial": SerialExecutor, "process": ProcessExecutor, "dask": DaskExecutor}

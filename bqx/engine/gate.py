@@ -20,8 +20,8 @@ from bqx.engine.partitions import month_start
 from bqx.engine.plan import BarsInventory, TaskGraph, TaskKey, choose, select_stages, stage_specs
 from bqx.errors import BqxError, UsageError
 from bqx.store.checksum import Finding, StoreIntegrityError, recorded_files, summarize, verify_files
-from bqx.store.backend import backend_for
-from bqx.store.layout import BARS, bars_stats, digest, has_bars, partition_path, store_root
+from bqx.store.backend import is_url
+from bqx.store.layout import BARS, bars_stats, partition_path
 
 
 class StoreNotCurrentError(BqxError):
@@ -56,9 +56,9 @@ def _first(items: list[str], limit: int = 3) -> str:
 def inspect(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
             stages: Sequence[str] | None = None) -> GateState:
     """The state of the tasks of `stages` (and what they read) for `pairs` (default: all), as `run` would see it."""
-    root = store_root(store)  # a Path, or the URL of a store on object storage
+    root = store if is_url(store) else Path(store)
     man = open_reader(root)
-    if man is None or not has_bars(root):
+    if man is None or (not is_url(root) and not (Path(root) / BARS).is_dir()):
         raise UsageError(f"{root} is not a bqx store (no manifest.sqlite or bars/)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")
     with man:
@@ -67,21 +67,22 @@ def inspect(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None
         known = man.bars()
         params = params_from_meta(man.get_meta("params"))
         raw_baseline = man.get_meta("baseline_time")
+    from bqx.engine.source import digest_and_rows
+
     files = bars_stats(root)  # one listing: (pair, month) -> (rel, size, stamp)
     keep = set(pairs) if pairs else None
     gone = sorted(k for k in known if k not in files and (keep is None or k[0] in keep))
     n_rows: dict[tuple[str, str], int] = {}
     digests: dict[tuple[str, str], str] = {}
     for key in sorted(set(known) | set(files)):
-        found = files.get(key)
-        if found is None:
+        got = files.get(key)
+        if got is None:
             continue  # gone: reported on its own; its tasks then count as missing or stale
         cached = known.get(key)
-        if cached is not None and (found[1], found[2]) == (cached[2], cached[3]):
+        if cached is not None and (got[1], got[2]) == (cached[2], cached[3]):
             digests[key], n_rows[key] = cached[0], cached[1]
         else:  # a bars file run has not taken in yet: digested as run would
-            digests[key] = digest(root, found[0])
-            n_rows[key] = backend_for(root).parquet_metadata(found[0]).num_rows
+            digests[key], n_rows[key] = digest_and_rows(root, got[0])
     inv = BarsInventory({k: v for k, v in n_rows.items() if v > 0}, digests)
     months = {p: ms for p, ms in inv.months_by_pair.items() if keep is None or p in keep}
     state = GateState(months, gone)
@@ -122,7 +123,7 @@ def require_current(store: str | os.PathLike[str], *, pairs: Sequence[str] | Non
                     state: GateState | None = None) -> GateState:
     """The gate's state (`state` when already inspected), or StoreNotCurrentError naming what is not current."""
     state = state or inspect(store, pairs=pairs, stages=stages)
-    root = store_root(store)
+    root = store if is_url(store) else Path(store)
     if state.gone:
         names = [str(partition_path(root, BARS, p, m)) for p, m in state.gone]
         raise StoreNotCurrentError(

@@ -14,7 +14,8 @@ from bqx.bar_schema import BAR_COLUMNS
 from bqx.store.manifest import stored_params
 from bqx.engine.partitions import parse_month
 from bqx.engine.plan import stage_specs
-from bqx.store.layout import BARS, bars_partitions, partition_path
+from bqx.store.backend import backend_for, is_url, polars_storage_options, root_name
+from bqx.store.layout import BARS, bars_partitions, partition_path, partition_rel, read_partition
 from bqx.errors import UsageError
 from bqx.core.declaration import Ctx, PairInfo
 from bqx.core.registry import REGISTRY
@@ -34,7 +35,8 @@ def load(
     `columns`: feature (or bar) columns to keep; default every stored and view column. Views
     (lags) are computed from the stored columns they read, with the rows before `start` as context.
     """
-    root = Path(store)
+    root: Any = root_name(store) if is_url(store) else Path(store)  # an s3:// store is read where it is
+    _LISTINGS.pop(str(root), None)
     params = _params(root)
     specs = stage_specs(params)
     views = [f for f in REGISTRY if f.view]
@@ -66,7 +68,7 @@ def load(
         cols = [c for c in wanted if owner.get(c) == ("stage", name)]
         if not cols:
             continue
-        part = _scan(root, name, [k for k in sel if partition_path(root, name, *k).is_file()], ["ts", *cols])
+        part = _scan(root, name, [k for k in sel if _exists(root, partition_rel(name, *k))], ["ts", *cols])
         if part is None:
             out = out.with_columns([pl.lit(None, pl.Float64).alias(c) for c in cols])
         else:
@@ -106,11 +108,41 @@ def _stored_or_view(root: Path, owner: tuple[str, str], specs: Mapping[str, Any]
     if owner[0] == "view":
         fam = REGISTRY.get(owner[1])
         return all(_stored_or_view(root, ("stage", REGISTRY.get(i).stage), specs) for i in fam.inputs if i != "bars")
+    if is_url(root):
+        return any(rel.startswith(f"{owner[1]}/") for rel in _listing(root))
     return (root / owner[1]).is_dir()
 
 
+_LISTINGS: dict[str, frozenset[str]] = {}
+
+
+def _listing(root: Any) -> frozenset[str]:
+    """An object store's files, from one listing per `load` call (`load` clears it when it starts)."""
+    key = str(root)
+    if key not in _LISTINGS:
+        _LISTINGS[key] = frozenset(backend_for(root).stats())
+    return _LISTINGS[key]
+
+
+def _exists(root: Any, rel: str) -> bool:
+    return rel in _listing(root) if is_url(root) else (Path(root) / rel).is_file()
+
+
+def _scan_file(root: Any, stage: str, pair: str, month: str, options: dict[str, str] | None) -> pl.LazyFrame:
+    """A lazy scan of one store file, in place: a local file, or the object through polars' S3 reader."""
+    path = partition_path(root, stage, pair, month)
+    if options is not None:
+        return pl.scan_parquet(str(path), storage_options=options)
+    return pl.scan_parquet(path)
+
+
+def _rows(root: Any, stage: str, pair: str, month: str) -> int:
+    return backend_for(root).parquet_metadata(partition_rel(stage, pair, month)).num_rows
+
+
 def _scan(root: Path, stage: str, keys: Sequence[tuple[str, str]], cols: Sequence[str]) -> pl.LazyFrame | None:
-    parts = [pl.scan_parquet(partition_path(root, stage, p, m)).select(pl.lit(p, pl.String).alias("pair"), *cols)
+    options = polars_storage_options() if is_url(root) else None
+    parts = [_scan_file(root, stage, p, m, options).select(pl.lit(p, pl.String).alias("pair"), *cols)
              for p, m in keys]
     return pl.concat(parts, how="vertical") if parts else None
 
@@ -134,17 +166,16 @@ def _view(root: Path, fam: Any, params: Mapping[str, Any], specs: Mapping[str, A
         while n < context and first - len(before) - 1 >= 0:
             prev = every[first - len(before) - 1]
             before.insert(0, prev)
-            n += pl.scan_parquet(partition_path(root, BARS, pair, prev)).select(pl.len()).collect().item()
+            n += _rows(root, BARS, pair, prev)
         use = before + months
-        frame = pl.concat([pl.read_parquet(partition_path(root, BARS, pair, m)) for m in use])
+        frame = pl.concat([read_partition(root, partition_rel(BARS, pair, m)) for m in use])
         for stage in inputs:
-            up = pl.concat([pl.read_parquet(partition_path(root, stage, pair, m)) for m in use
-                            if partition_path(root, stage, pair, m).is_file()])
+            up = pl.concat([read_partition(root, partition_rel(stage, pair, m)) for m in use
+                            if _exists(root, partition_rel(stage, pair, m))])
             frame = frame.join(up, on="ts", how="left", maintain_order="left")
         ctx = Ctx(params=params, baseline_time=baseline, pair=PairInfo(pair))
         out = run_pair_family(fam, frame, ctx)
-        keep = frame.height - sum(pl.scan_parquet(partition_path(root, BARS, pair, m)).select(pl.len()).collect().item()
-                                  for m in months)
+        keep = frame.height - sum(_rows(root, BARS, pair, m) for m in months)
         frames.append(pl.concat([frame.select("ts"), out], how="horizontal").slice(keep)
                       .select(pl.lit(pair, pl.String).alias("pair"), "ts", *cols))
     return pl.concat(frames) if frames else pl.DataFrame(schema={"pair": pl.String, "ts": pl.Datetime("us", "UTC"),

@@ -270,9 +270,18 @@ class TaskGraph:
         return self.tasks
 
 
-def fresh(task: Task, row: TaskRow | None, root: Any) -> bool:
-    """Done with the same fingerprint, and every output file as recorded."""
-    return row is not None and row.status == "done" and row.fingerprint == task.fingerprint and row.intact(root)
+def fresh(task: Task, row: TaskRow | None, root: Any, stats: Mapping[str, Any] | None = None) -> bool:
+    """Done with the same fingerprint, and every output file as recorded (looked up in `stats`, a listing, when given)."""
+    return (row is not None and row.status == "done" and row.fingerprint == task.fingerprint
+            and row.intact(root, stats))
+
+
+def store_listing(root: Any) -> Mapping[str, Any] | None:
+    """For an object store: every object's (size, ETag) from one listing, so checking the outputs costs no request
+    per file. None for a local store (a stat per file, as cheap as a listing there)."""
+    from bqx.store.backend import backend_for, is_url
+
+    return backend_for(root).stats() if is_url(root) else None
 
 
 def choose(tasks: Mapping[TaskKey, Task], rows: Mapping[TaskKey, TaskRow], root: Any, *, force_stages: Sequence[str] = (),
@@ -283,7 +292,8 @@ def choose(tasks: Mapping[TaskKey, Task], rows: Mapping[TaskKey, TaskRow], root:
     only failed tasks and the not-fresh tasks that depend on them, plus whatever not-fresh tasks
     those need.
     """
-    stale = {k for k, t in tasks.items() if not fresh(t, rows.get(k), root)}
+    stats = store_listing(root) if rows else None
+    stale = {k for k, t in tasks.items() if not fresh(t, rows.get(k), root, stats)}
     if not retry_failed:
         chosen = stale | {k for k in tasks if k[0] in force_stages}
     else:

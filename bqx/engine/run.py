@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-import pyarrow.parquet as pq
+from typing import IO, Any, Iterator, Mapping, Sequence
 
 from bqx.engine.events import Event, EventCallback
 from bqx.engine.executors import Executor, make_executor
@@ -28,9 +29,10 @@ from bqx.store.manifest import Manifest, TaskRow
 from bqx.engine.partitions import add_months, month_span, month_start, parse_month
 from bqx.engine.plan import (EST_ROWS_PER_MONTH, BarsInventory, StageSpec, Task, TaskGraph, TaskKey, choose,
                              describe, select_stages, stage_specs)
-from bqx.store.layout import bars_partitions, clean_temp_files, file_digest
+from bqx.store.backend import backend_for, is_url, root_name
+from bqx.store.layout import bars_stats, clean_temp_files
 from bqx.engine.source import (AUTO, SAMPLE_START, baseline_of, refuse_mixing, resolve_source, check_not_before_baseline, ensure_anchors, fix_baseline,
-                               inventory, pair_infos, select_months, write_source)
+                               digest_and_rows, inventory, pair_infos, select_months, write_source)
 from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec
 from bqx.errors import InputError, UsageError
 from bqx.stages import stage as stage_by_key
@@ -113,7 +115,7 @@ def run(
     gone is an error unless `forget_missing_bars` drops it.
     """
     t_start = time.perf_counter()
-    root = Path(store)
+    root: Any = root_name(store) if is_url(store) else Path(store)  # an s3:// store stays a URL
     emit = on_event or (lambda e: None)
     sel_pairs = _check_pairs(pairs)
     start_m = parse_month(start) if start else None
@@ -170,8 +172,8 @@ def run(
                 to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
             plan = describe(specs, planned, tasks, to_run, rows, workers=n_workers, pairs=use_pairs, months=months)
             man.set_meta("params", json.dumps({f: dict(p) for s in specs.values() for f, p in s.params.items()}))
-            log_path = root / "logs" / f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_name = f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"
+            log_path = backend_for(root).join(f"logs/{log_name}") if is_url(root) else root / "logs" / log_name
             args = {"source": source if isinstance(source, str) else type(source).__name__, "pairs": use_pairs,
                     "months": months, "stages": planned, "force": force, "retry_failed": retry_failed,
                     "params": params or {}, "executor": executor if isinstance(executor, str) else type(executor).__name__,
@@ -179,7 +181,7 @@ def run(
             run_id = man.start_run(args, str(log_path))
             result = RunResult(str(root), run_id, False, len(tasks), len(to_run), len(tasks) - len(to_run),
                                bars_written=written, log_path=str(log_path), plan=plan, reverified=reverify)
-            with open(log_path, "a", buffering=1) as log:
+            with run_log(root, log_name) as log:
                 log.write(f"bqx run {run_id} at {datetime.now(timezone.utc).isoformat()} args={json.dumps(args, default=str)}\n")
 
                 def note(ev: Event) -> None:
@@ -213,6 +215,39 @@ def run(
             man.end_run(run_id, "ok" if result.ok else "failed",
                         {"done": len(result.done), "failed": len(result.failed), "blocked": len(result.blocked)})
             return result
+
+
+@contextmanager
+def run_log(root: Any, name: str) -> Iterator[IO[str]]:
+    """The run's log file, line-buffered: `<store>/logs/<name>` of a local store. An object store gets a local
+    temporary file uploaded to `logs/<name>` when the run ends, however it ends (error, interrupt), so the
+    store needs nothing of the driver's disk; a driver killed outright leaves no log there (its manifest
+    records say what was done)."""
+    if not is_url(root):
+        path = Path(root) / "logs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", buffering=1) as fh:
+            yield fh
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bqx-log-"))
+
+    def upload() -> None:
+        backend_for(root).write_bytes(f"logs/{name}", (tmp / name).read_bytes())
+
+    try:
+        with open(tmp / name, "a", buffering=1) as fh:
+            try:
+                yield fh
+            except BaseException:  # the run stopped on an error or a signal: keep its log, report its own error
+                fh.flush()
+                try:
+                    upload()
+                except Exception:  # noqa: BLE001 - the store is unreachable: the run's error says more
+                    pass
+                raise
+        upload()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- the scheduler ------------------------------------------------------------------------------
@@ -338,6 +373,7 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
             recorded += 1
             if kill_after and recorded >= kill_after:
                 log.flush()
+                man.sync(force=True)  # the records so far are in the store (an object store's manifest too)
                 os.kill(os.getpid(), signal.SIGKILL)
         release(unit)
 
@@ -516,9 +552,13 @@ def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: l
             rows_known = man.tasks()
             anchors = man.anchors()
             bars = {k: (v[0], v[1]) for k, v in man.bars().items()}
-    files = bars_partitions(root)
-    inv_rows = {k: bars.get(k, ("", 0))[1] or pq.read_metadata(f).num_rows for k, f in files.items()}
-    digests = {k: bars.get(k, ("",))[0] or file_digest(f) for k, f in files.items()}
+    files = bars_stats(root)
+    inv_rows, digests = {}, {}
+    for k, (rel, _size, _stamp) in files.items():
+        if k in bars:
+            digests[k], inv_rows[k] = bars[k]
+        if not inv_rows.get(k) or not digests.get(k):
+            digests[k], inv_rows[k] = digest_and_rows(root, rel)
     if isinstance(source, str) and source == "sample":
         for p in pairs or PAIR_NAMES:
             for m in month_span(start or SAMPLE_START, end or add_months(start or SAMPLE_START, 1)):

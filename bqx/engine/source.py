@@ -20,8 +20,9 @@ from bqx.store.manifest import Manifest
 from bqx.engine.partitions import add_months, month_span, month_start
 from bqx.engine.plan import BarsInventory, StageSpec
 from bqx.bar_schema import split_pairs
-from bqx.store.layout import (BARS, bars_partitions, file_digest, file_stamp, partition_path, read_pairs_json,
-                              write_bars, write_pairs_json)
+from bqx.store.backend import backend_for
+from bqx.store.layout import (BARS, bars_partitions, bars_stats, digest, partition_path, partition_rel, read_pairs_json,
+                              read_partition, write_bars, write_pairs_json)
 from bqx.errors import InputError, TaskError, UsageError
 from bqx.core.declaration import Ctx, PairInfo
 from bqx.core.runner import pair_info
@@ -52,6 +53,10 @@ def refuse_mixing(root: str | os.PathLike[str]) -> None:
 
 def resolve_source(root: str | os.PathLike[str], source: Any) -> Any:
     """`AUTO` becomes "sample" for a store with no bars or only sample bars, else None (the store's bars)."""
+    from bqx.store.backend import is_url
+
+    if is_url(root):  # a missing bucket or a wrong endpoint: one clear line before anything is read
+        getattr(backend_for(root), "check_bucket", lambda: None)()
     if isinstance(source, str) and source == AUTO:
         return None if foreign_pairs(root) else "sample"
     return source
@@ -159,7 +164,7 @@ def _declare_pairs(root: Path, per_pair: Mapping[str, pl.DataFrame], *, source: 
 def inventory(root: Path, man: Manifest, *, forget_missing: bool = False) -> BarsInventory:
     """The store's bars months with their digests and rows; a month the manifest records but the disk lacks is
     refused (StoreIntegrityError, exit 1) unless `forget_missing` drops it on purpose."""
-    files = bars_partitions(root)
+    files = bars_stats(root)  # one listing: (pair, month) -> (rel, size, stamp)
     known = man.bars()
     gone = sorted(k for k in known if k not in files)
     if gone and not forget_missing:
@@ -173,17 +178,27 @@ def inventory(root: Path, man: Manifest, *, forget_missing: bool = False) -> Bar
                  "store on purpose, run `bqx run --forget-missing-bars`.")
     rows: dict[tuple[str, str], int] = {}
     digests: dict[tuple[str, str], str] = {}
-    for key, path in files.items():
-        stamp = file_stamp(path)
+    for key, (rel, size, stamp) in files.items():
         cached = known.get(key)
-        if cached and stamp and (cached[2], cached[3]) == stamp:
+        if cached and (cached[2], cached[3]) == (size, stamp):
             digests[key], rows[key] = cached[0], cached[1]
             continue
-        digests[key] = file_digest(path)
-        rows[key] = pq.read_metadata(path).num_rows
-        man.set_bars(*key, digests[key], rows[key], *stamp)
+        digests[key], rows[key] = digest_and_rows(root, rel)
+        man.set_bars(*key, digests[key], rows[key], size, stamp)
     man.drop_bars(gone)
     return BarsInventory({k: v for k, v in rows.items() if v > 0}, digests)
+
+
+def digest_and_rows(root: str | os.PathLike[str], rel: str) -> tuple[str, int]:
+    """A bars file's SHA-256 and row count (on object storage from one read of the object)."""
+    b = backend_for(root)
+    if b.is_local:
+        return digest(root, rel), b.parquet_metadata(rel).num_rows
+    import hashlib
+    import io
+
+    data = b.read_bytes(rel)
+    return hashlib.sha256(data).hexdigest(), pq.read_metadata(io.BytesIO(data)).num_rows
 
 
 def fix_baseline(man: Manifest, inv: BarsInventory) -> datetime:
@@ -212,7 +227,7 @@ def pair_infos(root: Path, inv: BarsInventory) -> dict[str, dict[str, Any]]:
         if pair in info:
             out[pair] = {k: info[pair][k] for k in ("basis", "has_volume", "has_bidask") if k in info[pair]}
         else:
-            frame = pl.read_parquet(partition_path(root, BARS, pair, months[0]))
+            frame = read_partition(root, partition_rel(BARS, pair, months[0]))
             i = pair_info(pair, frame)
             out[pair] = {"basis": i.basis, "has_volume": i.has_volume, "has_bidask": i.has_bidask}
     return out
@@ -234,7 +249,7 @@ def ensure_anchors(root: Path, man: Manifest, specs: Mapping[str, StageSpec], pl
                     if (fam.name, "") not in anchors:
                         first = min(m for _, m in inv.rows)
                         pairs = inv.pairs_in(first)
-                        long = pl.concat([pl.read_parquet(partition_path(root, BARS, q, first))
+                        long = pl.concat([read_partition(root, partition_rel(BARS, q, first))
                                           .select(pl.lit(q).alias("pair"), pl.all()) for q in pairs]).sort("pair", "ts")
                         ctx = Ctx(params=p, baseline_time=baseline, pairs=pinfo)
                         anchors[(fam.name, "")] = dict(fam.anchor(long, ctx))
@@ -243,7 +258,7 @@ def ensure_anchors(root: Path, man: Manifest, specs: Mapping[str, StageSpec], pl
                 for pair, months in inv.months_by_pair.items():
                     if (fam.name, pair) in anchors:
                         continue
-                    frame = pl.read_parquet(partition_path(root, BARS, pair, months[0])).sort("ts")
+                    frame = read_partition(root, partition_rel(BARS, pair, months[0])).sort("ts")
                     ctx = Ctx(params=p, baseline_time=baseline, pair=pinfo[pair], pairs=pinfo)
                     anchors[(fam.name, pair)] = dict(fam.anchor(frame, ctx))
                     man.set_anchor(fam.name, pair, anchors[(fam.name, pair)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from bqx.store.manifest import open_reader, params_from_meta
@@ -21,7 +20,7 @@ def status(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
     killed while these tasks ran: a rerun resumes), "pending" (built, nothing computed yet),
     "not built" (no family), "view" (computed on load) or "not run" (validation, export).
     """
-    root = Path(store)
+    root = store  # a local directory or an s3:// URL
     writing = writer_active(root)
     man = open_reader(root)
     tasks, bars, params = {}, {}, None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bqx.errors import UsageError
+from bqx.store.backend import is_url
 from bqx.store.checksum import Finding, recorded_files, verify_files
 
 
@@ -41,7 +42,7 @@ def verify_store(store: str | os.PathLike[str], *, pairs: Sequence[str] | None =
     from bqx.store.manifest import open_reader
     from bqx.store.lock import read_lock
 
-    root = Path(store)
+    root = store if is_url(store) else Path(store)
     with read_lock(root, "verify"):
         man = open_reader(root)
         if man is None:

@@ -26,7 +26,7 @@ import polars as pl
 from bqx.engine.lifeline import ensure_driver
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.window import task_spans
-from bqx.store.layout import BARS, partition_path, table_path, write_parquet
+from bqx.store.layout import BARS, partition_path, partition_rel, read_partition, table_rel, write_partition
 from bqx.core.declaration import Family, PairInfo
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import compute_frames
@@ -110,7 +110,7 @@ class TaskResult:
     ok: bool
     rows: int = 0
     seconds: float = 0.0
-    outputs: list[tuple[str, int, int]] = field(default_factory=list)  # (path in store, size, mtime_ns)
+    outputs: list[tuple[Any, ...]] = field(default_factory=list)  # (path in store, size, stamp, checksum); stamp: mtime_ns locally, the ETag on S3
     error: str | None = None
     fingerprint: str = ""
     pid: int = 0
@@ -172,7 +172,7 @@ class _Memory:
     def read_bars(self, root: Path, pair: str, month: str) -> pl.DataFrame:
         key = (pair, month)
         if key not in self.bars:
-            self.bars[key] = pl.read_parquet(partition_path(root, BARS, pair, month))
+            self.bars[key] = read_partition(root, partition_rel(BARS, pair, month))
         return self.bars[key]
 
     def read_stage(self, root: Path, stage: str, pair: str, month: str, first: int, stop: int,
@@ -180,10 +180,11 @@ class _Memory:
         part = self.parts.get((stage, pair, month))
         if part is not None:
             return part.slice(first, stop - first).select(columns or pl.all())
-        path = partition_path(root, stage, pair, month)
-        if not path.is_file():
-            raise FileNotFoundError(f"input {stage} {pair} {month} is missing ({path}); its task must run first")
-        return _read_rows(path, first, stop, columns)
+        try:
+            return read_partition(root, partition_rel(stage, pair, month), columns, (first, stop))
+        except FileNotFoundError:
+            path = partition_path(root, stage, pair, month)
+            raise FileNotFoundError(f"input {stage} {pair} {month} is missing ({path}); its task must run first") from None
 
 
 def load_families(pairs: tuple[tuple[str, str], ...]) -> list[Family]:
@@ -202,7 +203,7 @@ def load_families(pairs: tuple[tuple[str, str], ...]) -> list[Family]:
 
 def _run(spec: TaskSpec, memory: _Memory) -> tuple[int, list[tuple[str, int, int]]]:
     fams = load_families(spec.families)
-    root = Path(spec.store)
+    root = spec.store  # a local directory or an s3:// URL: every file through its backend
     start, end = month_start(spec.month), month_start(add_months(spec.month, 1))
     windows = _windows(root, spec, start, end, memory)
     frames = {p: _read_pair(root, spec, p, windows[p], memory) for p in spec.reads}
@@ -222,16 +223,16 @@ def _run(spec: TaskSpec, memory: _Memory) -> tuple[int, list[tuple[str, int, int
     in_month = (pl.col("ts") >= start) & (pl.col("ts") < end)
     for pair, frame in out.items():
         part = frame.filter(in_month).select("ts", *spec.columns)
-        path = partition_path(root, spec.stage, pair, spec.month)
+        rel = partition_rel(spec.stage, pair, spec.month)
         ensure_driver()  # a worker whose driver died writes nothing more
-        outputs.append((str(path.relative_to(root)), *write_parquet(part, path)))
+        outputs.append((rel, *write_partition(root, rel, part)))  # (rel, size, stamp, checksum)
         rows += part.height
         memory.parts[(spec.stage, pair, spec.month)] = part
     for name in spec.tables:
         table = tables[name].filter(in_month).sort("ts")
-        path = table_path(root, name, spec.month)
+        rel = table_rel(name, spec.month)
         ensure_driver()
-        outputs.append((str(path.relative_to(root)), *write_parquet(table, path)))
+        outputs.append((rel, *write_partition(root, rel, table)))
     return rows, outputs
 
 
@@ -249,11 +250,7 @@ def _bars_ts(root: Path, spec: TaskSpec, pair: str, month: str, memory: _Memory)
     """A bars file's `ts`: in a chain from the whole file, read once and kept for the members; alone, `ts` only."""
     if spec.chain:
         return memory.read_bars(root, pair, month)["ts"]
-    return pl.read_parquet(partition_path(root, BARS, pair, month), columns=["ts"])["ts"]
-
-
-def _read_rows(path: Path, first: int, stop: int, columns: list[str] | None = None) -> pl.DataFrame:
-    return pl.scan_parquet(path).select(columns or pl.all()).slice(first, stop - first).collect()
+    return read_partition(root, partition_rel(BARS, pair, month), ["ts"])["ts"]
 
 
 def _read_pair(root: Path, spec: TaskSpec, pair: str, spans: list[tuple[str, int, int]], memory: _Memory) -> pl.DataFrame:
@@ -264,7 +261,7 @@ def _read_pair(root: Path, spec: TaskSpec, pair: str, spans: list[tuple[str, int
     if spec.chain:
         bars = pl.concat([memory.read_bars(root, pair, m).slice(a, b - a) for m, a, b in spans])
     else:
-        bars = pl.concat([_read_rows(partition_path(root, BARS, pair, m), a, b) for m, a, b in spans])
+        bars = pl.concat([read_partition(root, partition_rel(BARS, pair, m), rows=(a, b)) for m, a, b in spans])
     months = [m for m, _, _ in spans]
     for stage in spec.inputs:
         wanted = spec.input_columns.get(stage)

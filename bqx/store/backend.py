@@ -440,6 +440,27 @@ def arrow_s3(endpoint: str | None = None, region: str | None = None,
     return fs.S3FileSystem(**kwargs)
 
 
+def polars_storage_options() -> dict[str, str]:
+    """Options for polars' cloud reader (`pl.scan_parquet("s3://...", storage_options=...)`) from the same
+    environment and AWS files as boto3: endpoint, region and the credentials boto3's chain resolves (kept in
+    memory, never written anywhere)."""
+    import boto3
+
+    opts = {"aws_region": s3_region()}
+    ep = s3_endpoint()
+    if ep:
+        opts["aws_endpoint_url"] = ep
+        if ep.startswith("http://"):
+            opts["aws_allow_http"] = "true"
+    creds = boto3.session.Session().get_credentials()
+    if creds is not None:
+        frozen = creds.get_frozen_credentials()
+        opts.update(aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key)
+        if frozen.token:
+            opts["aws_session_token"] = frozen.token
+    return opts
+
+
 # -- lookup by scheme ---------------------------------------------------------------------------------
 
 _FACTORIES: dict[str, Callable[[str], Backend]] = {"s3": S3Backend}

@@ -15,15 +15,14 @@ import hashlib
 import io
 import json
 import os
-import zlib
 from pathlib import Path
 from typing import Any, Mapping
 
 import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS, conform, split_pairs
-from bqx.io import atomic_write, clean_temp_files as _clean_local, write_parquet_to
-from bqx.store.backend import backend_for, is_url
+from bqx.io import clean_temp_files as _clean_local, write_parquet_to
+from bqx.store.backend import CRC, LocalBackend, backend_for, is_url
 
 BARS = "bars"
 TABLES = "tables"
@@ -65,11 +64,6 @@ def has_bars(root: str | os.PathLike[str]) -> bool:
     return bool(backend_for(root).stats(BARS))
 
 
-def scan_partition(root: str | os.PathLike[str], rel: str) -> Any:
-    """A lazy frame over one store file (polars LazyFrame; columns and rows are read as the query needs them)."""
-    return backend_for(root).scan_parquet(rel)
-
-
 def write_partition(root: str | os.PathLike[str], rel: str, frame: pl.DataFrame | Any) -> tuple[int, Any, str]:
     """Write a store file atomically with the pinned Parquet options; (size, stamp, checksum) for the manifest."""
     return backend_for(root).write_parquet(rel, frame)
@@ -90,44 +84,14 @@ def digest(root: str | os.PathLike[str], rel: str) -> str:
     return hashlib.sha256(b.read_bytes(rel)).hexdigest()
 
 
-CRC = "crc32:"  # the prefix of a task output's recorded checksum
-
-
-class _Checksummed(io.RawIOBase):
-    """A write-only file that passes every byte on to `fh` and keeps their CRC-32."""
-
-    def __init__(self, fh: Any):
-        self.fh, self.crc, self.size = fh, 0, 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.crc = zlib.crc32(data, self.crc)
-        self.size += len(data) if not isinstance(data, memoryview) else data.nbytes
-        return self.fh.write(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self.fh.flush()
-
-
 def write_parquet(frame: pl.DataFrame | Any, path: str | os.PathLike[str]) -> tuple[int, int, str]:
-    """Write a store file atomically with the pinned Parquet options; returns (size, mtime_ns, checksum).
+    """Write a local store file atomically with the pinned Parquet options; returns (size, mtime_ns, checksum).
 
     The checksum (CRC-32, bqx.store.checksum) is taken from the bytes on their way to the file, so it
     costs no second read; the manifest records it with the task's outputs.
     """
-    box: list[_Checksummed] = []
-
-    def write(fh: Any) -> None:
-        box.append(_Checksummed(fh))
-        write_parquet_to(frame, box[0])
-
-    size, mtime = atomic_write(path, write)
-    return size, mtime, f"{CRC}{box[0].crc:08x}"
+    path = Path(path)
+    return LocalBackend(path.parent).write_parquet(path.name, frame)
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -250,7 +214,7 @@ def clean_temp_files(root: str | os.PathLike[str]) -> int:
 
 
 __all__ = [
-    "BARS", "TABLES", "partition_rel", "store_root", "has_bars", "scan_partition", "table_rel", "write_partition", "read_partition", "bars_stats", "digest",
+    "BARS", "TABLES", "partition_rel", "store_root", "has_bars", "table_rel", "write_partition", "read_partition", "bars_stats", "digest",
     "partition_path", "table_path", "write_parquet", "write_bars", "bars_partitions",
     "read_pairs_json", "file_digest", "file_stamp", "clean_temp_files",
 ]
