@@ -2,10 +2,9 @@
 
     PYTHONPATH=. python bench/s3_readers.py [--pairs EURUSD,USDJPY] [--days 15]
 
-Builds the store locally (bqx.run, stages to targets, serial), puts the same files at an s3:// URL (the
-manifest's stamps as ETags, as a run on S3 records them), then times validate, export, report and signal on
-each and counts the S3 requests each made (every request the server answered, by method) and the bytes the
-server sent. The server keeps objects in memory: this measures bqx's own overhead, not a cloud's latency.
+Builds the same store (bqx.run, stages to targets, serial) in a directory and at an s3:// URL, then times
+validate, export, report and signal on each and counts the S3 requests each made (every request the server
+answered, by method). The server keeps objects in memory: this measures bqx's own overhead, not a cloud's latency.
 """
 
 from __future__ import annotations
@@ -15,15 +14,12 @@ import logging
 import os
 import resource
 import socket
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 class Requests(logging.Handler):
@@ -72,17 +68,16 @@ def main() -> None:
     from bqx.export import export
     from bqx.report import build_report
     from bqx.signal.run import compute_signal
-    from tests.conftest import sample_bars
-    from tests.export.test_s3_store import copy_to_s3
+    from bqx.bars.sample import sample_market
 
     pairs = tuple(args.pairs.split(","))
     work = Path(tempfile.mkdtemp(prefix="bqx-s3-readers-"))
-    bars = sample_bars(pairs, "2024-07", 1).filter(
+    bars = sample_market(pairs=list(pairs), start="2024-07", months=1).filter(
         pl.col("ts") < datetime(2024, 7, 1, tzinfo=timezone.utc) + timedelta(days=args.days))
     local = work / "store"
-    assert run(local, source=bars, stages=["targets"], executor="serial").ok
     url = f"s3://bqx/bench-{uuid.uuid4().hex[:6]}/store"
-    copy_to_s3(local, url)
+    for root in (local, url):  # the same run into a directory and into the URL
+        assert run(root, source=bars, stages=["targets"], executor="serial").ok
     steps = {
         "validate": lambda root, tag: bqx.validate(root, workers=1),
         "export": lambda root, tag: export(root, str(work / f"export-{tag}"), families=["rate_index", "bqx"]),
