@@ -108,7 +108,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
         report.quarantined_by_rule = dict(issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).iter_rows())
         if issues.height:
             stamp = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-ingest-{os.getpid()}"
-            report.quarantine_path = write_quarantine(root, issues, stamp)
+            report.quarantine_path = rules.write_store_quarantine(root, issues, stamp)
     if report.rows_out == 0:
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {source}: {report.rows_in} rows read, {report.rows_quarantined} "
@@ -199,16 +199,6 @@ def _write_pair(root: Any, pair: str, frame: pl.DataFrame, replace: bool) -> lis
                 if ym not in months:
                     backend.delete(rel)
     return months
-
-
-def write_quarantine(root: Any, issues: pl.DataFrame, stamp: str) -> str:
-    """Write rejected rows to `<store>/quarantine/<stamp>.parquet` (through the store's backend); its full name."""
-    if not is_url(root):
-        return str(rules.write_quarantine(issues, Path(root) / "quarantine" / f"{stamp}.parquet"))
-    backend = backend_for(root)
-    rel = f"quarantine/{stamp}.parquet"
-    backend.write_parquet(rel, issues.select(list(rules.QUARANTINE_SCHEMA)).cast(rules.QUARANTINE_SCHEMA))
-    return backend.join(rel)
 
 
 def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
