@@ -278,6 +278,7 @@ class S3Backend(Backend):
         self.client = s3_client(self.endpoint, self.region, credentials)
         self._checked = False
         self._fs: Any = None
+        self._polars: dict[str, str] | None = None
 
     def check_bucket(self) -> None:
         """Refuse at once, with what to do, when the bucket does not exist or cannot be reached."""
@@ -381,6 +382,23 @@ class S3Backend(Backend):
         if self._fs is None:  # one pyarrow filesystem per backend (its connections are reused)
             self._fs = arrow_s3(self.endpoint, self.region, self.credentials)
         return self._fs, "/".join(p for p in (self.bucket, self.prefix) if p)
+
+    def scan_parquet(self, rel: str) -> pl.LazyFrame:
+        """polars' own cloud reader (ranged GETs of the footer and the column chunks a query needs), with this
+        backend's endpoint, region and credentials."""
+        if self._polars is None:
+            opts = polars_storage_options()
+            opts["aws_region"] = self.region
+            if self.endpoint:
+                opts["aws_endpoint_url"] = self.endpoint
+                if self.endpoint.startswith("http://"):
+                    opts["aws_allow_http"] = "true"
+            if self.credentials:
+                opts.update(aws_access_key_id=self.credentials[0], aws_secret_access_key=self.credentials[1])
+                if self.credentials[2]:
+                    opts["aws_session_token"] = self.credentials[2]
+            self._polars = opts
+        return pl.scan_parquet(self.join(rel), storage_options=self._polars)
 
     def parquet_metadata(self, rel: str) -> pq.FileMetaData:
         """The footer only (ranged reads), not the whole object."""
