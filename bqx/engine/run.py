@@ -195,7 +195,7 @@ def run(
                                    month=key[2], error=(last.error or last.status).splitlines()[0]))
                 note(Event("run_started", total=len(tasks), to_run=len(to_run)))
                 if executor == "dask":  # a remote cluster's size comes from the scheduler, not this machine
-                    ex = make_executor(executor, workers, scheduler=scheduler)
+                    ex = make_executor(executor, workers, scheduler=scheduler, retries=task_retries)
                 else:
                     ex = make_executor(executor, n_workers) if isinstance(executor, str) else executor
                 try:
@@ -309,6 +309,14 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
 
     def ev(kind: str, key: TaskKey, **kw: Any) -> Event:
         return Event(kind, stage=key[0], stage_id=_stage_id(key[0]), pair=key[1], month=key[2], **kw)
+
+    if hasattr(ex, "on_retry"):  # Dask: the cluster carries on; the executor submits a lost task again and says so
+        def lost(spec: Any, n: int, worker: str) -> None:
+            log.write(f"a Dask worker ({worker}) died holding {spec.stage} {spec.pair or ''} {spec.month}: "
+                      f"running it again (death {n})\n")
+            for m in spec.members:
+                note(ev("task_retried", m.key, error=f"worker died (death {n}); running it again"))
+        ex.on_retry = lost
 
     def block(key: TaskKey, label: str) -> None:
         todo = [key]
@@ -446,6 +454,8 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
                 recover([unit])
             else:
                 finish(unit, results)
+    if getattr(ex, "lost", 0):  # Dask workers killed mid-write may have left temp files; none of ours runs now
+        clean_temp_files(root)
 
 
 def _replace_pool(root: Path, ex: Executor, inflight: dict[Any, int], dead: list[int], collect: Any,
