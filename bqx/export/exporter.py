@@ -330,6 +330,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
               written: Sequence[Mapping[str, Any]], fitted: Scaler, report: Any, passed: bool, no_validate: bool,
               dest: Destination, *, precision: str, normalize: bool, scale_targets: bool, horizon: int) -> dict[str, Any]:
     from bqx.engine.fingerprint import code_digest, digest
+    from bqx.store.backend import root_name
     from bqx.store.manifest import open_reader
 
     tasks, anchors, bars = {}, {}, {}
@@ -351,7 +352,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
         "export_id": uuid.uuid4().hex,
         "created_at": _now(),
         "bqx_version": _version(),
-        "store": str(sel.store.absolute()),
+        "store": root_name(sel.store),  # an absolute path, or the store's URL
         "destination": dest.url,
         "layout": "features/{split}/pair={PAIR}/year_month={YYYY-MM}/data.parquet (hive); pair and month only in the path",
         "pairs": list(sel.pairs),

@@ -93,13 +93,13 @@ class ParquetDays:
         self._flush()
 
 
-def append_to_store(root: Path, bars: pl.DataFrame) -> int:
+def append_to_store(root: Path | str, bars: pl.DataFrame) -> int:
     """Add live bars to the store's bars dataset (each touched pair-month rewritten whole); returns bars added.
 
     Takes the store's write lock; the next `bqx run` computes the changed months and whatever reads them.
     """
     from bqx.store.lock import store_lock
-    from bqx.store.layout import BARS, partition_path, read_pairs_json, write_bars
+    from bqx.store.layout import BARS, partition_rel, read_pairs_json, read_partition, write_bars
 
     if bars.height == 0:
         return 0
@@ -109,10 +109,12 @@ def append_to_store(root: Path, bars: pl.DataFrame) -> int:
         months = bars.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("_m"))
         merged = []
         for (pair, month), part in months.partition_by(["pair", "_m"], as_dict=True).items():
-            path = partition_path(root, BARS, pair, month)
             new = part.drop("_m")
-            if path.is_file():
-                old = pl.read_parquet(path)
+            try:  # through the store's backend: a local directory or s3://
+                old = read_partition(root, partition_rel(BARS, pair, month))
+            except FileNotFoundError:
+                old = None
+            if old is not None:
                 new = new.filter(pl.col("ts") > old["ts"].max())
                 added += new.height
                 new = pl.concat([old.select(pl.lit(pair).alias("pair"), pl.all()), new.select(["pair", *old.columns])])
