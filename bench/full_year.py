@@ -181,6 +181,22 @@ def fsync_write_speed(directory: Path, size: int = 2 << 30, chunk: int = 16 << 2
     return max(1, size // chunk) * chunk / seconds
 
 
+def store_summary(store: Path) -> dict:
+    """Objects and bytes of the store by top-level directory, and the manifest's size per task row."""
+    by_dir: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for f in store.rglob("*"):
+        if f.is_file():
+            top = f.relative_to(store).parts[0] if len(f.relative_to(store).parts) > 1 else "(top)"
+            by_dir[top][0] += 1
+            by_dir[top][1] += f.stat().st_size
+    man = store / "manifest.sqlite"
+    with sqlite3.connect(f"file:{man}?mode=ro", uri=True) as conn:
+        task_rows = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+    return {"objects": sum(v[0] for v in by_dir.values()), "bytes": sum(v[1] for v in by_dir.values()),
+            "by_dir": {k: {"objects": v[0], "bytes": v[1]} for k, v in sorted(by_dir.items())},
+            "manifest_bytes": man.stat().st_size, "task_rows": task_rows}
+
+
 def mb(n: float) -> str:
     return f"{n / 2**20:,.0f} MB"
 
@@ -279,11 +295,15 @@ def main() -> None:
     ap.add_argument("--stages", default=None, help="comma list (default: every stage)")
     ap.add_argument("--keep", action="store_true", help="keep the store (a given --store is always kept)")
     ap.add_argument("--skip-validate-export", action="store_true")
+    ap.add_argument("--skip-export", action="store_true",
+                    help="validate but do not export (the export writes ~60 %% of the store's bytes again)")
     ap.add_argument("--no-chain", action="store_true",
                     help="submit every stage of a (pair, month) alone (the engine before chains; same files)")
     ap.add_argument("--profile", default=None, help="after the run, cProfile one task of these stages (comma list)")
     ap.add_argument("--profile-only", action="store_true", help="only profile, on the existing --store")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--summary", default=None,
+                    help="write the figures (run, steps, store objects/bytes, manifest size) to this JSON file")
     args = ap.parse_args()
 
     from bqx.universe import PAIR_NAMES
@@ -331,6 +351,13 @@ def main() -> None:
         steps.append({"step": "run", "wall": t_run, "cpu": first["cpu_tree"], "peak": m_run.peak if m_run.available else None,
                       "bytes": written})
 
+        summary = store_summary(store)
+        print(f"store: {summary['objects']:,d} objects, {mb(summary['bytes'])}; manifest.sqlite "
+              f"{summary['manifest_bytes']:,d} bytes for {summary['task_rows']:,d} task rows "
+              f"({summary['manifest_bytes'] / max(1, summary['task_rows']):,.0f} bytes per row)")
+        for name, d in summary["by_dir"].items():
+            print(f"  {name:18s} {d['objects']:7,d} objects {mb(d['bytes']):>10s}")
+
         again, t_again, _ = child(RUN_CODE, run_args, "the rerun")
         print(f"\nno-change rerun: {again['done']} tasks in {again['seconds']:.2f} s "
               f"({t_again:.1f} s with interpreter start) = {again['seconds'] / first['seconds']:.1%} of the run")
@@ -340,7 +367,7 @@ def main() -> None:
             shutil.rmtree(export_dir, ignore_errors=True)
             for name, cmd in (("validate", ["validate", "--store", str(store), "--json"]),
                               ("export", ["export", "--store", str(store), "--to", str(export_dir),
-                                          "--no-validate", "--json"])):
+                                          "--no-validate", "--json"]))[: 1 if args.skip_export else 2]:
                 size0 = tree_bytes(store)
                 res, t, mem = child("", {}, name, extra=cmd)
                 if res["returncode"] not in (0, 1) or "No such command" in res["stderr"]:
@@ -357,6 +384,13 @@ def main() -> None:
         for stage in (args.profile or "").split(",") if args.profile else ():
             profile_stage(store, stage, args.top)
         print(f"\nload average at end {os.getloadavg()[0]:.1f} (the machine may be shared: times are noisy)")
+        if args.summary:
+            Path(args.summary).write_text(json.dumps({
+                "pairs": pairs, "months": args.months, "start": args.start, "workers": args.workers,
+                "bar_rows": bar_rows, "run": {k: first[k] for k in ("seconds", "done", "total", "cpu_driver",
+                                                                   "cpu_workers", "driver_rss", "worker_rss")},
+                "rerun_seconds": again["seconds"], "steps": steps, "stages": table, "store": summary,
+                "write_speed": speed, "load_end": os.getloadavg()}, indent=1, default=str))
     finally:
         if not keep:
             shutil.rmtree(store, ignore_errors=True)

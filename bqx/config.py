@@ -212,7 +212,9 @@ def _has_password(url: Any) -> bool:
     """Whether a postgresql:// URL carries a password (user:pw@host, or ?password= in its query)."""
     from urllib.parse import parse_qsl, urlsplit
 
-    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+    from bqx.connect.schemes import is_database_url
+
+    if not is_database_url(url):
         return False
     parts = urlsplit(url)
     return parts.password is not None or any(k.lower() in ("password", "sslpassword") for k, _ in parse_qsl(parts.query))

@@ -1,4 +1,4 @@
-"""Shared fixtures: the sample market is generated once per test session."""
+"""Shared fixtures: the sample market is generated once per test session; an S3 server (moto) on loopback."""
 
 from __future__ import annotations
 
@@ -42,13 +42,18 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_variables(s3_server) -> dict[str, str]:
+    """The environment a process needs to reach the loopback server (fake credentials), for subprocesses."""
+    return {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 @pytest.fixture
-def s3_env(s3_server, monkeypatch):
+def s3_env(s3_server, s3_variables, monkeypatch):
     """Endpoint and credentials in the usual environment variables."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for key, value in s3_variables.items():
+        monkeypatch.setenv(key, value)
     return s3_server
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from bqx.bars.alignment import RULE as MISALIGNED, check_alignment, stored_times
 from bqx.bars.ingest_report import IngestReport
 from bqx.bars.readers import ReadResult, Zones, read_source
 from bqx.bars.timezones import ZoneMap
+from bqx.connect.sources import IngestOptions
 from bqx.bar_schema import BAR_COLUMNS
 from bqx.store.backend import backend_for, is_url, root_name
 from bqx.store.layout import BARS, partition_rel, read_pairs_json, read_partition, write_pairs_json
@@ -43,18 +45,20 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
     """Read, validate and write `source` into `<store>/bars/`; returns the report (strict raises InputError).
 
     `tz` is a zone or per-pair zones (bqx.bars.timezones.ZoneMap, {PAIR: ZONE, "default": ZONE} or
-    ["ZONE", "PAIR=ZONE"]). A `postgresql://` URL reads the database (bqx.bars.ingest_postgres; default
-    table layout m1_{pair}).
+    ["ZONE", "PAIR=ZONE"]). The source is the one registered for the target's scheme
+    (bqx.connect.sources): files, or a `postgresql://` URL that reads the database
+    (bqx.bars.ingest_postgres; default table layout m1_{pair}).
     """
-    from bqx.bars.readers.postgres import PgLayout, is_postgres_url
+    from bqx.connect.sources import open_source
 
-    zones = ZoneMap.of(tz)
-    if is_postgres_url(source):  # PostgreSQL source hook
-        from bqx.bars.ingest_postgres import ingest_postgres
+    options = IngestOptions(fmt=fmt, policy=policy, tz=ZoneMap.of(tz), pairs=pairs, column_map=column_map, run_id=run_id)
+    return open_source(source).ingest(store, options)
 
-        return ingest_postgres(str(source), store, PgLayout(column_map=column_map, tz=zones.default,
-                                                            zones=dict(zones.pairs) or None),
-                               policy=policy, pairs=pairs, run_id=run_id)
+
+def ingest_files(source: str | os.PathLike[str], store: str | os.PathLike[str], options: IngestOptions) -> IngestReport:
+    """The "file" source's ingest: bar files read by bqx.bars.readers, validated, written by pair and month."""
+    fmt, policy, pairs, column_map, run_id = options.fmt, options.policy, options.pairs, options.column_map, options.run_id
+    zones = ZoneMap.of(options.tz)
     root: Any = root_name(store) if is_url(store) else Path(store)  # an s3:// store stays a URL
     result = read_source(source, fmt=fmt, tz=zones, column_map=column_map, pairs=pairs, policy=policy, keep_origin=True)
     src_id = str(Path(source).resolve())
@@ -63,7 +67,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
                           rejected_files=result.rejected_files, ignored_files=result.ignored_files,
                           skipped_files=result.skipped_files, notes=result.notes)
     quarantine = [result.quarantine]
-    with store_lock(root, "ingest"):
+    with store_lock(root, "ingest") if options.lock else nullcontext():
         catalog = read_pairs(root)
         sample = sorted(p for p, e in catalog.items() if e.get("source") == "sample")
         if sample:
@@ -108,7 +112,7 @@ def ingest(source: str | os.PathLike[str], store: str | os.PathLike[str], fmt: s
         report.quarantined_by_rule = dict(issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).iter_rows())
         if issues.height:
             stamp = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-ingest-{os.getpid()}"
-            report.quarantine_path = write_quarantine(root, issues, stamp)
+            report.quarantine_path = rules.write_store_quarantine(root, issues, stamp)
     if report.rows_out == 0:
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {source}: {report.rows_in} rows read, {report.rows_quarantined} "
@@ -199,16 +203,6 @@ def _write_pair(root: Any, pair: str, frame: pl.DataFrame, replace: bool) -> lis
                 if ym not in months:
                     backend.delete(rel)
     return months
-
-
-def write_quarantine(root: Any, issues: pl.DataFrame, stamp: str) -> str:
-    """Write rejected rows to `<store>/quarantine/<stamp>.parquet` (through the store's backend); its full name."""
-    if not is_url(root):
-        return str(rules.write_quarantine(issues, Path(root) / "quarantine" / f"{stamp}.parquet"))
-    backend = backend_for(root)
-    rel = f"quarantine/{stamp}.parquet"
-    backend.write_parquet(rel, issues.select(list(rules.QUARANTINE_SCHEMA)).cast(rules.QUARANTINE_SCHEMA))
-    return backend.join(rel)
 
 
 def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:

@@ -168,9 +168,7 @@ def _ingest(url: str, root: Path, layout: PgLayout, policy: str, wanted: set[str
         report.quarantined_by_rule = dict(issues.group_by("rule").len().sort(["len", "rule"], descending=[True, False]).iter_rows())
         if issues.height:
             stamp = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-ingest-{os.getpid()}"
-            from bqx.bars.ingest import write_quarantine
-
-            report.quarantine_path = write_quarantine(root, issues, stamp)
+            report.quarantine_path = rules.write_store_quarantine(root, issues, stamp)
     if not any(m["written"] for p in state.values() for m in p["months"].values()):
         where = f"; see {report.quarantine_path}" if report.quarantine_path else ""
         raise InputError(f"nothing to ingest from {url}: {report.rows_in} rows read, {report.rows_quarantined} "

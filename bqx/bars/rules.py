@@ -15,6 +15,7 @@ inside the covered range are quarantined as pair-overlap.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 from pathlib import Path
 
 import polars as pl
@@ -306,3 +307,16 @@ def write_quarantine(issues: pl.DataFrame, path: Path) -> Path:
     """Write quarantine records to a Parquet file (temp file, fsync, rename)."""
     write_parquet(issues.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA), path)
     return path
+
+
+def write_store_quarantine(root: Any, issues: pl.DataFrame, stamp: str) -> str:
+    """Write an ingest's rejected rows to `<store>/quarantine/<stamp>.parquet` (a local store or an s3:// one,
+    through its backend: one atomic write); the file's full name."""
+    from bqx.store.backend import backend_for, is_url
+
+    if not is_url(root):
+        return str(write_quarantine(issues, Path(root) / "quarantine" / f"{stamp}.parquet"))
+    backend = backend_for(root)
+    rel = f"quarantine/{stamp}.parquet"
+    backend.write_parquet(rel, issues.select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA))
+    return backend.join(rel)

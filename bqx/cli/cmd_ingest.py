@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         """Read bars, validate them before anything is computed, and write them to the store."""
         from bqx.bars.ingest import ingest as do_ingest
         from bqx.bars.timezones import ZoneMap
+        from bqx.connect.schemes import is_database_url
         from bqx.errors import UsageError
 
         if policy not in ("strict", "repair"):
@@ -58,7 +59,8 @@ def register(app: typer.Typer) -> None:
                 mapping = json.loads(column_map)
             except json.JSONDecodeError as exc:
                 raise UsageError(f"--column-map is not valid JSON: {exc}") from None
-        if source.startswith(("postgresql://", "postgres://")):
+        database = is_database_url(source)
+        if database:
             pg = cfg.postgres.model_copy(update={k: v for k, v in
                                                  {"table": table, "pair_column": pair_column, "columns": mapping,
                                                   "tz": zones.default}.items()
@@ -66,11 +68,11 @@ def register(app: typer.Typer) -> None:
             report = ingest_database(source, cfg.store, pg, policy=policy, pairs=split_list(pairs), quiet=json_,
                                      zones=dict(zones.pairs) or None)
         else:
-            report = do_ingest(Path(source), cfg.store, fmt=fmt, policy=policy, tz=zones, pairs=split_list(pairs),
+            report = do_ingest(source, cfg.store, fmt=fmt, policy=policy, tz=zones, pairs=split_list(pairs),
                                column_map=mapping)
         if json_:
             emit_json(report.to_dict())
-        elif not source.startswith(("postgresql://", "postgres://")):
+        elif not database:
             for line in report.lines():
                 info(line)
 
@@ -78,19 +80,19 @@ def register(app: typer.Typer) -> None:
 def ingest_database(url: str, store: Path, pg=None, *, policy: str = "strict", tz: str | None = None,
                     pairs: list[str] | None = None, quiet: bool = False, zones: dict[str, str] | None = None):
     """Ingest a PostgreSQL source with the [postgres] layout, a line per pair-month read."""
-    from bqx.bars.ingest_postgres import ingest_postgres
-    from bqx.bars.readers.postgres import PgLayout
+    from bqx.bars.timezones import ZoneMap
     from bqx.config import PostgresConfig
+    from bqx.connect.sources import IngestOptions, open_source
 
     pg = pg or PostgresConfig()
-    layout = PgLayout(table=pg.table, pair_column=pg.pair_column, column_map=pg.columns, tz=tz or pg.tz,
-                      zones=zones)
 
     def on_month(pair: str, month: str, status: str, rows: int) -> None:
         if status != "unchanged" and not quiet:
             info(f"  {pair} {month}: {rows:,} bars {status}" if status == "read" else f"  {pair} {month}: {status}")
 
-    report = ingest_postgres(url, store, layout, policy=policy, pairs=pairs, on_month=on_month)
+    options = IngestOptions(policy=policy, tz=ZoneMap(tz or pg.tz, zones or {}), pairs=pairs, column_map=pg.columns,
+                            table=pg.table, pair_column=pg.pair_column, on_month=on_month)
+    report = open_source(url).ingest(store, options)
     if not quiet:
         for line in report.lines():
             info(line)

@@ -42,23 +42,20 @@ def register(app: typer.Typer) -> None:
 
         SIGTERM or Ctrl-C stops it cleanly: the bars already read are computed and written, then it exits 143 or 130.
         """
+        from bqx.connect.sinks import open_stream_sink
+        from bqx.connect.sources import StreamOptions, open_stream_source
         from bqx.live import Live
-        from bqx.live.sinks import JsonLines, ParquetDays, append_to_store
-        from bqx.live.sources import LineParser, open_source
+        from bqx.live.sinks import append_to_store
 
         cfg, _ = config_from(config, store=store)
-        database = source.startswith(("postgresql://", "postgres://"))
-        if database:  # a password in the URL is refused before anything reads or prints it
-            from bqx.bars.readers.postgres import check_url
-
-            check_url(source)
-        src = None if database else open_source(source)
+        pg = cfg.postgres  # a database source is read as `bqx ingest` reads it ([postgres], --table, --pair-column)
+        # opened (and checked: a password in a URL is refused before anything reads or prints it) before the session
+        src = open_stream_source(source, StreamOptions(table=table or pg.table, pair_column=pair_column or pg.pair_column,
+                                                       column_map=pg.columns, tz=pg.tz))
         session = Live(cfg, pairs=split_list(pairs), on_missing=on_missing, wait_seconds=wait)  # type: ignore[arg-type]
-        if database:
-            src = _database_source(source, cfg, session, table, pair_column)
+        src.start(session.pairs, session.last_bars)
         info(f"live: {len(session.pairs)} pairs, {len(session.columns)} features, from {source}")
-        sink = JsonLines(sys.stdout) if out == "-" else ParquetDays(Path(out), flush_minutes)
-        parser = LineParser()
+        sink = open_stream_sink(out, flush_minutes)
         minutes = appended = rejected = since_append = 0
 
         def emit(rows) -> None:
@@ -85,15 +82,14 @@ def register(app: typer.Typer) -> None:
         held_box: list = [None]  # the newest minute read: its other pairs' lines may still be on the way
         try:
             try:
-                _follow(src, parser, idle, feed, emit, session, report, held_box)
+                _follow(src, idle, feed, emit, session, report, held_box)
             except KeyboardInterrupt:  # SIGINT, or SIGTERM (systemd, docker): finish what was read, then stop
                 interrupted = True
                 if held_box[0] is not None:
                     feed(held_box[0])
                 emit(session.flush())
         finally:
-            if hasattr(src, "close"):
-                src.close()
+            src.close()
             sink.close()
             if append:
                 appended += append_to_store(cfg.store, session.drain_accepted())
@@ -106,10 +102,10 @@ def register(app: typer.Typer) -> None:
              + ("; stopped by a signal after writing them" if interrupted else ""))
 
 
-def _follow(src, parser, idle, feed, emit, session, report, held_box: list) -> None:
+def _follow(src, idle, feed, emit, session, report, held_box: list) -> None:
     """Read until the source ends: each minute is computed once the next one starts (or input idles)."""
     while not src.done:
-        frame, bad = src.read_bars(idle) if hasattr(src, "read_bars") else parser.parse(src.read(idle))
+        frame, bad = src.read_bars(idle)
         report(bad)
         if frame.height:
             if held_box[0] is not None:
@@ -127,13 +123,3 @@ def _follow(src, parser, idle, feed, emit, session, report, held_box: list) -> N
         feed(held_box[0])
         held_box[0] = None
     emit(session.flush())
-
-
-def _database_source(url: str, cfg, session, table: Optional[str], pair_column: Optional[str]):
-    """The PostgreSQL poller, laid out as `bqx ingest` reads the database ([postgres] in bqx.toml, --table, --pair-column)."""
-    from bqx.bars.readers.postgres import PgLayout
-    from bqx.live.pg_source import PostgresSource
-
-    pg = cfg.postgres
-    layout = PgLayout(table=table or pg.table, pair_column=pair_column or pg.pair_column, column_map=pg.columns, tz=pg.tz)
-    return PostgresSource(url, layout, session.pairs, session.last_bars)

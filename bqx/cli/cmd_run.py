@@ -26,7 +26,9 @@ def source_arg(cfg_source: str, store: Path, policy: str, tz, given: bool = True
         return "sample"
     if cfg_source in ("none", "store", ""):
         return None
-    if cfg_source.startswith(("postgresql://", "postgres://")):
+    from bqx.connect.schemes import is_database_url
+
+    if is_database_url(cfg_source):
         from bqx.cli.cmd_ingest import ingest_database
 
         from bqx.bars.timezones import ZoneMap
@@ -37,7 +39,7 @@ def source_arg(cfg_source: str, store: Path, policy: str, tz, given: bool = True
         return None
     from bqx.bars.ingest import ingest
 
-    report = ingest(Path(cfg_source), store, policy=policy, tz=tz)
+    report = ingest(cfg_source, store, policy=policy, tz=tz)
     for line in report.lines():
         info(line)
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
             raise TaskError(result.summary())
 
 
-def _check_export(url: str, store: Optional[Path], json_: bool, report: Optional[Path]) -> None:
+def _check_export(url: str, store: Optional[str], json_: bool, report: Optional[Path]) -> None:
     """`bqx validate --export`: the Fitting and Splits checks of PIPELINE.md §6 on an export."""
     import json
 
@@ -90,7 +90,7 @@ def _check_export(url: str, store: Optional[Path], json_: bool, report: Optional
         raise TaskError(f"export {url} fails {len(failed)} check(s): {', '.join(failed)}")
 
 
-def run_validation(root: Path, *, families=None, samples=None, seed=0, partitions=None, json_=False, cuts=None,
+def run_validation(root: Path | str, *, families=None, samples=None, seed=0, partitions=None, json_=False, cuts=None,
                    save=True):
     """Validate with progress lines, print the table and the verdict (unless JSON); returns the report."""
     from bqx.validate import validate
@@ -111,13 +111,17 @@ def run_validation(root: Path, *, families=None, samples=None, seed=0, partition
     return result
 
 
-def _writable(root: Path) -> bool:
-    """Whether the store can take the validation report (false on a read-only mount or without permission)."""
+def _writable(root: Path | str) -> bool:
+    """Whether the store can take the validation report (false on a read-only mount or without permission;
+    a store on object storage: true, a refused PUT is reported when the report is saved)."""
     import os
     import tempfile
 
+    from bqx.store.backend import is_url
     from bqx.validate.report import VALIDATION_DIR
 
+    if is_url(root):
+        return True
     folder = root / VALIDATION_DIR
     try:
         folder.mkdir(exist_ok=True)
@@ -127,9 +131,12 @@ def _writable(root: Path) -> bool:
         return not os.path.isdir(root)
 
 
-def _store(config: Path | None, store: Path | None) -> Path:
+def _store(config: Path | None, store: str | None) -> tuple[Any, Path | str]:
+    from bqx.store.backend import store_exists
+    from bqx.store.layout import store_root
+
     cfg, _ = config_from(config, store=store)
-    root = Path(cfg.store)
-    if not root.exists():
+    root = store_root(cfg.store)  # a Path, or the URL of a store on object storage
+    if not store_exists(root):
         raise UsageError(f"store {root} does not exist", hint="Run `bqx run --store DIR` first, or pass --store.")
     return cfg, root

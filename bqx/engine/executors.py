@@ -9,22 +9,22 @@ An executor whose workers can die may also have `restart()`: a fresh pool in pla
 one (`run` then submits again what was in flight; see `bqx.engine.retry`). The process pool's
 workers are tied to the driver (`bqx.engine.lifeline`): they end when it dies.
 
-Test hook: with `BQX_TEST_KILL_WORKER=stage:pair:month:times` a process-pool worker SIGKILLs
-itself when it is handed that task (alone or in a chain), the first `times` times in the store
-(counted in `<store>/logs/test-kill-worker.count`, for an s3:// store in a temporary file named
-after its URL: `kill_counter`; 0 = every time).
+Test hook: with `BQX_TEST_KILL_WORKER=stage:pair:month:times[:counter]` a process-pool or Dask
+worker SIGKILLs itself when it is handed that task (alone or in a chain), the first `times` times
+(0 = every time), counted in the file `counter` (default: `<store>/logs/test-kill-worker.count`,
+for an s3:// store a temporary file named after its URL: `kill_counter`; Dask workers on other
+machines need a `counter` they all reach).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from bqx.engine.dask_executor import DaskExecutor
+from bqx.engine.kill_hook import KILL_WORKER_ENV, kill_counter, pool_task  # noqa: F401 - the pool runs pool_task
 from bqx.engine.lifeline import bind_to_driver
 from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec, run_task
 
@@ -90,44 +90,6 @@ class ProcessExecutor:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-KILL_WORKER_ENV = "BQX_TEST_KILL_WORKER"
-
-
-def pool_task(spec: TaskSpec | ChainSpec) -> TaskResult | list[TaskResult]:
-    """What a pool worker runs: `run_task`, after the test hook."""
-    if os.environ.get(KILL_WORKER_ENV):
-        _test_kill(spec, os.environ[KILL_WORKER_ENV])
-    return run_task(spec)
-
-
-def _test_kill(spec: TaskSpec | ChainSpec, want: str) -> None:
-    stage, pair, month, times = want.split(":")
-    if not any((m.stage, m.pair or "", m.month) == (stage, pair, month) for m in spec.members):
-        return
-    counter = kill_counter(spec.store)
-    counter.parent.mkdir(parents=True, exist_ok=True)
-    with open(counter, "a+") as fh:
-        fh.seek(0)
-        if int(times) and len(fh.read().splitlines()) >= int(times):
-            return
-        fh.write(f"{os.getpid()}\n")
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def kill_counter(store: str) -> Path:
-    """The test hook's counter: `<store>/logs/test-kill-worker.count` in a local store; for an object store
-    (which a worker never needs a local disk for) a file in the temporary directory named after the store URL."""
-    from bqx.store.backend import is_url
-
-    if not is_url(store):
-        return Path(store) / "logs" / "test-kill-worker.count"
-    import hashlib
-    import tempfile
-
-    digest = hashlib.sha1(store.rstrip("/").encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"bqx-test-kill-worker-{digest}.count"
 
 
 _EXECUTORS: dict[str, Callable[..., Executor]] = {"serial": SerialExecutor, "process": ProcessExecutor, "dask": DaskExecutor}

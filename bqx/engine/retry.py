@@ -55,6 +55,10 @@ class WorkerDeaths:
         self.suspects.discard(unit)
 
     def reason(self, unit: int, label: str) -> str:
-        n = self.deaths.get(unit, 0)
-        return (f"the worker process died {n} time{'s' if n != 1 else ''} running {label} (killed by a signal, "
-                "out of memory, or a crash in native code); the run log has the pool's error")
+        return dead_worker_reason(self.deaths.get(unit, 0), label, "the run log has the pool's error")
+
+
+def dead_worker_reason(n: int, label: str, where: str) -> str:
+    """Why a task was given up after its worker died `n` times (the process pool's and Dask's words)."""
+    return (f"the worker process died {n} time{'s' if n != 1 else ''} running {label} (killed by a signal, "
+            f"out of memory, or a crash in native code); {where}")

@@ -23,18 +23,19 @@ from typing import IO, Any, Iterator, Mapping, Sequence
 
 from bqx.engine.events import Event, EventCallback
 from bqx.engine.executors import Executor, make_executor
+from bqx.engine.options import RunOptions
 from bqx.engine.retry import WorkerDeaths, is_dead_worker
 from bqx.store.lock import store_lock
 from bqx.store.manifest import Manifest, TaskRow
-from bqx.engine.partitions import add_months, month_span, month_start, parse_month
+from bqx.engine.partitions import add_months, month_span, month_start
 from bqx.engine.plan import (EST_ROWS_PER_MONTH, BarsInventory, StageSpec, Task, TaskGraph, TaskKey, choose,
                              describe, select_stages, stage_specs)
 from bqx.store.backend import backend_for, is_url, root_name
 from bqx.store.layout import bars_stats, clean_temp_files
-from bqx.engine.source import (AUTO, SAMPLE_START, baseline_of, refuse_mixing, resolve_source, check_not_before_baseline, ensure_anchors, fix_baseline,
+from bqx.engine.source import (AUTO, SAMPLE_START, baseline_of, check_not_before_baseline, ensure_anchors, fix_baseline,
                                digest_and_rows, inventory, pair_infos, select_months, write_source)
 from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec
-from bqx.errors import InputError, UsageError
+from bqx.errors import InputError
 from bqx.stages import stage as stage_by_key
 from bqx.universe import PAIR_NAMES
 
@@ -117,39 +118,27 @@ def run(
     t_start = time.perf_counter()
     root: Any = root_name(store) if is_url(store) else Path(store)  # an s3:// store stays a URL
     emit = on_event or (lambda e: None)
-    sel_pairs = _check_pairs(pairs)
-    start_m = parse_month(start) if start else None
-    end_m = parse_month(end) if end else None
-    if start_m and end_m and end_m < start_m:
-        raise UsageError(f"end {end_m} is before start {start_m}")
-    n_workers = workers or (executor.workers if not isinstance(executor, str) else (os.cpu_count() or 1))
-    if executor == "serial":
-        n_workers = 1
-    if scheduler and executor != "dask":
-        raise UsageError(f"a scheduler ({scheduler}) needs the dask executor, not {executor!r}")
-    if verify and dry_run:
-        raise UsageError("--verify re-hashes the store, which a dry run does not do",
-                         hint="Run `bqx verify` to list the files that fail, then `bqx run --verify`.")
-    specs = stage_specs(params)
-    planned, wanted = select_stages(specs, stages)
-    source = resolve_source(root, source)
-    if isinstance(source, str) and source == "sample":
-        refuse_mixing(root)
-    if isinstance(source, str) and source == "sample" and start_m is None and end_m is None:
-        start_m, end_m = SAMPLE_START, add_months(SAMPLE_START, 1)
+    opts = RunOptions.build(source=source, pairs=pairs, start=start, end=end, stages=stages, workers=workers,
+                            executor=executor, scheduler=scheduler, dry_run=dry_run, force=force,
+                            retry_failed=retry_failed, params=params, seed=seed, chain=chain, task_retries=task_retries,
+                            verify=verify, forget_missing_bars=forget_missing_bars)
+    specs = stage_specs(opts.params)
+    planned, wanted = select_stages(specs, opts.stages)
+    opts = opts.for_store(root)
+    force_stages = wanted if opts.force else ()
+    sel_pairs, start_m, end_m, n_workers = opts.pairs, opts.start, opts.end, opts.n_workers
 
-    if dry_run:
-        return _dry_run(root, source, specs, planned, sel_pairs, start_m, end_m, n_workers, t_start,
-                        force_stages=wanted if force else (), retry_failed=retry_failed)
+    if opts.dry_run:
+        return _dry_run(root, opts, specs, planned, t_start, force_stages=force_stages)
 
     with store_lock(root, "run"):
         with Manifest(root) as man:
             man.interrupt_running()
             clean_temp_files(root)
-            written = write_source(root, man, source, sel_pairs, start_m, end_m, seed)
+            written = write_source(root, man, opts)
             if written:
                 emit(Event("bars_written", stage="bars", stage_id="1.1", rows=written))
-            inv = inventory(root, man, forget_missing=forget_missing_bars)
+            inv = inventory(root, man, forget_missing=opts.forget_missing_bars)
             if not inv.rows:
                 raise InputError(f"store {root} has no bars", hint="Run with source='sample', or ingest bars first (bqx ingest).")
             baseline = fix_baseline(man, inv)
@@ -161,22 +150,22 @@ def run(
             tasks = graph.build(planned, use_pairs, months)
             rows = man.tasks()
             reverify: list[str] = []
-            if verify:  # tasks whose files fail their checksum are planned as never done
+            if opts.verify:  # tasks whose files fail their checksum are planned as never done
                 from bqx.engine.gate import tasks_to_recompute, without
 
                 redo, findings = tasks_to_recompute(root, man)
                 reverify = [f.line() for f in findings]
                 to_run = choose(tasks, without(rows, redo), root,
-                                force_stages=wanted if force else (), retry_failed=retry_failed)
+                                force_stages=force_stages, retry_failed=opts.retry_failed)
             else:
-                to_run = choose(tasks, rows, root, force_stages=wanted if force else (), retry_failed=retry_failed)
+                to_run = choose(tasks, rows, root, force_stages=force_stages, retry_failed=opts.retry_failed)
             plan = describe(specs, planned, tasks, to_run, rows, workers=n_workers, pairs=use_pairs, months=months)
             man.set_meta("params", json.dumps({f: dict(p) for s in specs.values() for f, p in s.params.items()}))
             log_name = f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"
             log_path = backend_for(root).join(f"logs/{log_name}") if is_url(root) else root / "logs" / log_name
-            args = {"source": source if isinstance(source, str) else type(source).__name__, "pairs": use_pairs,
-                    "months": months, "stages": planned, "force": force, "retry_failed": retry_failed,
-                    "params": params or {}, "executor": executor if isinstance(executor, str) else type(executor).__name__,
+            args = {"source": opts.source_label(), "pairs": use_pairs,
+                    "months": months, "stages": planned, "force": opts.force, "retry_failed": opts.retry_failed,
+                    "params": opts.params or {}, "executor": executor if isinstance(executor, str) else type(executor).__name__,
                     "workers": n_workers}
             run_id = man.start_run(args, str(log_path))
             result = RunResult(str(root), run_id, False, len(tasks), len(to_run), len(tasks) - len(to_run),
@@ -195,12 +184,12 @@ def run(
                                    month=key[2], error=(last.error or last.status).splitlines()[0]))
                 note(Event("run_started", total=len(tasks), to_run=len(to_run)))
                 if executor == "dask":  # a remote cluster's size comes from the scheduler, not this machine
-                    ex = make_executor(executor, workers, scheduler=scheduler)
+                    ex = make_executor(executor, opts.workers, scheduler=opts.scheduler, retries=opts.task_retries)
                 else:
                     ex = make_executor(executor, n_workers) if isinstance(executor, str) else executor
                 try:
                     _execute(root, man, ex, specs, tasks, to_run, rows, anchors, infos, baseline, run_id, result, note,
-                             log, chain=chain, retries=task_retries)
+                             log, opts)
                 except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into one by the CLI: record what stopped
                     stopped = man.interrupt_running("interrupted: the run was stopped by a signal; rerun to resume")
                     log.write(f"run_interrupted tasks={stopped}\n")
@@ -283,11 +272,10 @@ def _units(to_run: Sequence[TaskKey], chain_stages: set[str]) -> list[list[TaskK
 
 def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageSpec], tasks: Mapping[TaskKey, Task],
              to_run: Sequence[TaskKey], before: Mapping[TaskKey, TaskRow], anchors: Mapping[tuple[str, str], Any], infos: Mapping[str, Any],
-             baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any, *, chain: bool = True,
-             retries: int = 2) -> None:
+             baseline: datetime, run_id: int, result: RunResult, note: Any, log: Any, opts: RunOptions) -> None:
     kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
     run_set = set(to_run)
-    units = _units(to_run, chainable(specs) if chain else set())
+    units = _units(to_run, chainable(specs) if opts.chain else set())
     unit_of = {k: i for i, u in enumerate(units) for k in u}
     waiting = {i: {unit_of[d] for k in u for d in tasks[k].deps if d in run_set} - {i} for i, u in enumerate(units)}
     dependants: dict[TaskKey, list[TaskKey]] = {k: [] for k in to_run}
@@ -303,12 +291,20 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
     inflight: dict[Any, int] = {}
     blocked: set[TaskKey] = set()
     recorded = 0
-    deaths = WorkerDeaths(retries)
+    deaths = WorkerDeaths(opts.task_retries)
     restartable = callable(getattr(ex, "restart", None))
     started: set[int] = set()
 
     def ev(kind: str, key: TaskKey, **kw: Any) -> Event:
         return Event(kind, stage=key[0], stage_id=_stage_id(key[0]), pair=key[1], month=key[2], **kw)
+
+    if hasattr(ex, "on_retry"):  # Dask: the cluster carries on; the executor submits a lost task again and says so
+        def lost(spec: Any, n: int, worker: str) -> None:
+            log.write(f"a Dask worker ({worker}) died holding {spec.stage} {spec.pair or ''} {spec.month}: "
+                      f"running it again (death {n})\n")
+            for m in spec.members:
+                note(ev("task_retried", m.key, error=f"worker died (death {n}); running it again"))
+        ex.on_retry = lost
 
     def block(key: TaskKey, label: str) -> None:
         todo = [key]
@@ -446,6 +442,8 @@ def _execute(root: Path, man: Manifest, ex: Executor, specs: Mapping[str, StageS
                 recover([unit])
             else:
                 finish(unit, results)
+    if getattr(ex, "lost", 0):  # Dask workers killed mid-write may have left temp files; none of ours runs now
+        clean_temp_files(root)
 
 
 def _replace_pool(root: Path, ex: Executor, inflight: dict[Any, int], dead: list[int], collect: Any,
@@ -527,20 +525,10 @@ def _spec(root: Path, spec: StageSpec, task: Task, anchors: Mapping[tuple[str, s
 
 # -- bars, baseline, anchors --------------------------------------------------------------------
 
-def _check_pairs(pairs: Sequence[str] | None) -> list[str] | None:
-    if pairs is None:
-        return None
-    pairs = [pairs] if isinstance(pairs, str) else list(pairs)
-    unknown = [p for p in pairs if p not in PAIR_NAMES]
-    if unknown:
-        raise UsageError(f"unknown pairs {unknown}; pairs are: {' '.join(PAIR_NAMES)}")
-    return sorted(set(pairs))
-
-
-def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: list[str], pairs: list[str] | None,
-             start: str | None, end: str | None, workers: int, t0: float, *, force_stages: Sequence[str] = (),
-             retry_failed: bool = False) -> RunResult:
+def _dry_run(root: Path, opts: RunOptions, specs: Mapping[str, StageSpec], planned: list[str], t0: float, *,
+             force_stages: Sequence[str] = ()) -> RunResult:
     """The plan, without writing anything: from the store's bars, or the bars the source would write."""
+    pairs, start, end, workers, retry_failed = opts.pairs, opts.start, opts.end, opts.n_workers, opts.retry_failed
     from bqx.store.state import open_state
 
     state = open_state(root)
@@ -553,7 +541,7 @@ def _dry_run(root: Path, source: Any, specs: Mapping[str, StageSpec], planned: l
             digests[k], inv_rows[k] = bars[k]
         if not inv_rows.get(k) or not digests.get(k):
             digests[k], inv_rows[k] = digest_and_rows(root, rel)
-    if isinstance(source, str) and source == "sample":
+    if opts.sample:
         for p in pairs or PAIR_NAMES:
             for m in month_span(start or SAMPLE_START, end or add_months(start or SAMPLE_START, 1)):
                 if (p, m) not in inv_rows:

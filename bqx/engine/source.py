@@ -78,11 +78,14 @@ def check_not_before_baseline(store: str | os.PathLike[str], first_ts: datetime,
         )
 
 
-def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None, start: str | None,
-                  end: str | None, seed: int) -> int:
+def write_source(root: Path, man: Manifest, opts: Any) -> int:
+    """The run's bars into the store (whose lock the run holds) as `opts` (bqx.engine.options.RunOptions) say: the
+    sample market's missing months, a frame's bars, or what the bar source (bqx.connect.sources) writes; returns
+    how many it wrote (0: nothing new)."""
+    source, pairs, start, end = opts.source, opts.pairs, opts.start, opts.end
     if source is None:
         return 0
-    if isinstance(source, str) and source == "sample":
+    if opts.sample:
         start = start or SAMPLE_START
         end = end or add_months(start, 1)
         names = pairs or list(PAIR_NAMES)
@@ -92,24 +95,14 @@ def write_source(root: Path, man: Manifest, source: Any, pairs: list[str] | None
         months = month_span(start, end)
         if all((p, m) in have for p in names for m in months):
             return 0
-        return _write_sample(root, names, months, have, seed)
-    if isinstance(source, str) and source.startswith(("postgresql://", "postgres://")):
-        from bqx.bars.ingest_postgres import ingest_postgres
-
-        return ingest_postgres(source, root, pairs=pairs, lock=False).rows_out  # default layout m1_{pair}
+        return _write_sample(root, names, months, have, opts.seed)
     if isinstance(source, pl.DataFrame):
-        frame = source
-        label = "frame"
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"source {path} does not exist")
-        if path.suffix == ".parquet" or (path.is_dir() and any(path.rglob("*.parquet"))):
-            frame = pl.read_parquet(path if path.is_file() else str(path / "**" / "*.parquet"), hive_partitioning=True)
-            label = str(path)
-        else:
-            raise UsageError(f"source {path} is not a Parquet bar file or directory",
-                             hint="Ingest CSV sources first (bqx ingest), then run without a source.")
+        return write_frame(root, source, "frame")
+    return source.write_into(root, pairs=pairs, start=start, end=end)
+
+
+def write_frame(root: Path, frame: pl.DataFrame, label: str) -> int:
+    """Bars with a `pair` column into the store as they are (none older than the baseline); returns the files written."""
     if "pair" not in frame.columns:
         raise InputError("source bars need a `pair` column")
     if frame.height:

@@ -17,9 +17,10 @@ from bqx.export.folds_reader import Folds, folds  # noqa: F811 - the function `f
 from bqx.export.outcome import ExportRefusedError, ExportResult, IncompleteExportError, validation_status
 from bqx.export.scaler import Scaler, ScalerFit
 from bqx.export.splits import SPLITS, SplitPlan, plan_splits
+from bqx.export.options import ExportOptions
 from bqx.export.writer import S3Options, open_destination
 
 __all__ = [
     "export", "read_export_metadata", "folds", "Folds", "check_export", "ExportResult", "ExportRefusedError", "IncompleteExportError",
-    "validation_status", "plan_splits", "SplitPlan", "SPLITS", "Scaler", "ScalerFit", "S3Options", "open_destination",
+    "validation_status", "plan_splits", "SplitPlan", "SPLITS", "Scaler", "ScalerFit", "S3Options", "open_destination", "ExportOptions",
 ]

@@ -39,6 +39,7 @@ from bqx.export.layout import CATALOG_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSO
 from bqx.export.scaler import Moments, Scaler
 from bqx.export.splits import SPLITS, SplitPlan, _to_us
 from bqx.export.writer import Destination, S3Options, open_destination
+from bqx.store.layout import store_root
 
 MAX_FAILURES = 5
 
@@ -76,8 +77,8 @@ def run_checks(dest: Destination, *, store: str | Path | None = None, require_co
     out: list[CheckResult] = []
     if require_complete:
         out.append(_complete(dest, meta))
-    store_path = Path(store) if store is not None else Path(meta["store"])
-    store_ts = _StoreTs(store_path) if (store_path / "bars").is_dir() else None
+    store_path = store_root(store if store is not None else meta["store"])  # a Path, or a store's URL
+    store_ts = _StoreTs(store_path) if _reachable(store_path) else None
     walk = _Walk(dest, meta, files, plan, scaler, written)
     out += walk.run()
     out += _purge_embargo(meta, plan, walk.kept, store_ts, store_path)
@@ -235,7 +236,7 @@ class _Walk:
 
 
 def _purge_embargo(meta: dict[str, Any], plan: SplitPlan, kept: dict[str, np.ndarray], store_ts: "_StoreTs | None",
-                   store_path: Path) -> list[CheckResult]:
+                   store_path: Path | str) -> list[CheckResult]:
     horizon = int(meta["split"].get("target_horizon", 0))
     purge_fail, emb_fail = [], []
     if plan.purge < horizon:
@@ -295,7 +296,7 @@ def _scaler_columns(meta: dict[str, Any], catalog: list[dict[str, Any]], scaler:
                                             + ("" if scale_targets else "; targets unscaled"))
 
 
-def _census(dest: Destination, meta: dict[str, Any], census: ColumnCensus, store: Path | None) -> CheckResult:
+def _census(dest: Destination, meta: dict[str, Any], census: ColumnCensus, store: Path | str | None) -> CheckResult:
     """metadata/columns.json against the files' own counts; dropped columns absent and empty in the store."""
     if not dest.exists(COLUMNS_JSON):
         return CheckResult("columns.census", None, f"{COLUMNS_JSON} is missing (an export written before the census)")
@@ -331,19 +332,33 @@ def _census(dest: Destination, meta: dict[str, Any], census: ColumnCensus, store
                                             f"{len(dropped)} dropped" + (f" ({how})" if dropped else ""))
 
 
+def _reachable(store: Path | str) -> bool:
+    """Whether the store's bars can be read here (a store on another machine's disk, or on object storage
+    without credentials here, is not: its checks fall back to the export's records)."""
+    from bqx.store.layout import has_bars
+
+    try:
+        return has_bars(store)
+    except Exception:  # noqa: BLE001 - unreachable (no bucket, no credentials, no network): not available
+        return False
+
+
 class _StoreTs:
     """Each pair's bar timestamps from the store's bars dataset, read on demand."""
 
-    def __init__(self, root: Path):
-        from bqx.store.layout import bars_partitions
+    def __init__(self, root: Path | str):
+        from bqx.store.layout import bars_stats
 
-        self.files = bars_partitions(root)
+        self.root = root
+        self.files = {k: v[0] for k, v in bars_stats(root).items()}
 
     def get(self, pair: str) -> np.ndarray | None:
-        paths = [f for (p, _), f in sorted(self.files.items()) if p == pair]
-        if not paths:
+        from bqx.store.layout import read_partition
+
+        rels = [f for (p, _), f in sorted(self.files.items()) if p == pair]
+        if not rels:
             return None
-        ts = pl.concat([pl.read_parquet(f, columns=["ts"]) for f in paths])["ts"].sort()
+        ts = pl.concat([read_partition(self.root, f, ["ts"]) for f in rels])["ts"].sort()
         return ts.dt.cast_time_unit("us").cast(pl.Int64).to_numpy()
 
 

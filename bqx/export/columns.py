@@ -128,7 +128,10 @@ def empty_in_store(store: Any, pairs: Iterable[str], months: Mapping[str, Sequen
     """
     import pyarrow.parquet as pq
 
-    from bqx.store.layout import partition_path
+    from bqx.store.backend import backend_for
+    from bqx.store.layout import partition_rel
+
+    backend = backend_for(store)  # footers only: ranged reads on object storage
 
     empty: list[str] = []
     for stage, cols in stage_columns.items():
@@ -137,7 +140,7 @@ def empty_in_store(store: Any, pairs: Iterable[str], months: Mapping[str, Sequen
             for month in months[pair]:
                 if not left:
                     break
-                md = pq.read_metadata(partition_path(store, stage, pair, month))
+                md = backend.parquet_metadata(partition_rel(stage, pair, month))
                 names = md.schema.to_arrow_schema().names
                 for j, name in enumerate(names):
                     if name not in left:

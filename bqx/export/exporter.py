@@ -27,6 +27,7 @@ from bqx.export import source
 from bqx.export.checks import run_checks
 from bqx.export.columns import ColumnCensus, FileStats, summary_counts
 from bqx.export.outcome import ExportResult, IncompleteExportError
+from bqx.export.options import ExportOptions
 from bqx.export.preamble import prepare_export
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, FORMAT, FORMAT_VERSION, MARKER,
                                SCALER_JSON, VALIDATION_JSON)
@@ -75,34 +76,30 @@ def export(
     targets and labels to export (bqx.export.spans.pick_targets).
     A target holding a finished export is
     refused unless `overwrite`; files no export recorded are never deleted (bqx.export.target).
+    The sink is the one registered for the target's scheme (bqx.connect.sinks): a local directory,
+    s3:// or postgresql://.
     """
+    from bqx.connect.sinks import open_sink
     from bqx.store.lock import read_lock
 
-    if to.startswith(("postgresql://", "postgres://")):  # PostgreSQL sink hook (bqx.export.postgres_sink)
-        from bqx.export.postgres_sink import export_postgres
-
-        if cv or targets:
-            raise UsageError("--cv and --targets are for Parquet exports (a directory or s3://), not PostgreSQL")
-        kwargs = {k: v for k, v in locals().items() if k not in ("store", "to", "read_lock", "export_postgres", "cv", "targets")}
-        with read_lock(store, "export"):
-            return export_postgres(store, to, **kwargs)
-    with read_lock(store, "export"), TargetGuard(overwrite) as guard:
-        return _export(store, to, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
-                       purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
-                       scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
-                       progress=progress, workers=workers, drop_empty=drop_empty, cv=cv, targets=targets,
-                       guard=guard)
+    options = ExportOptions(pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
+                            purge=purge, embargo=embargo, scaler=scaler, normalize=normalize, precision=precision,
+                            scale_kinds=scale_kinds, scale_targets=scale_targets, no_validate=no_validate, s3=s3,
+                            progress=progress, workers=workers, drop_empty=drop_empty, cv=cv, targets=targets,
+                            overwrite=overwrite)
+    sink = open_sink(to, options)
+    sink.check(options)
+    with read_lock(store, "export"):
+        return sink.export(store, options)
 
 
-def _export(store, to, *, pairs, families, split, train_end, val_end, purge, embargo, scaler, normalize, precision,
-            scale_kinds, scale_targets, no_validate, s3, progress, workers, guard, drop_empty=True, cv=None,
-            targets=None) -> ExportResult:
+def write_dataset(store: Any, to: str, opts: ExportOptions, guard: TargetGuard) -> ExportResult:
+    """The Parquet export to a local directory or an s3:// prefix (bqx.export.dataset_sink), under `guard`."""
     t0 = time.perf_counter()
-    say = progress or (lambda msg: None)
-    pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
-                         purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
-                         scale_targets=scale_targets, no_validate=no_validate, say=say, drop_empty=drop_empty,
-                         targets=targets, cv=bool(cv))
+    say = opts.say
+    embargo, normalize, precision, drop_empty = opts.embargo, opts.normalize, opts.precision, opts.drop_empty
+    scale_targets, no_validate, s3, workers, cv = opts.scale_targets, opts.no_validate, opts.s3, opts.workers, opts.cv
+    pre = prepare_export(store, opts)
     sel, plan, purge, fit = pre.sel, pre.plan, pre.purge, pre.fit
     cvc = _cv_columns(cv, pre, normalize, embargo) if cv else None
     passed, report, why = pre.passed, pre.report, pre.why
@@ -333,6 +330,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
               written: Sequence[Mapping[str, Any]], fitted: Scaler, report: Any, passed: bool, no_validate: bool,
               dest: Destination, *, precision: str, normalize: bool, scale_targets: bool, horizon: int) -> dict[str, Any]:
     from bqx.engine.fingerprint import code_digest, digest
+    from bqx.store.backend import root_name
     from bqx.store.state import open_state
 
     state = open_state(sel.store)
@@ -348,7 +346,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
         "export_id": uuid.uuid4().hex,
         "created_at": _now(),
         "bqx_version": _version(),
-        "store": str(sel.store.absolute()),
+        "store": root_name(sel.store),  # an absolute path, or the store's URL
         "destination": dest.url,
         "layout": "features/{split}/pair={PAIR}/year_month={YYYY-MM}/data.parquet (hive); pair and month only in the path",
         "pairs": list(sel.pairs),

@@ -14,8 +14,8 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime
-from typing import Any, Callable, Sequence
+from dataclasses import replace
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import polars as pl
@@ -23,15 +23,30 @@ import polars as pl
 from bqx.bars.readers.postgres import connect, db_error, mask_url, quote_ident, quote_literal
 from bqx.errors import UsageError
 from bqx.export import source
+from bqx.export.options import ExportOptions
 from bqx.export.preamble import prepare_export
-from bqx.export.scaler import GLOBAL, SCALED_KINDS
 from bqx.export.splits import SPLITS
 
 _NAME = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_$]*)\.)?([A-Za-z_][A-Za-z0-9_$]*)$")
 
 
-def is_postgres_url(to: object) -> bool:
-    return isinstance(to, str) and to.startswith(("postgresql://", "postgres://"))
+class PostgresSink:
+    """The feature sink of the "postgresql" scheme (bqx.connect.sinks): one table per split, see the module."""
+
+    scheme = "postgresql"
+
+    def __init__(self, url: str, options: ExportOptions | None = None):
+        self.url = str(url)
+
+    def describe(self) -> str:
+        return mask_url(self.url)
+
+    def check(self, options: ExportOptions) -> None:
+        if options.cv or options.targets:
+            raise UsageError("--cv and --targets are for Parquet exports (a directory or s3://), not PostgreSQL")
+
+    def export(self, store: Any, options: ExportOptions) -> Any:
+        return export_postgres(store, self.url, options)
 
 
 def _target(url: str) -> tuple[str, str | None, str]:
@@ -51,19 +66,13 @@ def _qualified(schema: str | None, name: str) -> str:
     return (quote_ident(schema) + "." if schema else "") + quote_ident(name)
 
 
-def export_postgres(store: Any, to: str, *, pairs: Sequence[str] | None = None, families: Sequence[str] | None = None,
-                    split: Sequence[float] = (0.8, 0.1, 0.1), train_end: str | datetime | None = None,
-                    val_end: str | datetime | None = None, purge: int | None = None, embargo: int = 1440,
-                    scaler: str = GLOBAL, normalize: bool = False, precision: str = "float32",
-                    scale_kinds: Sequence[str] = SCALED_KINDS, scale_targets: bool = False, no_validate: bool = False,
-                    progress: Callable[[str], None] | None = None, **_: Any) -> Any:
+def export_postgres(store: Any, to: str, options: ExportOptions) -> Any:
     """Export a store's features and targets into PostgreSQL tables; returns the exporter's ExportResult."""
     t0 = time.perf_counter()
-    say = progress or (lambda msg: None)
+    say = options.say
+    normalize, precision, no_validate, embargo = options.normalize, options.precision, options.no_validate, options.embargo
     conn_url, schema, prefix = _target(to)
-    pre = prepare_export(store, pairs=pairs, families=families, split=split, train_end=train_end, val_end=val_end,
-                         purge=purge, embargo=embargo, scaler=scaler, precision=precision, scale_kinds=scale_kinds,
-                         scale_targets=scale_targets, no_validate=no_validate, say=say)
+    pre = prepare_export(store, replace(options, drop_empty=False, targets=None, cv=None))
     sel, plan, purge, fit, why = pre.sel, pre.plan, pre.purge, pre.fit, pre.why
     dtype, sqltype = (pl.Float32, "real") if precision == "float32" else (pl.Float64, "double precision")
     cols = list(sel.columns)
@@ -168,4 +177,4 @@ def _blocks(sel: source.Selection, plan: Any):
                 yield pair, month, parts
 
 
-__all__ = ["export_postgres", "is_postgres_url"]
+__all__ = ["PostgresSink", "export_postgres"]

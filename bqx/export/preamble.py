@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import polars as pl
 
 from bqx.errors import UsageError
 from bqx.export import source
+from bqx.export.options import ExportOptions
 from bqx.export.outcome import ExportRefusedError, validation_status
 from bqx.export.scaler import ScalerFit
 from bqx.export.spans import largest_span
@@ -33,12 +33,13 @@ class ExportPlan:
     ts_by_pair: Any = None  # pair -> sorted bar timestamps (µs), kept for --cv
 
 
-def prepare_export(store: Any, *, pairs: Sequence[str] | None, families: Sequence[str] | None, split: Sequence[float],
-                   train_end: str | datetime | None, val_end: str | datetime | None, purge: int | None, embargo: int,
-                   scaler: str, precision: str, scale_kinds: Sequence[str], scale_targets: bool, no_validate: bool,
-                   say: Callable[[str], None], drop_empty: bool = False, targets: Sequence[str] | None = None,
-                   cv: bool = False) -> ExportPlan:
+def prepare_export(store: Any, options: ExportOptions) -> ExportPlan:
     """Check the options, refuse a store whose latest validation did not pass (unless `no_validate`), plan the splits."""
+    pairs, families, split, train_end, val_end = (options.pairs, options.families, options.split, options.train_end,
+                                                  options.val_end)
+    purge, embargo, scaler, precision = options.purge, options.embargo, options.scaler, options.precision
+    scale_kinds, scale_targets, no_validate = options.scale_kinds, options.scale_targets, options.no_validate
+    say, drop_empty, targets, cv = options.say, options.drop_empty, options.targets, bool(options.cv)
     if precision not in ("float32", "float64"):
         raise UsageError(f"--precision must be float32 or float64, got {precision!r}")
     sel = source.select(store, pairs, families, targets)

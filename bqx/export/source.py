@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path  # noqa: F401 - Selection.store's type
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -21,8 +21,8 @@ import polars as pl
 from bqx.engine.gate import inspect, require_current
 from bqx.core.declaration import PairInfo
 from bqx.store.state import open_state
-from bqx.store.checksum import checked_path, expected_hashes
-from bqx.store.layout import BARS, partition_path
+from bqx.store.checksum import expected_hashes, read_checked_frame
+from bqx.store.layout import BARS, has_bars, partition_rel, read_partition, store_root
 from bqx.errors import UsageError
 from bqx.core.registry import REGISTRY
 from bqx.core.runner import params_for, visible_columns
@@ -36,7 +36,7 @@ TARGET_STAGE = "targets"  # the families of this stage (targets, labels) are exp
 class Selection:
     """The families, columns and partitions of one export."""
 
-    store: Path
+    store: Path | str  # a Path, or the URL of a store on object storage (bqx.store.layout.store_root)
     pairs: tuple[str, ...]
     months: Mapping[str, tuple[str, ...]]  # pair -> months with bars
     families: tuple[str, ...]  # exported families, registry order, targets last
@@ -62,8 +62,8 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     families: the fixed-horizon targets and the labels); see bqx.export.spans.pick_targets."""
     from bqx.catalog import catalog
 
-    root = Path(store)
-    if not (root / BARS).is_dir():
+    root = store_root(store)
+    if not has_bars(root):
         raise UsageError(f"{root} is not a bqx store (no bars/ directory)",
                          hint="Run `bqx run --store DIR` first, or pass the right --store.")
     store_state = open_state(store)
@@ -126,7 +126,7 @@ def _stored_inputs(name: str) -> list[str]:
 
 def pair_ts(sel: Selection, pair: str) -> np.ndarray:
     """Sorted bar timestamps of one pair (int64 microseconds, UTC), from the bars dataset."""
-    parts = [pl.read_parquet(partition_path(sel.store, BARS, pair, m), columns=["ts"]) for m in sel.months[pair]]
+    parts = [read_partition(sel.store, partition_rel(BARS, pair, m), ["ts"]) for m in sel.months[pair]]
     ts = pl.concat(parts)["ts"].sort() if parts else pl.Series("ts", [], dtype=pl.Datetime("us", "UTC"))
     return ts.dt.cast_time_unit("us").cast(pl.Int64).to_numpy()
 
@@ -145,9 +145,9 @@ def check_month(sel: Selection, pair: str, month: str) -> None:
     checksums (for readers that go through `load`, which reads by path; `PairStream` checks as it reads)."""
     stages = {BARS} | {REGISTRY.get(s).stage for n in sel.families for s in _stored_inputs(n)}
     for stage in sorted(stages):
-        rel = str(partition_path("", stage, pair, month))
+        rel = partition_rel(stage, pair, month)
         if rel in sel.hashes:
-            checked_path(sel.store, rel, sel.hashes)
+            read_checked_frame(sel.store, rel, sel.hashes, ["ts"])
 
 
 class PairStream:
@@ -189,18 +189,19 @@ class PairStream:
         for month in self.sel.months[self.pair]:
             yield month, self.month(month)
 
-    def _checked(self, stage: str, month: str) -> Path:
-        """A store file's path once its content matched the manifest's checksum (StoreIntegrityError if not)."""
-        return checked_path(self.sel.store, str(partition_path("", stage, self.pair, month)), self.sel.hashes)
+    def _checked(self, stage: str, month: str, columns: list[str] | None = None) -> pl.DataFrame:
+        """A store file (the columns given, or all) once its content matched the manifest's checksum
+        (StoreIntegrityError if not)."""
+        return read_checked_frame(self.sel.store, partition_rel(stage, self.pair, month), self.sel.hashes, columns)
 
     def month(self, month: str) -> pl.DataFrame:
         from bqx.core.runner import run_pair_family
 
         root, pair = self.sel.store, self.pair
-        bars = pl.read_parquet(self._checked(BARS, month))
+        bars = self._checked(BARS, month)
         wide = bars if bars["ts"].is_sorted() else bars.sort("ts")
         for stage, cols in self.read.items():
-            part = pl.read_parquet(self._checked(stage, month), columns=["ts", *[c for c in cols if c not in wide.columns]])
+            part = self._checked(stage, month, ["ts", *[c for c in cols if c not in wide.columns]])
             if part.height == wide.height and part["ts"].equals(wide["ts"]):
                 wide = wide.hstack(part.drop("ts"))
             else:

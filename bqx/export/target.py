@@ -10,9 +10,12 @@ delete it.
 The lock: a local target holds `fcntl.flock` on `<target>/.bqx-export.lock` (the kernel releases
 it however the export ends); an s3:// target holds the object `metadata/LOCK.json`, refreshed
 every minute while the export runs and taken over when it is older than `S3_LOCK_TTL` seconds (an
-export killed without cleaning up). S3 has no atomic create-if-absent in the writer used here,
-so two exports started within the same second may both pass; the lock is checked again before
-the completion marker is written, so at most one of them finishes.
+export killed without cleaning up). Every write of that object is conditional (S3's If-None-Match /
+If-Match, bqx.store.backend.S3Backend.put_if): it is created only if absent, refreshed only while it
+still has the ETag this export last wrote, and taken over only with the ETag of the stale holder it
+read. So of two exports started at the same moment exactly one gets the lock, and an export whose
+lock was taken over learns it at its next refresh; the lock is checked again before the completion
+marker is written, so a lock lost in between still keeps that export from finishing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bqx.export.folds import CV_SCALERS, FOLDS_JSON
 from bqx.export.layout import (CATALOG_JSON, CHECKS_JSON, COLUMNS_JSON, EXPORT_JSON, FILES_JSON, MARKER, SCALER_JSON,
                                VALIDATION_JSON)
 from bqx.export.writer import Destination, LocalDestination
+from bqx.store.backend import PreconditionFailed
 from bqx.store.lock import holding
 
 CLAIMS_JSON = "metadata/claims.json"
@@ -117,8 +121,8 @@ def remove_stale(dest: Destination, deletable: set[str], keep: set[str]) -> int:
 @contextmanager
 def target_lock(dest: Destination) -> Iterator[None]:
     """Hold the target's lock for the export; ExportTargetError at once when another export holds it."""
-    if isinstance(dest, LocalDestination):
-        with _local_lock(dest):
+    if dest.is_local:
+        with _local_lock(dest):  # type: ignore[arg-type]
             yield
     else:
         with _object_lock(dest):
@@ -145,31 +149,52 @@ def _local_lock(dest: LocalDestination) -> Iterator[None]:
         os.close(fd)
 
 
+def _take_object_lock(dest: Any, me: dict[str, Any]) -> str:
+    """Create the lock object if absent, or take over a stale one; its ETag, or ExportTargetError."""
+    def body() -> bytes:
+        return json.dumps(me | {"updated": time.time()}).encode()
+
+    try:
+        return dest.put_if(S3_LOCK, body(), etag=None)
+    except PreconditionFailed:
+        pass
+    got = dest.read_with_etag(S3_LOCK)
+    if got is None:  # released in between: one more try to create it
+        try:
+            return dest.put_if(S3_LOCK, body(), etag=None)
+        except PreconditionFailed:
+            got = dest.read_with_etag(S3_LOCK)
+    other = _holder(got[0]) if got is not None else {}
+    age = time.time() - float(other.get("updated", 0) or 0)
+    if got is not None and age >= S3_LOCK_TTL:
+        try:
+            return dest.put_if(S3_LOCK, body(), etag=got[1])  # take over exactly the stale lock that was read
+        except PreconditionFailed:
+            got = dest.read_with_etag(S3_LOCK)
+            other = _holder(got[0]) if got is not None else {}
+            age = time.time() - float(other.get("updated", 0) or 0)
+    raise ExportTargetError(
+        f"destination {dest.url} is being written by another export (pid {other.get('pid', '?')} on "
+        f"{other.get('host', '?')}, started at {other.get('started_at', '?')}, alive {age:.0f} s ago)",
+        hint=f"Wait for it to finish, or export elsewhere; a lock not refreshed for {S3_LOCK_TTL} s is taken over.")
+
+
 @contextmanager
 def _object_lock(dest: Destination) -> Iterator[None]:
     me = _me()
-    if dest.exists(S3_LOCK):
-        other = _holder(dest.read_bytes(S3_LOCK))
-        age = time.time() - float(other.get("updated", 0) or 0)
-        if age < S3_LOCK_TTL:
-            raise ExportTargetError(
-                f"destination {dest.url} is being written by another export (pid {other.get('pid', '?')} on "
-                f"{other.get('host', '?')}, started at {other.get('started_at', '?')}, alive {age:.0f} s ago)",
-                hint=f"Wait for it to finish, or export elsewhere; a lock not refreshed for {S3_LOCK_TTL} s is "
-                     "taken over.")
+    state = {"etag": _take_object_lock(dest, me)}
     stop = threading.Event()
-
-    def put() -> None:
-        dest.write_bytes(S3_LOCK, json.dumps(me | {"updated": time.time()}).encode())
 
     def beat() -> None:
         while not stop.wait(60):
             try:
-                put()
+                state["etag"] = dest.put_if(S3_LOCK, json.dumps(me | {"updated": time.time()}).encode(),  # type: ignore[attr-defined]
+                                            etag=state["etag"])
+            except PreconditionFailed:  # taken over: still_mine() now says so, and the export does not finish
+                return
             except Exception:  # noqa: BLE001 - a missed refresh only shortens the lock's life
                 pass
 
-    put()
     thread = threading.Thread(target=beat, name="bqx-export-lock", daemon=True)
     thread.start()
     try:
@@ -183,7 +208,7 @@ def _object_lock(dest: Destination) -> Iterator[None]:
 
 def still_mine(dest: Destination) -> bool:
     """False when an S3 lock was taken over by another export (local locks cannot be)."""
-    if isinstance(dest, LocalDestination) or not dest.exists(S3_LOCK):
+    if dest.is_local or not dest.exists(S3_LOCK):
         return True
     return _holder(dest.read_bytes(S3_LOCK)).get("id") == _ID
 

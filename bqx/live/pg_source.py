@@ -42,6 +42,36 @@ class _SinceReader(Reader):
         return (f"GREATEST({lo}, {bound})" if bound else lo), hi
 
 
+class PostgresFeed:
+    """The "postgresql" live source (bqx.connect.sources.StreamSource): the URL is checked when opened (a password
+    in it is refused before anything reads or prints it), the database polled once the session has started it."""
+
+    def __init__(self, url: str, options: Any = None):
+        from bqx.bars.readers.postgres import check_url
+
+        check_url(url)
+        self.url = url
+        self.layout = PgLayout(**({"table": options.table} if options is not None and options.table else {}),
+                               pair_column=getattr(options, "pair_column", None),
+                               column_map=getattr(options, "column_map", None), tz=getattr(options, "tz", None))
+        self.source: PostgresSource | None = None
+
+    @property
+    def done(self) -> bool:
+        return False
+
+    def start(self, pairs: Sequence[str], since: Mapping[str, datetime | None]) -> None:
+        self.source = PostgresSource(self.url, self.layout, pairs, since)
+
+    def read_bars(self, timeout: float) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+        assert self.source is not None, "start() first"
+        return self.source.read_bars(timeout)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+
+
 class PostgresSource:
     """Rows newer than each pair's last seen bar, as a bar frame for Live.update, polled every `read`."""
 

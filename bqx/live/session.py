@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +20,7 @@ from bqx.live.compute import compute_minute
 from bqx.live.plan import live_plan, reads_depth
 from bqx.live.tail import PairTail
 from bqx.live.warm import anchors_for, read_tail, store_state
+from bqx.store.layout import store_root
 from bqx.store.state import open_state
 from bqx.universe import PAIR_NAMES
 
@@ -55,12 +55,12 @@ class Live:
             raise UsageError(f"on_missing must be 'wait' or 'carry', not {on_missing!r}")
         params_override: dict[str, dict[str, Any]] = {}
         if isinstance(store_or_config, Config):
-            root = Path(store_or_config.store)
+            root = store_root(store_or_config.store)
             params_override = {k: dict(v) for k, v in store_or_config.families.items()}
             for module in store_or_config.plugins:
                 importlib.import_module(module)
         else:
-            root = Path(os.fspath(store_or_config))
+            root = store_root(os.fspath(store_or_config))  # a Path, or the URL of a store on object storage
         self.root = root
         opened = open_state(root)
         if pairs is None:

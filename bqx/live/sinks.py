@@ -1,14 +1,21 @@
-"""Where live features go: JSON lines on a stream, or one Parquet file per UTC day; and bars back into the store."""
+"""Where live features go: JSON lines on a stream, or one Parquet file per UTC day; and bars back into the store.
+
+Both are streaming sinks (bqx.connect.sinks.StreamSink), opened by `bqx live --out` through the
+registry there: "-" is JsonLines on stdout, a directory is ParquetDays.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from pathlib import Path
 from typing import IO
 
 import polars as pl
 
+from bqx.connect.schemes import local_path
 from bqx.io import atomic_write, write_parquet_to
 
 
@@ -17,6 +24,11 @@ class JsonLines:
 
     def __init__(self, stream: IO[str]):
         self.stream = stream
+
+    @classmethod
+    def open(cls, target: str, flush_minutes: int = 15) -> "JsonLines":
+        """The "stdio" stream sink: standard output (every row is flushed as written)."""
+        return cls(sys.stdout)
 
     def write(self, rows: pl.DataFrame) -> None:
         for row in rows.iter_rows(named=True):
@@ -38,6 +50,11 @@ class ParquetDays:
         self._day: str | None = None
         self._parts: list[pl.DataFrame] = []
         self._since = 0
+
+    @classmethod
+    def open(cls, target: str | os.PathLike[str], flush_minutes: int = 15) -> "ParquetDays":
+        """The "file" stream sink: a directory, its day files rewritten every `flush_minutes`."""
+        return cls(Path(local_path(target)), flush_minutes)
 
     def path(self, day: str) -> Path:
         return self.dir / f"features-{day}.parquet"
@@ -76,13 +93,13 @@ class ParquetDays:
         self._flush()
 
 
-def append_to_store(root: Path, bars: pl.DataFrame) -> int:
+def append_to_store(root: Path | str, bars: pl.DataFrame) -> int:
     """Add live bars to the store's bars dataset (each touched pair-month rewritten whole); returns bars added.
 
     Takes the store's write lock; the next `bqx run` computes the changed months and whatever reads them.
     """
     from bqx.store.lock import store_lock
-    from bqx.store.layout import BARS, partition_path, read_pairs_json, write_bars
+    from bqx.store.layout import BARS, partition_rel, read_pairs_json, read_partition, write_bars
 
     if bars.height == 0:
         return 0
@@ -92,10 +109,12 @@ def append_to_store(root: Path, bars: pl.DataFrame) -> int:
         months = bars.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("_m"))
         merged = []
         for (pair, month), part in months.partition_by(["pair", "_m"], as_dict=True).items():
-            path = partition_path(root, BARS, pair, month)
             new = part.drop("_m")
-            if path.is_file():
-                old = pl.read_parquet(path)
+            try:  # through the store's backend: a local directory or s3://
+                old = read_partition(root, partition_rel(BARS, pair, month))
+            except FileNotFoundError:
+                old = None
+            if old is not None:
                 new = new.filter(pl.col("ts") > old["ts"].max())
                 added += new.height
                 new = pl.concat([old.select(pl.lit(pair).alias("pair"), pl.all()), new.select(["pair", *old.columns])])

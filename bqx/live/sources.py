@@ -1,8 +1,9 @@
 """Where live bars come from: lines on stdin or files growing in a directory, as CSV or JSON lines.
 
-A source is anything with `read(timeout) -> list[Line]` (the complete lines that arrived, possibly
-none) and `done` (no more will come). The PostgreSQL poller (bqx/live/pg_source.py) gives parsed
-rows instead (`read_bars(timeout) -> (frame, rejections)`).
+A line source has `read(timeout) -> list[Line]` (the complete lines that arrived, possibly none)
+and `done` (no more will come); `read_bars(timeout)` gives them parsed, as every streaming source
+of bqx.connect.sources does (`StreamSource`: "-" is stdin, a directory is DirectorySource; the
+PostgreSQL poller is bqx/live/pg_source.py).
 
 Line formats, told apart line by line:
 - JSON lines: one object per line, `{"pair": "EURUSD", "ts": "2024-07-31T23:59:00Z", "open": ..., "high": ...,
@@ -45,8 +46,33 @@ class Source(Protocol):
     def read(self, timeout: float) -> list[Line]: ...
 
 
-class StreamSource:
+class _LineFeed:
+    """The streaming-source side of a line source: lines parsed into bars (bqx.connect.sources.StreamSource)."""
+
+    _parser: "LineParser | None" = None
+
+    def read(self, timeout: float) -> list[Line]:
+        raise NotImplementedError
+
+    def start(self, pairs: Any, since: Any) -> None:
+        """Lines carry their pair: every line that arrives is read, whatever the session's pairs."""
+
+    def read_bars(self, timeout: float) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+        if self._parser is None:
+            self._parser = LineParser()
+        return self._parser.parse(self.read(timeout))
+
+    def close(self) -> None:
+        pass
+
+
+class StreamSource(_LineFeed):
     """Lines of a text stream (stdin), read by a thread so the caller can wait with a timeout."""
+
+    @classmethod
+    def open(cls, target: str, options: Any = None) -> "StreamSource":
+        """The "stdio" live source: standard input."""
+        return cls(sys.stdin)
 
     def __init__(self, stream: IO[str], name: str = "<stdin>"):
         self.name, self.done = name, False
@@ -73,8 +99,15 @@ class StreamSource:
         return out
 
 
-class DirectorySource:
+class DirectorySource(_LineFeed):
     """Complete lines appended to the `*.csv` and `*.jsonl` files of a directory (new files included)."""
+
+    @classmethod
+    def open(cls, target: str, options: Any = None) -> "DirectorySource":
+        """The "file" live source: a directory."""
+        from bqx.connect.schemes import local_path
+
+        return cls(Path(local_path(target)))
 
     def __init__(self, directory: Path):
         if not directory.is_dir():

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from bqx.store.layout import BARS, bars_partitions, partition_path
+from bqx.store.layout import BARS, bars_stats, partition_rel, read_partition
 from bqx.store.state import StoreState, open_state
 from bqx.errors import UsageError
 from bqx.live.plan import LivePlan
@@ -38,9 +38,11 @@ def stage_of_column(plan: LivePlan) -> dict[str, list[str]]:
     return out
 
 
-def read_tail(root: Path, pair: str, plan: LivePlan, until: datetime | None) -> pl.DataFrame:
-    """The pair's last `plan.rows` bars before `until` (all if None) with the stored feature columns of those rows."""
-    months = sorted(m for p, m in bars_partitions(root) if p == pair)
+def read_tail(root: Path | str, pair: str, plan: LivePlan, until: datetime | None) -> pl.DataFrame:
+    """The pair's last `plan.rows` bars before `until` (all if None) with the stored feature columns of those rows.
+
+    Read through the store's backend (a local directory or s3://), newest month first, until enough rows."""
+    months = sorted(m for p, m in bars_stats(root) if p == pair)
     if until is not None:
         months = [m for m in months if m <= until.strftime("%Y-%m")]
     want = plan.rows
@@ -48,15 +50,15 @@ def read_tail(root: Path, pair: str, plan: LivePlan, until: datetime | None) -> 
     n = 0
     used: list[str] = []
     for month in reversed(months):
-        bars = pl.read_parquet(partition_path(root, BARS, pair, month))
+        bars = read_partition(root, partition_rel(BARS, pair, month))
         if until is not None:
             bars = bars.filter(pl.col("ts") < until)
         for stage, cols in stage_of_column(plan).items():
-            path = partition_path(root, stage, pair, month)
-            if not path.is_file():
+            try:
+                up = read_partition(root, partition_rel(stage, pair, month), ["ts", *cols])
+            except FileNotFoundError:
                 raise UsageError(f"stage {stage} of {pair} {month} is not in store {root}",
-                                 hint="Run `bqx run` to bring the store up to date before going live.")
-            up = pl.read_parquet(path, columns=["ts", *cols])
+                                 hint="Run `bqx run` to bring the store up to date before going live.") from None
             up = up.join(bars.select("ts"), on="ts", how="semi")
             if up.height != bars.height or not up["ts"].equals(bars["ts"]):
                 raise UsageError(f"stage {stage} of {pair} {month} is not aligned with its bars",

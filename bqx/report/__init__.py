@@ -39,8 +39,11 @@ def build_report(store: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     from bqx.report.page import render
 
     t0 = time.perf_counter()
-    root = Path(store)
-    if not root.is_dir():
+    from bqx.store.backend import store_exists
+    from bqx.store.layout import store_root
+
+    root = store_root(store)  # a Path, or the URL of a store on object storage
+    if not (root.is_dir() if isinstance(root, Path) else store_exists(root)):
         raise UsageError(f"store {root} does not exist", hint="Run `bqx run --store DIR` first, or pass --store.")
     say = progress or (lambda s: None)
     ctx = load_context(root, say)
@@ -57,7 +60,7 @@ def build_report(store: str | os.PathLike[str], out: str | os.PathLike[str], *, 
         sections.append(make())
         timings[sections[-1].id] = time.perf_counter() - t
     t = time.perf_counter()
-    subtitle = (f"store {root.resolve()} · {len(ctx.pairs)} pairs · {ctx.months[0] if ctx.months else '-'} to "
+    subtitle = (f"store {root.resolve() if isinstance(root, Path) else root} · {len(ctx.pairs)} pairs · {ctx.months[0] if ctx.months else '-'} to "
                 f"{ctx.months[-1] if ctx.months else '-'} · built {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     text = render("bqx report", subtitle, sections)
     path = Path(out)

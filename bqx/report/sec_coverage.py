@@ -43,7 +43,7 @@ def gaps(ctx: Context) -> pl.DataFrame:
     """Every gap of more than one minute between consecutive bars of a pair that is not the weekend close."""
     frames = []
     for (pair, month), f in ctx.bars.items():
-        frames.append(pl.scan_parquet(f).select("ts").with_columns(pl.lit(pair).alias("pair")))
+        frames.append(ctx.scan(f).select("ts").with_columns(pl.lit(pair).alias("pair")))
     if not frames:
         return pl.DataFrame(schema={"pair": pl.String, "from": pl.Datetime("us", "UTC"), "to": pl.Datetime("us", "UTC"),
                                     "minutes": pl.Int64, "month": pl.String})
@@ -65,10 +65,10 @@ RECORD = ("file", "line", "pair", "column", "value", "rule", "raw", "scope")
 def quarantine(ctx: Context) -> tuple[pl.DataFrame, int] | None:
     """Every quarantined record once (the first quarantine file that holds it), and how many repeats were
     left out: re-ingesting a source writes its rejected rows to a new quarantine file again."""
-    files = sorted((ctx.root / "quarantine").glob("*.parquet"))
+    files = [f for f in ctx.backend.list_files("quarantine") if f.count("/") == 1 and f.endswith(".parquet")]
     if not files:
         return None
-    allq = pl.concat([pl.read_parquet(f).with_columns(pl.lit(f.name).alias("quarantine_file")) for f in files],
+    allq = pl.concat([ctx.read(f).with_columns(pl.lit(f.rsplit("/", 1)[-1]).alias("quarantine_file")) for f in files],
                      how="diagonal_relaxed")
     key = [c for c in RECORD if c in allq.columns]
     once = allq.unique(subset=key, keep="first", maintain_order=True)
@@ -90,8 +90,8 @@ def section(ctx: Context) -> Section:
     rows = {k: ctx.bar_rows.get(k) for k in ctx.bars}
     unknown = [k for k, v in rows.items() if v is None]
     for k in unknown:  # not in the manifest: count from the Parquet footer
-        rows[k] = pl.scan_parquet(ctx.bars[k]).select(pl.len()).collect().item()
-    span = pl.concat([pl.scan_parquet(f).select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b"))
+        rows[k] = ctx.scan(ctx.bars[k]).select(pl.len()).collect().item()
+    span = pl.concat([ctx.scan(f).select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b"))
                       for f in ctx.bars.values()]).select(pl.col("a").min(), pl.col("b").max()).collect().row(0)
     expected = {m: trading_minutes(m, *span) for m in months}
     z = [[(None if rows.get((p, m)) is None else min(1.0, rows[(p, m)] / max(1, expected[m]))) for m in months]

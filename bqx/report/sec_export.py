@@ -15,8 +15,14 @@ from bqx.report.page import Chart, Section, table
 MARKER = Path("metadata") / "COMPLETE.json"
 
 
-def find_export(root: Path) -> Path | None:
-    """An export next to the store: `<store>/export` or `export` beside the store (the README's layout)."""
+def find_export(root: Path | str) -> Path | str | None:
+    """An export next to the store: `<store>/export` or `export` beside the store (the README's layout);
+    for a store on object storage, the `export/` prefix in it."""
+    if not isinstance(root, Path):
+        from bqx.store.backend import backend_for
+
+        backend = backend_for(root)
+        return backend.join("export") if backend.exists(f"export/{MARKER.as_posix()}") else None
     for cand in (root / "export", root.parent / "export"):
         if (cand / MARKER).is_file():
             return cand

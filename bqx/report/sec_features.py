@@ -8,8 +8,7 @@ each, only the family's columns): quantiles, histograms and correlations.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -25,12 +24,14 @@ BINS = 30
 CORR_ROWS = 5_000  # evenly spaced rows of the sample for the correlation heat map
 
 
-def footer_stats(files: Sequence[Path], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per column: rows, nulls, min, max over every row group of every file (Parquet statistics only)."""
+def footer_stats(files: Sequence[Any], columns: Sequence[str],
+                 metadata: Callable[[Any], Any] = pq.read_metadata) -> dict[str, dict[str, Any]]:
+    """Per column: rows, nulls, min, max over every row group of every file (Parquet statistics only);
+    `metadata(file)` reads a file's footer (the store's backend: `Context.metadata`)."""
     wanted = set(columns)
 
-    def one(path: Path) -> dict[str, list[Any]]:
-        meta = pq.read_metadata(path)
+    def one(path: Any) -> dict[str, list[Any]]:
+        meta = metadata(path)
         names = [meta.schema.column(i).name for i in range(meta.num_columns)]
         out: dict[str, list[Any]] = {}
         for g in range(meta.num_row_groups):
@@ -82,10 +83,11 @@ def spread(keys: Sequence[tuple[str, str]], n: int) -> list[tuple[str, str]]:
     return out
 
 
-def sample(files: dict[tuple[str, str], Path], columns: Sequence[str]) -> pl.DataFrame:
+def sample(files: dict[tuple[str, str], Any], columns: Sequence[str],
+           scan: Callable[[Any], pl.LazyFrame] = pl.scan_parquet) -> pl.DataFrame:
     parts = []
     for key in spread(list(files), SAMPLE_PARTITIONS):
-        lf = pl.scan_parquet(files[key]).select(columns)
+        lf = scan(files[key]).select(columns)
         n = lf.select(pl.len()).collect().item()
         parts.append(lf.gather_every(max(1, -(-n // SAMPLE_ROWS))).collect())
     return pl.concat(parts) if parts else pl.DataFrame(schema={c: pl.Float64 for c in columns})
@@ -114,10 +116,11 @@ def pairwise_corr(x: np.ndarray) -> np.ndarray:
     return np.clip(r, -1.0, 1.0)
 
 
-def family_blocks(sec: Section, name: str, columns: list[str], files: dict[tuple[str, str], Path]) -> None:
-    stats = footer_stats(list(files.values()), columns)
+def family_blocks(sec: Section, name: str, columns: list[str], files: dict[tuple[str, str], Any],
+                  ctx: Context | None = None) -> None:
+    stats = footer_stats(list(files.values()), columns, *([ctx.metadata] if ctx is not None else []))
     with np.errstate(all="ignore"):
-        s = sample(files, columns)
+        s = sample(files, columns, *([ctx.scan] if ctx is not None else []))
     x = s.select(pl.all().cast(pl.Float64)).to_numpy() if s.height else np.empty((0, len(columns)))
     panels, rows, constant, all_null = [], [], [], []
     for j, c in enumerate(columns):
@@ -174,7 +177,7 @@ def section(ctx: Context) -> Section:
             if not files:
                 continue
             ctx.progress(f"features: {fam.name} ({len(cols)} columns, {len(files)} partitions)")
-            family_blocks(sec, fam.name, cols, files)
+            family_blocks(sec, fam.name, cols, files, ctx)
             done.append(fam.name)
     missing = [f.name for spec in ctx.specs.values() for f in spec.families if f.name not in done]
     if missing:

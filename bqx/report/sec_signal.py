@@ -16,12 +16,12 @@ def section(ctx: Context) -> Section:
     from bqx.signal.run import FAMILY_FILE, FEATURE_FILE, IC_FILE, IMPORTANCE_FILE, SIGNAL_DIR
 
     sec = Section("signal", "Signal")
-    where = ctx.root / SIGNAL_DIR
-    if not all((where / f).is_file() for f in (IC_FILE, FEATURE_FILE, FAMILY_FILE)):
+    where = ctx.name(SIGNAL_DIR)
+    if not all(ctx.exists(f"{SIGNAL_DIR}/{f}") for f in (IC_FILE, FEATURE_FILE, FAMILY_FILE)):
         sec.note("No signal table in the store: run `bqx signal` (the IC of every feature against every target).")
         return sec
-    fam = pl.read_parquet(where / FAMILY_FILE)
-    feats = pl.read_parquet(where / FEATURE_FILE)
+    fam = ctx.read(f"{SIGNAL_DIR}/{FAMILY_FILE}")
+    feats = ctx.read(f"{SIGNAL_DIR}/{FEATURE_FILE}")
     if feats.filter(pl.col("mean_ic").is_not_null()).height == 0:
         sec.note("The signal table has no defined IC (too few training rows per pair and month).")
         return sec
@@ -41,7 +41,7 @@ def section(ctx: Context) -> Section:
                   [[r["feature"], r["family"], r["target"], r["mean_ic"], r["std_ic"], r["ir"], r["sign_share"],
                     r["t_stat"], r["cells"]] for r in top.iter_rows(named=True)],
                   caption=f"The {TOP} strongest (feature, target) rows by |mean IC|"))
-    cells = (pl.scan_parquet(where / IC_FILE)
+    cells = (ctx.scan(f"{SIGNAL_DIR}/{IC_FILE}")
              .join(top.lazy().select("feature", "target"), on=["feature", "target"], how="semi")
              .group_by("feature", "target", "month").agg(pl.col("ic").mean()).sort("month").collect())
     series = {}
@@ -59,8 +59,8 @@ def section(ctx: Context) -> Section:
                             "(the strongest features)", ytitle="mean IC")
         fig["layout"]["xaxis"] = {"title": {"text": "horizon (bars)"}}
         sec.add(Chart(fig))
-    if (where / IMPORTANCE_FILE).is_file():
-        imp = pl.read_parquet(where / IMPORTANCE_FILE).head(TOP)
+    if ctx.exists(f"{SIGNAL_DIR}/{IMPORTANCE_FILE}"):
+        imp = ctx.read(f"{SIGNAL_DIR}/{IMPORTANCE_FILE}").head(TOP)
         sec.add(table(["cluster", "features", "importance", "std"],
                       [[r["cluster"], ", ".join(r["features"]), r["importance"], r["std"]] for r in imp.iter_rows(named=True)],
                       caption="Permutation importance of correlated-feature clusters (bqx signal --importance)"))

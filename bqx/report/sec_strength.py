@@ -20,7 +20,7 @@ def section(ctx: Context) -> Section:
         sec.note("No currency-strength table in the store: the currency_indices stage has not run.")
         return sec
     every = [f"ccy_{c}" for c in CURRENCIES]
-    lf_all = pl.concat([pl.scan_parquet(f).select("ts", *every) for f in files.values()]).sort("ts")
+    lf_all = pl.concat([ctx.scan(f).select("ts", *every) for f in files.values()]).sort("ts")
     n = lf_all.select(pl.col(every).count()).collect().row(0)
     defined = [c for c, k in zip(CURRENCIES, n) if k]
     empty = [c for c in CURRENCIES if c not in defined]

@@ -19,7 +19,7 @@ def section(ctx: Context) -> Section:
     if not files:
         sec.note("No triangle table in the store: the arbitrage stage has not run.")
         return sec
-    lf = pl.concat([pl.scan_parquet(f) for f in files.values()], how="diagonal_relaxed").sort("ts")
+    lf = pl.concat([ctx.scan(f) for f in files.values()], how="diagonal_relaxed").sort("ts")
     cols = [f"tri_{t.name}" for t in TRIANGLES if f"tri_{t.name}" in lf.collect_schema().names()]
     stats = lf.select(
         *[pl.col(c).quantile(q).alias(f"{c}|{k}") for c in cols
@@ -48,7 +48,7 @@ def section(ctx: Context) -> Section:
     if not opp:
         sec.note("No per-pair arbitrage columns stored: executable opportunities are unknown.")
         return sec
-    per = pl.concat([pl.scan_parquet(f).select(
+    per = pl.concat([ctx.scan(f).select(
         pl.lit(p).alias("pair"), pl.lit(m).alias("month"),
         pl.col("arb_opportunity").sum().alias("n"), pl.col("arb_exec_bps").max().alias("best"),
         pl.col("arb_exec_bps").count().alias("quoted")) for (p, m), f in opp.items()]).collect()

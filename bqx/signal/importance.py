@@ -27,7 +27,7 @@ import polars as pl
 
 from bqx.errors import UsageError
 from bqx.signal.rank_ic import partition_ic
-from bqx.signal.run import IMPORTANCE_FILE
+from bqx.signal.run import IMPORTANCE_FILE, write_signal_file
 
 THRESHOLD = 0.9
 CLUSTER_ROWS = 20_000  # evenly spaced rows of the sample for the correlation matrix
@@ -110,8 +110,6 @@ def _score(pred: np.ndarray, y: np.ndarray) -> float:
 def permutation_importance(result: Any, *, folds: int = 4, target: str | None = None, seed: int = 0,
                            threshold: float = THRESHOLD, workers: int | None = None) -> Importance:
     """Cluster importance on `result.sample` (from `compute_signal(sample_rows=...)`); written to signal/importance.parquet."""
-    from bqx.io import write_parquet
-
     lgb = lightgbm()
     sample = result.sample
     if sample is None or sample.height < 100 * (folds + 1):
@@ -152,7 +150,7 @@ def permutation_importance(result: Any, *, folds: int = 4, target: str | None = 
         "importance": drops.mean(axis=1), "std": drops.std(axis=1, ddof=1) if folds > 1 else np.zeros(len(groups)),
         "per_fold": drops.tolist(),
     }).sort("importance", descending=True)
-    write_parquet(table, result.directory / IMPORTANCE_FILE)
+    write_signal_file(result.directory, IMPORTANCE_FILE, table)
     note = (f"{data.height:,} sampled training rows; purged walk-forward, {folds} folds; LightGBM "
             f"{ROUNDS} trees; score = Spearman IC of the prediction")
     return Importance(target, data.height, folds, len(groups), threshold, "spearman", float(np.mean(base)), table, note)

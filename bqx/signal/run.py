@@ -18,6 +18,8 @@ import polars as pl
 
 from bqx.core.registry import REGISTRY
 from bqx.io import write_parquet
+from bqx.store.backend import backend_for
+from bqx.store.layout import store_root
 from bqx.signal import cells as cells_mod
 from bqx.signal.rank_ic import MIN_ROWS
 from bqx.signal.select import SignalSelection, select
@@ -34,7 +36,7 @@ IMPORTANCE_FILE = "importance.parquet"  # written by bqx.signal.importance
 class SignalResult:
     """What one `bqx signal` run computed and wrote."""
 
-    directory: Path
+    directory: Path | str  # <store>/signal: a Path, or its URL in a store on object storage
     cells: pl.DataFrame  # feature, target, pair, month, ic, n
     features: pl.DataFrame  # the per (feature, target) summary
     families: pl.DataFrame  # the per (family, target) summary
@@ -92,18 +94,31 @@ def compute_signal(store: str | os.PathLike[str], *, pairs: Sequence[str] | None
         fams = family_summary(feats)
         timings["summary"] = time.perf_counter() - t
         t = time.perf_counter()
-        out = Path(store) / SIGNAL_DIR
-        out.mkdir(parents=True, exist_ok=True)
-        write_parquet(cells, out / IC_FILE)
-        write_parquet(feats, out / FEATURE_FILE)
-        write_parquet(fams, out / FAMILY_FILE)
-        (out / IMPORTANCE_FILE).unlink(missing_ok=True)  # an earlier run's; `importance` writes this run's
+        out = signal_dir(store)
+        write_signal_file(out, IC_FILE, cells)
+        write_signal_file(out, FEATURE_FILE, feats)
+        write_signal_file(out, FAMILY_FILE, fams)
+        backend_for(out).delete(IMPORTANCE_FILE)  # an earlier run's; `importance` writes this run's
         timings["write"] = time.perf_counter() - t
         bounds = {k: v.isoformat() for k, v in ss.plan.boundaries.items()} if ss.plan is not None else {}
         samples = [r.sample for r in results if r.sample is not None and r.sample.height]
         return SignalResult(out, cells, feats, fams, [t.name for t in ss.targets], split, bounds, time.perf_counter() - t0,
                             n_workers, timings, sum(r.months for r in results), sum(r.rows for r in results), ss,
                             pl.concat(samples).sort("ts", "pair") if samples else None)
+
+
+def signal_dir(store: str | os.PathLike[str]) -> Path | str:
+    """`<store>/signal`: a Path in a local store, its URL in a store on object storage."""
+    root = store_root(store)
+    return root / SIGNAL_DIR if isinstance(root, Path) else backend_for(root).join(SIGNAL_DIR)
+
+
+def write_signal_file(directory: Path | str, name: str, frame: pl.DataFrame) -> None:
+    """Write one signal file atomically (a local file through a temporary name, an object with one PUT)."""
+    if isinstance(directory, Path):
+        write_parquet(frame, directory / name)
+    else:
+        backend_for(directory).write_parquet(name, frame)
 
 
 def _run_pairs(ss: SignalSelection, todo: list[str], workers: int, min_rows: int, sample: int,

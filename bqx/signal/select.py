@@ -24,7 +24,8 @@ from bqx.errors import UsageError
 from bqx.export import source
 from bqx.export.spans import largest_span
 from bqx.export.splits import SplitPlan, plan_splits
-from bqx.store.layout import partition_path
+from bqx.store.backend import backend_for, is_url
+from bqx.store.layout import partition_rel
 
 LABELS = "labels"
 LABEL_NON_OUTCOMES = re.compile(r"_(t1|w)$")  # the labels' span and sample weight are not outcomes
@@ -57,6 +58,9 @@ class SignalSelection:
 def target_families(store: str | os.PathLike[str]) -> list[str]:
     """Registered families that declare a lookahead and are in the store, registry order."""
     root = os.fspath(store)
+    if is_url(root):  # object storage: a stage is there when objects are under its prefix
+        backend = backend_for(root)
+        return [f.name for f in REGISTRY if not f.view and f.lookahead() > 0 and backend.stats(f.stage)]
     return [f.name for f in REGISTRY if not f.view and f.lookahead() > 0 and os.path.isdir(os.path.join(root, f.stage))]
 
 
@@ -93,7 +97,8 @@ def select(store: str | os.PathLike[str], *, pairs: Sequence[str] | None = None,
     targets = signal_targets(store, params)
     for t in {t.family for t in targets}:
         stage = REGISTRY.get(t).stage
-        missing = [(p, m) for p, ms in base.months.items() for m in ms if not partition_path(base.store, stage, p, m).is_file()]
+        there = backend_for(base.store).stats(stage)  # one listing of the stage
+        missing = [(p, m) for p, ms in base.months.items() for m in ms if partition_rel(stage, p, m) not in there]
         if missing:
             p, m = missing[0]
             raise UsageError(f"store {base.store} is incomplete: target family {t} lacks {len(missing)} partitions, "

@@ -109,6 +109,14 @@ class Backend:
     def parquet_metadata(self, rel: str) -> pq.FileMetaData:
         return pq.read_metadata(io.BytesIO(self.read_bytes(rel)))
 
+    def scan_parquet(self, rel: str) -> pl.LazyFrame:
+        """A lazy frame over one Parquet file: only the columns and row groups a query needs are fetched
+        (through the pyarrow filesystem of `arrow()`)."""
+        from pyarrow import dataset as ds
+
+        fs, root = self.arrow()
+        return pl.scan_pyarrow_dataset(ds.dataset(f"{root}/{rel}", filesystem=fs, format="parquet"))
+
     def crc32(self, rel: str) -> str:
         """The CRC-32 of a file's bytes as recorded ("crc32:xxxxxxxx")."""
         return f"{CRC}{zlib.crc32(self.read_bytes(rel)):08x}"
@@ -213,6 +221,9 @@ class LocalBackend(Backend):
     def parquet_metadata(self, rel: str) -> pq.FileMetaData:
         return pq.read_metadata(self.root / rel)
 
+    def scan_parquet(self, rel: str) -> pl.LazyFrame:
+        return pl.scan_parquet(self.root / rel)
+
     def crc32(self, rel: str) -> str:
         crc = 0
         with open(self.root / rel, "rb") as fh:
@@ -253,15 +264,21 @@ class S3Backend(Backend):
 
     scheme = "s3"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, endpoint: str | None = None, region: str | None = None,
+                 credentials: tuple[str, str, str | None] | None = None):
+        """`endpoint`, `region`, `credentials` (key id, secret, session token): given explicitly (the export's
+        --s3-endpoint / --s3-region), else from the environment and the usual AWS files."""
         parsed = urlparse(url)
         if not parsed.netloc:
             raise UsageError(f"{url!r} names no bucket", hint="Write s3://BUCKET/PREFIX.")
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        self.client = s3_client()
+        self.endpoint, self.region, self.credentials = endpoint or s3_endpoint(), region or s3_region(), credentials
+        self.client = s3_client(self.endpoint, self.region, credentials)
         self._checked = False
+        self._fs: Any = None
+        self._polars: dict[str, str] | None = None
 
     def check_bucket(self) -> None:
         """Refuse at once, with what to do, when the bucket does not exist or cannot be reached."""
@@ -362,7 +379,32 @@ class S3Backend(Backend):
         return bool(self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0))
 
     def arrow(self) -> tuple[Any, str]:
-        return arrow_s3(), "/".join(p for p in (self.bucket, self.prefix) if p)
+        if self._fs is None:  # one pyarrow filesystem per backend (its connections are reused)
+            self._fs = arrow_s3(self.endpoint, self.region, self.credentials)
+        return self._fs, "/".join(p for p in (self.bucket, self.prefix) if p)
+
+    def scan_parquet(self, rel: str) -> pl.LazyFrame:
+        """polars' own cloud reader (ranged GETs of the footer and the column chunks a query needs), with this
+        backend's endpoint, region and credentials."""
+        if self._polars is None:
+            opts = polars_storage_options()
+            opts["aws_region"] = self.region
+            if self.endpoint:
+                opts["aws_endpoint_url"] = self.endpoint
+                if self.endpoint.startswith("http://"):
+                    opts["aws_allow_http"] = "true"
+            if self.credentials:
+                opts.update(aws_access_key_id=self.credentials[0], aws_secret_access_key=self.credentials[1])
+                if self.credentials[2]:
+                    opts["aws_session_token"] = self.credentials[2]
+            self._polars = opts
+        return pl.scan_parquet(self.join(rel), storage_options=self._polars)
+
+    def parquet_metadata(self, rel: str) -> pq.FileMetaData:
+        """The footer only (ranged reads), not the whole object."""
+        fs, root = self.arrow()
+        with fs.open_input_file(f"{root}/{rel}") as fh:
+            return pq.ParquetFile(fh).metadata
 
 
 # -- connections from the environment ----------------------------------------------------------------
@@ -380,29 +422,36 @@ def s3_region(environ: Mapping[str, str] | None = None) -> str:
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def s3_client() -> Any:
-    """One boto3 S3 client per process and environment (endpoint, region); credentials by boto3's usual chain."""
+def s3_client(endpoint: str | None = None, region: str | None = None,
+              credentials: tuple[str, str, str | None] | None = None) -> Any:
+    """One boto3 S3 client per process and settings (endpoint, region: given, else the environment's);
+    credentials given explicitly, else by boto3's usual chain (environment, AWS files)."""
     try:
         import boto3
         from botocore.config import Config
     except ImportError:  # pragma: no cover - the `s3` extra is not installed
         raise UsageError("an s3:// store needs boto3", hint="pip install 'bqx[s3]'") from None
-    key = (os.getpid(), s3_endpoint(), s3_region())
+    endpoint, region = endpoint or s3_endpoint(), region or s3_region()
+    key = (os.getpid(), endpoint, region, credentials)
     cache = _LOCAL.__dict__.setdefault("clients", {})
     if key not in cache:
         session = boto3.session.Session()
-        cache[key] = session.client("s3", endpoint_url=s3_endpoint(), region_name=s3_region(),
+        keys = dict(zip(("aws_access_key_id", "aws_secret_access_key", "aws_session_token"), credentials or ()))
+        cache[key] = session.client("s3", endpoint_url=endpoint, region_name=region, **keys,
                                     config=Config(retries={"mode": "standard", "max_attempts": 5},
                                                   max_pool_connections=32))
     return cache[key]
 
 
-def arrow_s3() -> Any:
-    """A pyarrow S3 filesystem configured from the same environment (for dataset readers)."""
+def arrow_s3(endpoint: str | None = None, region: str | None = None,
+             credentials: tuple[str, str, str | None] | None = None) -> Any:
+    """A pyarrow S3 filesystem with the same settings as `s3_client` (for dataset readers)."""
     from pyarrow import fs
 
-    kwargs: dict[str, Any] = {"region": s3_region()}
-    ep = s3_endpoint()
+    kwargs: dict[str, Any] = {"region": region or s3_region()}
+    if credentials:
+        kwargs.update(access_key=credentials[0], secret_key=credentials[1], session_token=credentials[2])
+    ep = endpoint or s3_endpoint()
     if ep:
         parsed = urlparse(ep if "://" in ep else f"https://{ep}")
         kwargs.update(endpoint_override=parsed.netloc + parsed.path.rstrip("/"), scheme=parsed.scheme or "https")
@@ -443,21 +492,23 @@ def register_backend(scheme: str, factory: Callable[[str], Backend]) -> None:
 
 def is_url(root: str | os.PathLike[str]) -> bool:
     """True for a `scheme://` root other than file:// (a store that is not a local directory)."""
-    text = str(root)
-    return "://" in text and not text.startswith("file://")
+    from bqx.connect.schemes import scheme_of
+
+    return scheme_of(root) not in ("file", "stdio")  # "-" is a directory name here
 
 
 def backend_for(root: str | os.PathLike[str] | Backend) -> Backend:
     """The backend of a store or export root: a local path / file:// URL, or a registered scheme (s3://)."""
+    from bqx.connect.schemes import local_path, scheme_of
+
     if isinstance(root, Backend):
         return root
     text = os.fspath(root)
     if not is_url(text):
-        path = text[len("file://"):] if text.startswith("file://") else text
-        return LocalBackend(path)
+        return LocalBackend(local_path(text))
     key = (os.getpid(), text.rstrip("/"))
     if key not in _CACHE:
-        scheme = text.split("://", 1)[0].lower()
+        scheme = scheme_of(text)
         try:
             factory = _FACTORIES[scheme]
         except KeyError:

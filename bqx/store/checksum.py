@@ -175,10 +175,16 @@ def verify_files(root: str | os.PathLike[str], records: Iterable[Recorded], work
 
 def _changed(root: str | os.PathLike[str], rel: str) -> StoreIntegrityError:
     return StoreIntegrityError(
-        f"store file {Path(root) / rel} changed since it was written: its checksum differs from the one the "
+        f"store file {_name(root, rel)} changed since it was written: its checksum differs from the one the "
         "manifest recorded, so it is not exported",
         hint="Run `bqx verify` to list every such file, then `bqx run --verify` to recompute them "
              "(a bars file must be re-ingested or restored).")
+
+
+def _name(root: str | os.PathLike[str], rel: str) -> str:
+    from bqx.store.backend import backend_for, is_url
+
+    return str(Path(root) / rel) if not is_url(root) else backend_for(root).join(rel)
 
 
 def read_checked(root: str | os.PathLike[str], rel: str, expected: Mapping[str, str]) -> bytes:
@@ -209,6 +215,27 @@ def checked_path(root: str | os.PathLike[str], rel: str, expected: Mapping[str, 
     if not ok:
         raise _changed(root, rel)
     return path
+
+
+def read_checked_frame(root: str | os.PathLike[str], rel: str, expected: Mapping[str, str],
+                       columns: list[str] | None = None) -> Any:
+    """A store file as a polars frame (the columns given, or all) once its content matched the recorded checksum.
+
+    A local file is checked through a memory map and read by its path; a file on object storage is
+    downloaded once, and the same bytes are checked and parsed."""
+    import io
+
+    import polars as pl
+
+    from bqx.store.backend import backend_for, is_url
+
+    if not is_url(root):
+        return pl.read_parquet(checked_path(root, rel, expected), columns=columns)
+    data = backend_for(root).read_bytes(rel)
+    want = expected.get(rel)
+    if want is not None and not matches(data, want):
+        raise _changed(backend_for(root).url, rel)
+    return pl.read_parquet(io.BytesIO(data), columns=columns)
 
 
 def summarize(findings: list[Finding], limit: int = 5) -> str:

@@ -52,6 +52,18 @@ def table_path(root: str | os.PathLike[str], name: str, month: str) -> Path:
     return _full(root, table_rel(name, month))
 
 
+def store_root(root: str | os.PathLike[str]) -> Path | str:
+    """A store's root as readers keep it: a Path for a local store (as given), the URL string on object storage."""
+    return Path(root) if not is_url(root) else backend_for(root).url
+
+
+def has_bars(root: str | os.PathLike[str]) -> bool:
+    """Whether the store has a bars dataset (a bars/ directory; on object storage: any object under bars/)."""
+    if not is_url(root):
+        return (Path(root) / BARS).is_dir()
+    return bool(backend_for(root).stats(BARS))
+
+
 def write_partition(root: str | os.PathLike[str], rel: str, frame: pl.DataFrame | Any) -> tuple[int, Any, str]:
     """Write a store file atomically with the pinned Parquet options; (size, stamp, checksum) for the manifest."""
     return backend_for(root).write_parquet(rel, frame)
@@ -202,7 +214,7 @@ def clean_temp_files(root: str | os.PathLike[str]) -> int:
 
 
 __all__ = [
-    "BARS", "TABLES", "partition_rel", "table_rel", "write_partition", "read_partition", "bars_stats", "digest",
+    "BARS", "TABLES", "partition_rel", "store_root", "has_bars", "table_rel", "write_partition", "read_partition", "bars_stats", "digest",
     "partition_path", "table_path", "write_parquet", "write_bars", "bars_partitions",
     "read_pairs_json", "file_digest", "file_stamp", "clean_temp_files",
 ]

@@ -33,7 +33,7 @@ from bqx.errors import TaskError, UsageError
 from bqx.core.registry import REGISTRY
 from bqx.validate.datachecks import (boundaries, check_family, default_workers, poolable, submit_all,
                                      submit_boundaries)
-from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, latest_path, write_latest
+from bqx.validate.report import CheckResult, FamilyResult, ValidationReport, read_latest, write_latest
 from bqx.validate.sampling import (DEFAULT_BOUNDARY_MONTHS, DEFAULT_BOUNDARY_PAIRS, DEFAULT_MONTH_TASKS,
                                    DEFAULT_PARTITIONS, DEFAULT_SAMPLES)
 from bqx.validate.sweep import MAX_SWEEPS, TARGET_CUTS
@@ -244,12 +244,12 @@ def latest_validation(store: str | os.PathLike[str]) -> dict[str, Any] | None:
     """
     import json
 
-    path = latest_path(store)
-    if not path.is_file():
-        return None
     try:
-        data = json.loads(path.read_text())
+        text = read_latest(store)
+        data = json.loads(text) if text is not None else None
     except (OSError, ValueError):
+        return None
+    if data is None:
         return None
     data["current"] = data.get("fingerprint") == current_fingerprint(store)
     return data

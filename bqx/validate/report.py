@@ -179,17 +179,41 @@ class ValidationReport:
         return t
 
 
-def latest_path(store: str | os.PathLike[str]) -> Path:
-    return Path(store) / VALIDATION_DIR / LATEST
+LATEST_REL = f"{VALIDATION_DIR}/{LATEST}"  # in the store, through its backend (a local directory or s3://)
+PARTIAL_REL = f"{VALIDATION_DIR}/{PARTIAL}"
 
 
-def write_latest(store: str | os.PathLike[str], report: ValidationReport, partial: bool = False) -> Path:
+def latest_path(store: str | os.PathLike[str]) -> Path | str:
+    """The latest report's full name: a Path in a local store, its URL on object storage."""
+    from bqx.store.backend import backend_for, is_url
+
+    return Path(store) / LATEST_REL if not is_url(store) else backend_for(store).join(LATEST_REL)
+
+
+def read_latest(store: str | os.PathLike[str]) -> str | None:
+    """The text of the store's latest complete report (None when there is none)."""
+    from bqx.store.backend import backend_for
+
+    try:
+        return backend_for(store).read_text(LATEST_REL)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def write_latest(store: str | os.PathLike[str], report: ValidationReport, partial: bool = False) -> Path | str:
     """Write the report as `<store>/validation/latest.json` (`partial.json` when only some families were
-    checked) atomically: temp file, fsync, rename."""
-    path = latest_path(store) if not partial else Path(store) / VALIDATION_DIR / PARTIAL
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, report.to_json())
-    return path
+    checked) atomically: temp file, fsync and rename in a local store, one PUT on object storage."""
+    from bqx.store.backend import backend_for, is_url
+
+    rel = PARTIAL_REL if partial else LATEST_REL
+    if not is_url(store):
+        path = Path(store) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, report.to_json())
+        return path
+    backend = backend_for(store)
+    backend.write_text(rel, report.to_json())
+    return backend.join(rel)
 
 
 def write_report(path: str | os.PathLike[str], report: ValidationReport) -> None:

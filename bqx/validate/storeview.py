@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Mapping
 
 import polars as pl
@@ -18,7 +17,8 @@ from bqx.engine.fingerprint import digest
 from bqx.engine.partitions import add_months, month_start
 from bqx.engine.plan import StageSpec, stage_specs
 from bqx.engine.window import task_months, task_spans
-from bqx.store.layout import BARS, bars_partitions, partition_path
+from bqx.store.backend import backend_for
+from bqx.store.layout import bars_stats, has_bars, partition_path, partition_rel, read_partition, store_root
 from bqx.store.state import StoreState, open_state, pair_infos
 from bqx.errors import UsageError
 from bqx.core.declaration import Ctx, Family, PairInfo
@@ -31,16 +31,17 @@ class StoreView:
 
     def __init__(self, root: str | os.PathLike[str], params: Mapping[str, Mapping[str, Any]] | None = None,
                  state: StoreState | None = None):
-        self.root = Path(root)
+        self.root = store_root(root)  # a Path, or the URL of a store on object storage
+        self.backend = backend_for(self.root)
         state = state or open_state(root)
-        if not state.has_manifest or not (self.root / BARS).is_dir():
+        if not state.has_manifest or not has_bars(self.root):
             raise UsageError(f"{self.root} is not a bqx store (no manifest.sqlite or bars/)",
                              hint="Run `bqx run --store DIR` first, or pass the right --store.")
         self.state = state
         self.tasks, self.anchor_rows, self.bars_rows = state.tasks, state.anchors, state.bars
         self.params = dict(params) if params is not None else (state.params or None)
         self.specs: dict[str, StageSpec] = stage_specs(self.params)
-        self.bar_files = bars_partitions(self.root)
+        self.bar_files = {k: v[0] for k, v in bars_stats(self.root).items()}  # (pair, month) -> file in the store
         self.months_by_pair: dict[str, list[str]] = {}
         for pair, month in self.bar_files:
             self.months_by_pair.setdefault(pair, []).append(month)
@@ -72,7 +73,8 @@ class StoreView:
         if fam.view:  # views are not stored: every partition of their stored inputs
             ups = [REGISTRY.get(i) for i in fam.inputs if i != "bars"]
             keys = sorted(self.bar_files)
-            return [k for k in keys if all(partition_path(self.root, u.stage, *k).is_file() for u in ups)]
+            there = {rel for u in {u.stage for u in ups} for rel in self.backend.stats(u)}  # one listing per stage
+            return [k for k in keys if all(partition_rel(u.stage, *k) in there for u in ups)]
         rows = [(k[1], k[2]) for k, t in self.tasks.items() if k[0] == fam.stage and t.status == "done"]
         if fam.cross_pair:
             return sorted({(None, m) for _, m in rows}, key=lambda k: k[1])
@@ -82,13 +84,17 @@ class StoreView:
     def bars(self, pair: str, months: list[str] | None = None) -> pl.DataFrame:
         """The pair's bars of `months` (default all), in time order."""
         use = sorted(self.months_by_pair[pair]) if months is None else sorted(months)
-        parts = [pl.read_parquet(self.bar_files[(pair, m)]).sort("ts") for m in use]
+        parts = [self._read(self.bar_files[(pair, m)]).sort("ts") for m in use]
         return pl.concat(parts) if len(parts) != 1 else parts[0]
 
     def last_ts(self) -> datetime:
         """The last bar of the data (each pair's last month read, ts only)."""
-        return max(pl.read_parquet(self.bar_files[(p, max(ms))], columns=["ts"])["ts"].max()
+        return max(self._read(self.bar_files[(p, max(ms))], ["ts"])["ts"].max()
                    for p, ms in self.months_by_pair.items())
+
+    def _read(self, rel: str, columns: list[str] | None = None) -> pl.DataFrame:
+        """A store file (the columns given, or all), through the store's backend."""
+        return read_partition(self.root, rel, columns)
 
     def clear(self) -> None:
         """Nothing to forget: reads are not cached (kept for the callers that free memory between checks)."""
@@ -99,11 +105,12 @@ class StoreView:
         cols = ["ts", *fam.column_names(self.fam_params(fam))]
         parts = []
         for m in use:
-            path = partition_path(self.root, fam.stage, pair, m)
-            if not path.is_file():
-                raise FileNotFoundError(f"stage {fam.stage} has no stored partition {pair} {m} ({path}); "
-                                        "rerun `bqx run`")
-            parts.append(pl.read_parquet(path, columns=cols).sort("ts"))
+            rel = partition_rel(fam.stage, pair, m)
+            try:
+                parts.append(self._read(rel, cols).sort("ts"))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"stage {fam.stage} has no stored partition {pair} {m} "
+                                        f"({partition_path(self.root, fam.stage, pair, m)}); rerun `bqx run`") from None
         return pl.concat(parts) if len(parts) != 1 else parts[0]
 
     def input_frame(self, fam: Family, pair: str, months: list[str] | None = None) -> pl.DataFrame:
@@ -128,7 +135,7 @@ class StoreView:
         rows = {k: self.rows_of(*k) for k in self.bar_files}
         reads = task_months(self.months_by_pair, rows, pair, month, context=context, lookahead=lookahead,
                             month_task=month_task)
-        parts = {p: [(m, pl.read_parquet(self.bar_files[(p, m)], columns=["ts"])["ts"]) for m in ms]
+        parts = {p: [(m, self._read(self.bar_files[(p, m)], ["ts"])["ts"]) for m in ms]
                  for p, ms in reads.items()}
         start, end = self.month_bounds(month)
         spans = task_spans(parts, start, end, context=context, lookahead=lookahead, month_task=month_task)

@@ -139,3 +139,105 @@ def test_scheduler_needs_the_dask_executor(tmp_path):
         run(tmp_path / "s", source=synth_bars(months={"2024-01": 50}), executor="process",
             scheduler="tcp://127.0.0.1:8786")
     assert not os.path.exists(tmp_path / "s" / "manifest.sqlite")
+
+
+class _Lost:
+    """A future whose task the scheduler gave up on: every worker that held it died."""
+
+    def __init__(self, allowed_failures: int):
+        from types import SimpleNamespace
+
+        from distributed.scheduler import KilledWorker
+
+        self.status = "error"
+        self.exc = KilledWorker("k", SimpleNamespace(address="tcp://10.0.0.9:1234"), allowed_failures)
+        self.released = False
+
+    def exception(self):
+        return self.exc
+
+    def release(self):
+        self.released = True
+
+
+def test_a_killed_worker_counts_the_schedulers_allowed_failures_and_gives_up_past_task_retries(monkeypatch):
+    from distributed.scheduler import KilledWorker  # noqa: F401 - the real exception type, raised by the scheduler
+
+    from bqx.engine.dask_executor import DaskExecutor, DaskHandle
+
+    ex = DaskExecutor.__new__(DaskExecutor)  # no cluster: the bookkeeping alone
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry = 2, 0, [], None
+    spec = TaskSpec(store="s3://b/s", stage="rate_index", pair="EURUSD", month="2024-01",
+                    families=(("rate_index", "bqx.families.rate_index"),), params={}, inputs=(), context=0,
+                    lookahead=0, reads={}, infos={}, anchors={}, baseline="2024-01-01T00:00:00+00:00",
+                    fingerprint="f", columns=())
+    fresh = []
+    monkeypatch.setattr(ex, "_submit", lambda s: fresh.append(_Lost(0)) or fresh[-1])
+    monkeypatch.setattr(distributed, "wait", lambda fs, return_when: type("W", (), {"done": set(fs)}))
+    seen = []
+    ex.on_retry = lambda s, n, worker: seen.append((s.stage, n, worker))
+
+    # a scheduler at allowed_failures=0: each KilledWorker is one death; 2 retries, then given up
+    h = DaskHandle(spec, _Lost(0))
+    assert ex.wait([h]) == [h]
+    assert seen == [("rate_index", 1, "tcp://10.0.0.9:1234"), ("rate_index", 2, "tcp://10.0.0.9:1234")]
+    assert h.deaths == 3 and ex.lost == 3 and len(fresh) == 2
+    res = ex.result(h)
+    assert not res.ok and res.error.startswith("the worker process died 3 times running rate_index EURUSD 2024-01")
+    assert "Dask worker tcp://10.0.0.9:1234" in res.error and h.future.released
+
+    # Dask's default allowed_failures=3: one KilledWorker means 4 workers died; past 2 retries at once
+    seen.clear()
+    h = DaskHandle(spec, _Lost(3))
+    assert ex.wait([h]) == [h] and seen == [] and h.deaths == 4
+    assert ex.result(h).error.startswith("the worker process died 4 times running rate_index EURUSD 2024-01")
+
+
+def test_a_task_checks_the_code_of_the_worker_it_lands_on(tmp_path):
+    # a worker that joined after the probe (a replacement) still runs only the driver's code
+    from bqx.engine.dask_executor import dask_task
+    from bqx.engine.fingerprint import code_digest
+
+    spec = TaskSpec(store=str(tmp_path / "s"), stage="rate_index", pair="EURUSD", month="2024-01",
+                    families=(("rate_index", "bqx.families.rate_index"),), params={}, inputs=(), context=0,
+                    lookahead=0, reads={"EURUSD": ("2024-01",)}, infos={}, anchors={},
+                    baseline="2024-01-01T00:00:00+00:00", fingerprint="x", columns=())
+    other = dask_task(spec, "0" * 64)
+    assert not other.ok and "runs other code for bqx.families.rate_index" in other.error
+    assert "the driver has 000000000000" in other.error and not (tmp_path / "s").exists()  # nothing ran
+    same = dask_task(spec, code_digest(("bqx.families.rate_index",)))
+    assert "runs other code" not in (same.error or "")  # it ran (and failed: the store has no bars)
+
+
+def test_a_result_lost_with_its_worker_after_it_finished_is_run_again(monkeypatch):
+    from bqx.engine.dask_executor import DaskExecutor, DaskHandle
+
+    class Fetched(_Lost):  # finished, then its worker died before the driver fetched it, and the rerun's too
+        def __init__(self):
+            super().__init__(0)
+            self.status = "finished"
+
+        def result(self):
+            self.status = "error"
+            raise self.exc
+
+    class Ok:
+        status = "finished"
+
+        def result(self):
+            return "the result"
+
+        def release(self):
+            pass
+
+    ex = DaskExecutor.__new__(DaskExecutor)
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry = 2, 0, [], None
+    spec = TaskSpec(store="s3://b/s", stage="bqx", pair="EURUSD", month="2024-01", families=(), params={},
+                    inputs=(), context=0, lookahead=0, reads={}, infos={}, anchors={},
+                    baseline="2024-01-01T00:00:00+00:00", fingerprint="f", columns=())
+    monkeypatch.setattr(ex, "_submit", lambda s: Ok())
+    h = DaskHandle(spec, Fetched())
+    assert ex.result(h) == "the result" and h.deaths == 1 and ex.resubmitted == [("bqx EURUSD 2024-01", 1)]
+    ex.retries = 0
+    h = DaskHandle(spec, Fetched())
+    assert ex.result(h).error.startswith("the worker process died 1 time running bqx EURUSD 2024-01")

@@ -313,3 +313,19 @@ def test_interrupted_run_uploads_its_log_and_records(s3_env, s3_store):
         statuses = sorted(t.status for t in man.tasks().values())
         assert "done" in statuses and [r["status"] for r in man.runs()] == ["interrupted"]
     assert not backend.exists("lease.json")
+
+
+def test_repair_ingest_quarantines_into_the_s3_store(s3_env, s3_store, tmp_path):
+    from bqx.bars.ingest import ingest
+
+    src = _csv_dir(tmp_path / "csv")
+    lines = (src / "EURUSD.csv").read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[2], cells[3] = cells[3], cells[2]  # high below low: a rejected row
+    lines[5] = ",".join(cells)
+    (src / "EURUSD.csv").write_text("\n".join(lines) + "\n")
+    rep = ingest(src, s3_store, policy="repair")
+    assert rep.rows_quarantined == 1 and rep.quarantine_path.startswith(s3_store + "/quarantine/")
+    rel = rep.quarantine_path[len(s3_store) + 1:]
+    got = read_partition(s3_store, rel)
+    assert got.height == 1 and got["line"][0] == 6 and got["pair"][0] == "EURUSD"

@@ -65,3 +65,50 @@ def test_s3_lock_overwrite_and_foreign_objects(store, s3_env):
     dest.write_bytes(S3_LOCK, json.dumps({"id": "other", "pid": 4242, "updated": time.time() - 3600}).encode())
     again = export(store, url, overwrite=True, **SMALL)  # a lock not refreshed for an hour is taken over
     assert read_export_metadata(url)["export_id"] == again.export_id and not dest.exists(S3_LOCK)
+
+
+def test_s3_lock_is_one_conditional_write_so_of_two_exports_exactly_one_gets_it(s3_env):
+    """Both try at once (a barrier): If-None-Match lets one create the lock; the other stops naming it. Both
+    taking over one stale lock: If-Match the stale lock's ETag lets one of them in."""
+    import threading
+
+    from bqx.export.target import _take_object_lock
+
+    dest = open_destination("s3://bqx/lock-race")
+    barrier = threading.Barrier(2)
+    outcome: dict[str, str] = {}
+
+    def take(name: str) -> None:
+        barrier.wait()
+        try:
+            _take_object_lock(dest, {"id": name, "pid": 1, "host": name})
+            outcome[name] = "got"
+        except ExportTargetError as exc:
+            outcome[name] = str(exc)
+
+    for round_ in ("fresh", "stale"):
+        if round_ == "stale":
+            dest.write_bytes(S3_LOCK, json.dumps({"id": "dead", "pid": 9, "updated": time.time() - 3600}).encode())
+        outcome.clear()
+        threads = [threading.Thread(target=take, args=(n,)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(v == "got" for v in outcome.values()) == [False, True], (round_, outcome)
+        winner = next(n for n, v in outcome.items() if v == "got")
+        loser = next(v for v in outcome.values() if v != "got")
+        assert "being written by another export" in loser and f"on {winner}" in loser
+        assert json.loads(dest.read_bytes(S3_LOCK))["id"] == winner
+        dest.delete(S3_LOCK)
+
+
+def test_an_s3_lock_taken_over_is_known_to_its_old_holder(s3_env):
+    from bqx.export.target import _ID, still_mine
+
+    dest = open_destination("s3://bqx/lock-lost")
+    with target_lock(dest):
+        assert still_mine(dest)
+        dest.write_bytes(S3_LOCK, json.dumps({"id": "other", "pid": 4242, "updated": time.time()}).encode())
+        assert not still_mine(dest)  # the exporter checks this before its completion marker
+    assert json.loads(dest.read_bytes(S3_LOCK))["id"] == "other" != _ID  # not deleted: it is the other export's

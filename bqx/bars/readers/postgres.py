@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -31,10 +31,10 @@ from bqx.bars.readers._common import (
 )
 from bqx.bars.timezones import NEW_YORK, NY_CLOSE
 from bqx.bar_schema import PRICE_COLUMNS, TS_DTYPE
+from bqx.connect.schemes import is_database_url, mask_url, secret_query
 from bqx.errors import InputError, UsageError
 from bqx.universe import PAIR_NAMES
 
-SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_TABLE = "m1_{pair}"
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
 _PATTERN = re.compile(rf"^(?:({_IDENT})\.)?((?:{_IDENT}|{{pair}})(?:[A-Za-z0-9_$]|{{pair}})*)$")
@@ -43,39 +43,12 @@ _TEXT = {"text", "character varying", "character"}
 _TS_TYPES = {"timestamp with time zone": True, "timestamp without time zone": False}
 
 
-def is_postgres_url(source: object) -> bool:
-    return isinstance(source, str) and source.startswith(SCHEMES)
-
-
-#: URL query keys that carry a secret (libpq takes connection keywords as query parameters).
-SECRET_KEYS = ("password", "sslpassword")
-
-
-def _secret_query(query: str) -> bool:
-    return any(k.lower() in SECRET_KEYS for k, _ in parse_qsl(query, keep_blank_values=True))
-
-
-def mask_url(url: str) -> str:
-    """The URL without a password (user:***@host:port/db, password=*** in the query), for messages and records."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if parts.password is not None:
-        host = parts.hostname or ""
-        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    if _secret_query(query):
-        query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v)
-                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
 def check_url(url: str) -> str:
     """The URL, when it is a PostgreSQL URL with a host and a database and no password (in user:pw@ or ?password=)."""
-    if not is_postgres_url(url):
+    if not is_database_url(url):
         raise UsageError(f"not a PostgreSQL URL: {mask_url(url)}", hint="Give postgresql://USER@HOST:PORT/DB.")
     parts = urlsplit(url)
-    if parts.password is not None or _secret_query(parts.query):
+    if parts.password is not None or secret_query(parts.query):
         raise UsageError(f"the URL {mask_url(url)} carries a password; bqx never takes one on the command line or in "
                          "configuration (it would be stored and printed)",
                          hint="Remove it from the URL and set PGPASSWORD or add it to ~/.pgpass.")
@@ -450,5 +423,5 @@ def iter_months(reader: Reader, tables: list[Table]) -> Iterator[tuple[Table, Mo
             yield t, info
 
 
-__all__ = ["PgLayout", "Reader", "Table", "MonthInfo", "MonthRead", "is_postgres_url", "mask_url", "check_url",
+__all__ = ["PgLayout", "Reader", "Table", "MonthInfo", "MonthRead", "mask_url", "check_url",
            "quote_ident", "connect", "db_error", "DEFAULT_TABLE"]
