@@ -53,6 +53,12 @@ def counts(endpoint: str, reset: bool = False) -> dict:
         return json.loads(resp.read())
 
 
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def dir_bytes(root: Path) -> tuple[int, int]:
     n = size = 0
     for p in root.rglob("*"):
@@ -100,9 +106,11 @@ def main() -> None:
 
         url = "s3://bqx/side-by-side"
         counts(endpoint, reset=True)
+        server_cpu0 = _cpu(server.pid)
         print(f"s3:    bqx {' '.join(run_args)} --store {url}", flush=True)
         res_s3 = timed([*BQX, *run_args, "--store", url], env)
         c = counts(endpoint)
+        res_s3["server_cpu_s"] = _cpu(server.pid) - server_cpu0
         res_s3.update(requests=c["requests"], total_requests=c["total_requests"], bytes_in=c["bytes_in"],
                       bytes_out=c["bytes_out"])
     finally:
@@ -115,6 +123,7 @@ def main() -> None:
     print(f"\n{'':24}{'local':>14}{'s3 (loopback)':>16}")
     for key, label in (("wall_s", "wall s"), ("cpu_s", "CPU s (user+sys)"), ("peak_rss_gb", "peak RSS GB")):
         print(f"{label:24}{res_local[key]:>14.1f}{res_s3[key]:>16.1f}")
+    print(f"{'S3 server CPU s':24}{'-':>14}{res_s3['server_cpu_s']:>16.1f}")
     print(f"{'store bytes written':24}{res_local['store_bytes'] / 1e9:>13.2f}G{res_s3['bytes_in'] / 1e9:>15.2f}G")
     print(f"{'bytes read back':24}{'(page cache)':>14}{res_s3['bytes_out'] / 1e9:>15.2f}G")
     print(f"{'files / requests':24}{res_local['files']:>14}{res_s3['total_requests']:>16}")
