@@ -262,3 +262,15 @@ def test_a_layering_violation_is_found(tmp_path):
                                           ("bqx.engine", "engine/"), ("bqx.bars.readers.generic", "bars/")])
 def test_unit_of(module, unit):
     assert unit_of(module, modules(ROOT, "bqx")) == unit
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test modules by basename (no __init__.py under tests/): two with one name fail to collect."""
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted(Path(__file__).parent.rglob("test_*.py")):
+        if path.name in seen:
+            clashes.append(f"{seen[path.name]} and {path}")
+        seen.setdefault(path.name, path)
+    assert len(seen) > 50, "the walk found (almost) no test modules"
+    assert not clashes, "test modules share a name: " + "; ".join(clashes)
