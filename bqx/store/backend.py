@@ -400,19 +400,6 @@ class S3Backend(Backend):
             self._polars = opts
         return pl.scan_parquet(self.join(rel), storage_options=self._polars)
 
-    def read_parquet(self, rel: str, columns: list[str] | None = None) -> pl.DataFrame:
-        """All columns: one GET of the object. Some columns: ranged GETs of the footer and of those columns'
-        chunks only (a task reading two columns of an upstream stage does not download its hundred)."""
-        if not columns:
-            return super().read_parquet(rel)
-        fs, root = self.arrow()
-        try:
-            with fs.open_input_file(f"{root}/{rel}") as fh:
-                table = pq.ParquetFile(fh, pre_buffer=True).read(columns=columns)
-        except FileNotFoundError:
-            raise FileNotFoundError(2, "no such object", self.join(rel)) from None
-        return pl.from_arrow(table)  # type: ignore[return-value]
-
     def parquet_metadata(self, rel: str) -> pq.FileMetaData:
         """The footer only (ranged reads), not the whole object."""
         fs, root = self.arrow()
