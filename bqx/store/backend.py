@@ -304,6 +304,12 @@ class S3Backend(Backend):
     def key(self, rel: str) -> str:
         return "/".join(p for p in (self.prefix, rel) if p)
 
+    def _refuse_missing_bucket(self, exc: Any) -> None:
+        """A request that found no bucket is the user's setting, not bqx's fault: say what to do."""
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            raise UsageError(f"S3 bucket {self.bucket!r} does not exist at {self.client.meta.endpoint_url}",
+                             hint="Create the bucket first, or check AWS_ENDPOINT_URL.") from None
+
     def _rel(self, key: str) -> str:
         return key[len(self.prefix) + 1:] if self.prefix else key
 
@@ -313,6 +319,7 @@ class S3Backend(Backend):
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read()
         except ClientError as exc:
+            self._refuse_missing_bucket(exc)
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise FileNotFoundError(2, "no such object", self.join(rel)) from None
             raise
@@ -330,6 +337,7 @@ class S3Backend(Backend):
         try:
             return self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, **extra)["ETag"]
         except ClientError as exc:
+            self._refuse_missing_bucket(exc)
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409", "NoSuchKey"):
                 raise PreconditionFailed(f"{self.join(rel)}: {code}") from None
@@ -341,6 +349,7 @@ class S3Backend(Backend):
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))
         except ClientError as exc:
+            self._refuse_missing_bucket(exc)
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
@@ -352,6 +361,7 @@ class S3Backend(Backend):
         try:
             resp = self.client.head_object(Bucket=self.bucket, Key=self.key(rel))
         except ClientError as exc:
+            self._refuse_missing_bucket(exc)
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
@@ -363,11 +373,16 @@ class S3Backend(Backend):
             base += "/"
         elif not prefix and self.prefix:
             base = self.prefix + "/"
+        from botocore.exceptions import ClientError
+
         out: dict[str, Stamp] = {}
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
-            for obj in page.get("Contents", ()):
-                rel = self._rel(obj["Key"])
-                out[rel] = (int(obj["Size"]), obj["ETag"])
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+                for obj in page.get("Contents", ()):
+                    out[self._rel(obj["Key"])] = (int(obj["Size"]), obj["ETag"])
+        except ClientError as exc:
+            self._refuse_missing_bucket(exc)
+            raise
         return out
 
     def delete(self, rel: str) -> None:

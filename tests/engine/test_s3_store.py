@@ -329,3 +329,14 @@ def test_repair_ingest_quarantines_into_the_s3_store(s3_env, s3_store, tmp_path)
     rel = rep.quarantine_path[len(s3_store) + 1:]
     got = read_partition(s3_store, rel)
     assert got.height == 1 and got["line"][0] == 6 and got["pair"][0] == "EURUSD"
+
+
+def test_every_reader_names_a_missing_bucket(s3_env):
+    """A reader that first meets the missing bucket in a GET or a listing says so (it was an internal error)."""
+    from bqx.cli.app import main
+
+    for args in (["export", "--to", "/nonexistent/out", "--no-validate"], ["validate"], ["status"], ["verify"],
+                 ["signal"], ["report", "--out", "/nonexistent/r.html"]):
+        with pytest.raises(SystemExit) as stop:
+            main([*args, "--store", "s3://no-such-bucket/fx"])
+        assert stop.value.code == 2, args
