@@ -175,12 +175,17 @@ class ToySource:
         return write_frame(store, bars, self.describe())
 
 
+def _serving(register, registry, scheme, factory, log):
+    """Register `factory` for `scheme` with an empty `log` for the test, and unregister it afterwards."""
+    register(scheme, factory)
+    log.clear()
+    yield factory
+    registry.unregister(scheme)
+
+
 @pytest.fixture
 def toy_source():
-    register_source("toy", ToySource)
-    ToySource.calls.clear()
-    yield ToySource
-    sources.SOURCES.unregister("toy")
+    yield from _serving(register_source, sources.SOURCES, "toy", ToySource, ToySource.calls)
 
 
 def test_a_registered_source_feeds_bqx_run(toy_source, tmp_path):
@@ -231,10 +236,7 @@ class ToySink:
 
 @pytest.fixture
 def toy_sink():
-    register_sink("mem", ToySink)
-    ToySink.received.clear()
-    yield ToySink
-    sinks.SINKS.unregister("mem")
+    yield from _serving(register_sink, sinks.SINKS, "mem", ToySink, ToySink.received)
 
 
 def test_a_registered_sink_receives_bqx_export(toy_sink, tmp_path):

@@ -33,7 +33,6 @@ from bqx.connect.sources import IngestOptions
 from bqx.bar_schema import BAR_COLUMNS
 from bqx.store.backend import backend_for, is_url, root_name
 from bqx.store.layout import BARS, partition_rel, read_pairs_json, read_partition, write_pairs_json
-from bqx.io import write_parquet
 from bqx.store.lock import store_lock
 from bqx.errors import InputError, UsageError
 
@@ -203,11 +202,6 @@ def _write_pair(root: Any, pair: str, frame: pl.DataFrame, replace: bool) -> lis
                 if ym not in months:
                     backend.delete(rel)
     return months
-
-
-def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write Parquet with the store's pinned settings, atomically."""
-    write_parquet(frame, path)
 
 
 def read_pairs(store: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:

@@ -28,6 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bqx.connect.schemes import Registry, local_path, scheme_of
 from bqx.errors import UsageError
 from bqx.io import TEMP_SUFFIX, atomic_write, write_parquet_to
 
@@ -496,26 +497,23 @@ def polars_storage_options() -> dict[str, str]:
 
 # -- lookup by scheme ---------------------------------------------------------------------------------
 
-_FACTORIES: dict[str, Callable[[str], Backend]] = {"s3": S3Backend}
+BACKENDS: Registry[Backend] = Registry("store location", "Give a local path or an s3://BUCKET/PREFIX URL.")
+BACKENDS.register("s3", S3Backend)
 _CACHE: dict[tuple[int, str], Backend] = {}
 
 
 def register_backend(scheme: str, factory: Callable[[str], Backend]) -> None:
-    """Make `scheme://...` roots open with `factory(url)`."""
-    _FACTORIES[scheme] = factory
+    """Make `scheme://...` roots open with `factory(url)` (the one scheme registry, bqx.connect.schemes)."""
+    BACKENDS.register(scheme, factory, replace=True)
 
 
 def is_url(root: str | os.PathLike[str]) -> bool:
     """True for a `scheme://` root other than file:// (a store that is not a local directory)."""
-    from bqx.connect.schemes import scheme_of
-
     return scheme_of(root) not in ("file", "stdio")  # "-" is a directory name here
 
 
 def backend_for(root: str | os.PathLike[str] | Backend) -> Backend:
     """The backend of a store or export root: a local path / file:// URL, or a registered scheme (s3://)."""
-    from bqx.connect.schemes import local_path, scheme_of
-
     if isinstance(root, Backend):
         return root
     text = os.fspath(root)
@@ -523,13 +521,7 @@ def backend_for(root: str | os.PathLike[str] | Backend) -> Backend:
         return LocalBackend(local_path(text))
     key = (os.getpid(), text.rstrip("/"))
     if key not in _CACHE:
-        scheme = scheme_of(text)
-        try:
-            factory = _FACTORIES[scheme]
-        except KeyError:
-            raise UsageError(f"unsupported store or export location {text!r} (scheme {scheme}://)",
-                             hint="Give a local path or one of: " + ", ".join(f"{s}://" for s in sorted(_FACTORIES)))
-        _CACHE[key] = factory(text)
+        _CACHE[key] = BACKENDS.factory(scheme_of(text), text)(text)
     return _CACHE[key]
 
 

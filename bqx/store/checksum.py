@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from bqx.errors import BqxError
-from bqx.store.layout import BARS, CRC, partition_path
+from bqx.store.backend import CRC
+from bqx.store.layout import BARS, partition_path
 
 if TYPE_CHECKING:
     from bqx.store.state import StoreState
@@ -185,15 +186,6 @@ def _name(root: str | os.PathLike[str], rel: str) -> str:
     from bqx.store.backend import backend_for, is_url
 
     return str(Path(root) / rel) if not is_url(root) else backend_for(root).join(rel)
-
-
-def read_checked(root: str | os.PathLike[str], rel: str, expected: Mapping[str, str]) -> bytes:
-    """A store file's bytes, refused (StoreIntegrityError) when they differ from the recorded checksum."""
-    data = (Path(root) / rel).read_bytes()
-    want = expected.get(rel)
-    if want is not None and not matches(data, want):
-        raise _changed(root, rel)
-    return data
 
 
 def checked_path(root: str | os.PathLike[str], rel: str, expected: Mapping[str, str]) -> Path:

@@ -22,7 +22,7 @@ import polars as pl
 
 from bqx.bar_schema import BAR_COLUMNS, conform, split_pairs
 from bqx.io import clean_temp_files as _clean_local, write_parquet_to
-from bqx.store.backend import CRC, LocalBackend, backend_for, is_url
+from bqx.store.backend import LocalBackend, backend_for, is_url
 
 BARS = "bars"
 TABLES = "tables"
@@ -100,14 +100,6 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_size, st.st_mtime_ns
 
 
 # -- the bars dataset -------------------------------------------------------------------------
@@ -216,5 +208,5 @@ def clean_temp_files(root: str | os.PathLike[str]) -> int:
 __all__ = [
     "BARS", "TABLES", "partition_rel", "store_root", "has_bars", "table_rel", "write_partition", "read_partition", "bars_stats", "digest",
     "partition_path", "table_path", "write_parquet", "write_bars", "bars_partitions",
-    "read_pairs_json", "file_digest", "file_stamp", "clean_temp_files",
+    "read_pairs_json", "file_digest", "clean_temp_files",
 ]

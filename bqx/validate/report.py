@@ -183,13 +183,6 @@ LATEST_REL = f"{VALIDATION_DIR}/{LATEST}"  # in the store, through its backend (
 PARTIAL_REL = f"{VALIDATION_DIR}/{PARTIAL}"
 
 
-def latest_path(store: str | os.PathLike[str]) -> Path | str:
-    """The latest report's full name: a Path in a local store, its URL on object storage."""
-    from bqx.store.backend import backend_for, is_url
-
-    return Path(store) / LATEST_REL if not is_url(store) else backend_for(store).join(LATEST_REL)
-
-
 def read_latest(store: str | os.PathLike[str]) -> str | None:
     """The text of the store's latest complete report (None when there is none)."""
     from bqx.store.backend import backend_for
