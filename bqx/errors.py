@@ -109,6 +109,9 @@ def friendly(exc: BaseException) -> BqxError | None:
 
     if isinstance(exc, BqxError):
         return exc
+    storage = _object_storage_failure(exc)
+    if storage is not None:
+        return storage
     if not isinstance(exc, OSError) or exc.errno is None:
         return None
     where = exc.filename if exc.filename is not None else "a file"
@@ -122,4 +125,24 @@ def friendly(exc: BaseException) -> BqxError | None:
                                   "validated with --report FILE elsewhere and exported, but not run or ingested into.")
     if exc.errno in (errno.EIO, errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
         return ResourceError(f"{where}: {exc.strerror}", hint="Check that the path exists and is readable, then rerun.")
+    return None
+
+
+# S3 answers that mean the service or the credentials, not bqx, failed (a missing key is not among them)
+_STORAGE_REFUSALS = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+                               "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"})
+
+
+def _object_storage_failure(exc: BaseException) -> BqxError | None:
+    """Object storage that cannot be reached, or that refuses the credentials (exit 1: fix it and rerun)."""
+    import sys
+
+    bc = sys.modules.get("botocore.exceptions")  # loaded only when an s3:// store or export was used
+    if bc is None:
+        return None
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, bc.ClientError) else ""
+    if isinstance(exc, bc.BotoCoreError) or code in _STORAGE_REFUSALS:
+        return ResourceError(f"object storage failed: {exc}",
+                             hint="Check AWS_ENDPOINT_URL, the network and the credentials, then rerun the same command: "
+                                  "what the store's manifest recorded is kept and the rerun resumes.")
     return None

@@ -340,3 +340,16 @@ def test_every_reader_names_a_missing_bucket(s3_env):
         with pytest.raises(SystemExit) as stop:
             main([*args, "--store", "s3://no-such-bucket/fx"])
         assert stop.value.code == 2, args
+
+
+def test_object_storage_failures_are_ordinary_errors_not_bugs():
+    """A lost endpoint or refused credentials during a command exit 1 with what to do (they said "internal error")."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from bqx.errors import ResourceError, friendly
+
+    lost = friendly(EndpointConnectionError(endpoint_url="http://127.0.0.1:1/b/manifest.sqlite"))
+    denied = friendly(ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject"))
+    assert isinstance(lost, ResourceError) and lost.exit_code == 1 and "127.0.0.1:1" in str(lost)
+    assert isinstance(denied, ResourceError) and "AccessDenied" in str(denied)
+    assert friendly(ClientError({"Error": {"Code": "NoSuchKey", "Message": "x"}}, "GetObject")) is None
