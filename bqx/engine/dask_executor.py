@@ -30,6 +30,7 @@ to restart.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -249,7 +250,12 @@ class DaskExecutor:
         pending = {h.future: h for h in handles}
         while True:
             finished = []
-            for future in wait(list(pending), return_when="FIRST_COMPLETED").done:
+            # `distributed.wait` waits on the newest Client of the process unless told: another Client
+            # opened meanwhile (a notebook's, a monitor thread's) has its own event loop, and waiting there
+            # on futures already awaited on ours fails ("bound to a different event loop")
+            with self._client.as_current() if self._client is not None else contextlib.nullcontext():
+                ready = wait(list(pending), return_when="FIRST_COMPLETED").done
+            for future in ready:
                 handle = pending.pop(future)
                 if self._settle(handle):
                     finished.append(handle)

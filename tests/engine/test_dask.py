@@ -134,6 +134,32 @@ def test_dask_without_scheduler_starts_a_local_cluster(tmp_path):
         assert pl.read_parquet(root / rel).equals(pl.read_parquet(tmp_path / "t" / rel))
 
 
+def test_another_client_opened_during_the_run_does_not_break_it(tmp_path, cluster):
+    """A Client the user opens while a run waits (a notebook's, a monitoring thread's) becomes the
+    process's newest; the run keeps waiting on its own, and its tasks are not reported as crashed."""
+    import threading
+
+    others = []
+
+    def open_another_client(ev):
+        if ev.kind == "task_done" and not others:  # in a thread of its own, as a monitor would
+            t = threading.Thread(target=lambda: others.append(distributed.Client(cluster.scheduler_address)))
+            t.start()
+            t.join()
+
+    bars = synth_bars(pairs=PAIRS, months={m: 400 for m in MONTHS})
+    try:
+        res = run(tmp_path / "s", source=bars, stages=["targets"], executor="dask",
+                  scheduler=cluster.scheduler_address, on_event=open_another_client)
+    finally:
+        for c in others:
+            c.close()
+    assert others, "no second client was opened: the test did not test anything"
+    assert res.ok, res.failed
+    assert done_keys(res) == {(s, p, m) for s in ("rate_index", "bqx", "extraction", "targets")
+                              for p in PAIRS for m in MONTHS}
+
+
 def test_scheduler_needs_the_dask_executor(tmp_path):
     with pytest.raises(UsageError, match="needs the dask executor"):
         run(tmp_path / "s", source=synth_bars(months={"2024-01": 50}), executor="process",
@@ -166,7 +192,7 @@ def test_a_killed_worker_counts_the_schedulers_allowed_failures_and_gives_up_pas
     from bqx.engine.dask_executor import DaskExecutor, DaskHandle
 
     ex = DaskExecutor.__new__(DaskExecutor)  # no cluster: the bookkeeping alone
-    ex.retries, ex.lost, ex.resubmitted, ex.on_retry = 2, 0, [], None
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry, ex._client = 2, 0, [], None, None
     spec = TaskSpec(store="s3://b/s", stage="rate_index", pair="EURUSD", month="2024-01",
                     families=(("rate_index", "bqx.families.rate_index"),), params={}, inputs=(), context=0,
                     lookahead=0, reads={}, infos={}, anchors={}, baseline="2024-01-01T00:00:00+00:00",
@@ -231,7 +257,7 @@ def test_a_result_lost_with_its_worker_after_it_finished_is_run_again(monkeypatc
             pass
 
     ex = DaskExecutor.__new__(DaskExecutor)
-    ex.retries, ex.lost, ex.resubmitted, ex.on_retry = 2, 0, [], None
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry, ex._client = 2, 0, [], None, None
     spec = TaskSpec(store="s3://b/s", stage="bqx", pair="EURUSD", month="2024-01", families=(), params={},
                     inputs=(), context=0, lookahead=0, reads={}, infos={}, anchors={},
                     baseline="2024-01-01T00:00:00+00:00", fingerprint="f", columns=())
