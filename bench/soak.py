@@ -1,11 +1,13 @@
 """Soak: a run on a 3-worker Dask cluster while a random worker is SIGKILLed every few seconds.
 
     PYTHONPATH=. .venv/bin/python bench/soak.py [--pairs 28] [--month 2024-07] [--every 3] [--kills 10]
-        [--store s3|local] [--nanny] [--stages targets arbitrage] [--retries 5]
+        [--store s3|local] [--nanny] [--busy] [--stages targets arbitrage] [--retries 5]
 
 The cluster is `dask scheduler` + 3 `dask worker --nthreads 1` processes on loopback, each in its
 own scratch directory (tests/cluster/dask_cluster.py); without `--nanny` the killer starts a
-replacement worker after each kill, with it the nanny restarts the worker. The store is an
+replacement worker after each kill, with it the nanny restarts the worker. With `--busy` each kill
+picks among the workers holding a task at that moment (by the scheduler's account), so none is wasted
+on an idle worker. The store is an
 `s3://` prefix on a moto server in this process (default; the workers get only its URL and
 credentials) or a local directory. The output is compared, every column of every partition, with
 a process-pool run of the same bars on a local store. Prints the kills, the tasks run again, the
@@ -66,6 +68,7 @@ def main() -> int:
     ap.add_argument("--store", choices=("s3", "local"), default="s3")
     ap.add_argument("--nanny", action="store_true")
     ap.add_argument("--seed", type=int, default=25)
+    ap.add_argument("--busy", action="store_true", help="kill only workers that hold a task at that moment")
     a = ap.parse_args()
 
     pairs = list(PAIR_NAMES[: a.pairs])
@@ -84,7 +87,7 @@ def main() -> int:
     retried: list[tuple[str, str | None, str]] = []
 
     with ProcessCluster(tmp / "cluster", workers=3, env=env, nanny=a.nanny) as cluster:
-        killer = Killer(cluster, every=a.every, kills=a.kills, seed=a.seed)
+        killer = Killer(cluster, every=a.every, kills=a.kills, seed=a.seed, busy=a.busy)
 
         def on_event(ev) -> None:
             killer.on_event(ev)  # the killing begins with the first task

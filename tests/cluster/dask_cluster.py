@@ -146,18 +146,21 @@ class ProcessCluster:
             os.kill(pid, signal.SIGKILL)
         return pid
 
-    def close(self) -> None:
-        for proc in [w.proc for w in self.started] + [self.scheduler]:
-            if proc is not None and proc.poll() is None:
+    def close(self, grace: float = 10) -> None:
+        """Workers first, then the scheduler: a `dask worker` told to stop while its scheduler is closing
+        can hang in its own shutdown (distributed 2026.8), so each group gets `grace` seconds after
+        SIGTERM and its stragglers are then SIGKILLed."""
+        for group in ([w.proc for w in self.started], [self.scheduler]):
+            live = [p for p in group if p is not None and p.poll() is None]
+            for proc in live:
                 proc.terminate()
-        for proc in [w.proc for w in self.started] + [self.scheduler]:
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=20)
+            deadline = time.monotonic() + grace
+            for proc in live:
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=20)
 
     def __enter__(self) -> "ProcessCluster":
         return self.start()
@@ -169,12 +172,16 @@ class ProcessCluster:
 class Killer(threading.Thread):
     """SIGKILLs a random live worker every `every` seconds, at most `kills` times, then stops; without a
     nanny it starts a replacement each time, so the cluster keeps its size. The first kill comes
-    `first` seconds after `begin()` (call it when the run's first task starts; default `every`)."""
+    `first` seconds after `begin()` (call it when the run's first task starts; default `every`).
+
+    With `busy=True` the victim is drawn only from the workers the scheduler says hold a task at that
+    moment (waiting, polling every 0.05 s, until one does), so every kill lands on work: a soak that
+    must prove tasks were lost and redone does not depend on the timing of the machine it runs on."""
 
     def __init__(self, cluster: ProcessCluster, *, every: float, kills: int, seed: int = 0,
-                 first: float | None = None):
+                 first: float | None = None, busy: bool = False):
         super().__init__(daemon=True)
-        self.cluster, self.every, self.max_kills = cluster, every, kills
+        self.cluster, self.every, self.max_kills, self.busy = cluster, every, kills, busy
         self.first = every if first is None else first
         self.rng = random.Random(seed)
         self.killed: list[tuple[str, int]] = []  # (worker name, pid)
@@ -190,15 +197,27 @@ class Killer(threading.Thread):
         if ev.kind == "task_started":
             self.begun.set()
 
+    def _busy(self, client: Any, live: list[Worker]) -> list[Worker]:
+        """The live workers holding a task now, by the scheduler's account."""
+        processing = client.processing()
+        names = {info["name"] for addr, info in client.scheduler_info()["workers"].items() if processing.get(addr)}
+        return [w for w in live if w.name in names]
+
     def run(self) -> None:
+        client = None
         try:
             while not self.begun.wait(0.1):
                 if self.stop_event.is_set():
                     return
+            if self.busy:
+                client = self.cluster.client()
             wait = self.first
             while len(self.killed) < self.max_kills and not self.stop_event.wait(wait):
                 wait = self.every
                 live = self.cluster.alive()
+                if client is not None:
+                    while not (live := self._busy(client, live)) and not self.stop_event.wait(0.05):
+                        live = self.cluster.alive()
                 if not live:
                     continue
                 victim = self.rng.choice(live)
@@ -210,6 +229,9 @@ class Killer(threading.Thread):
                     self.cluster.start_worker()
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(exc)
+        finally:
+            if client is not None:
+                client.close()
 
     def stop(self) -> None:
         self.stop_event.set()

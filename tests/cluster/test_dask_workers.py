@@ -125,7 +125,9 @@ def test_a_task_that_kills_every_worker_it_lands_on_fails_with_the_reason(three_
 @pytest.mark.slow
 def test_soak_a_random_worker_killed_every_few_seconds(three_workers, bars, reference, tmp_path, s3_env):
     root = store_root(tmp_path)
-    killer = Killer(three_workers, first=0.5, every=1.5, kills=6, seed=25)  # the run's tasks take seconds here
+    # a random worker holding a task, every 1.5 s: the run's tasks take seconds here, and a kill of an idle
+    # worker (which the scheduler shrugs off) would leave nothing soaked on a fast machine
+    killer = Killer(three_workers, first=0.5, every=1.5, kills=6, seed=25, busy=True)
     retried = []
 
     def on_event(ev):
