@@ -147,12 +147,8 @@ def test_a_store_pair_off_the_fx_week_is_named(tmp_path):
     assert ingest(tmp_path / "b", tmp_path / "s").alignment["pairs"]["EURUSD"]["origin"] == "store"
 
 
-def test_weekend_offsets_are_vectorised_and_fast(sample):
-    import time
-
+def test_three_months_of_four_aligned_pairs_have_no_finding(sample):
+    # its cost is measured by bench/alignment_cost.py, not here (docs/INGEST.md)
     bars = sample(("EURUSD", "GBPUSD", "USDJPY", "AUDUSD"), "2024-01", 3)
-    t = time.perf_counter()
     res = check_alignment(bars, {p: "UTC" for p in bars["pair"].unique()})
-    elapsed = time.perf_counter() - t
     assert res.findings == [] and all(a.checked for a in res.pairs.values())
-    assert elapsed < 2.0, elapsed  # ~370k bars

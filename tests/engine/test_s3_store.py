@@ -192,7 +192,7 @@ def test_second_driver_refused_and_expired_lease_taken_over(s3_env, s3_store, tm
     # a holder killed with a short lease: its lease expires and the next driver takes it over (the killed
     # holder above keeps its 60 s lease on the first store)
     s3_store = s3_store + "-ttl"
-    proc = _holder(s3_store, BQX_LEASE_TTL="1")
+    proc = _holder(s3_store, BQX_LEASE_TTL="3")  # long enough that a loaded machine still sees it live below
     proc.kill()
     proc.wait()
     from bqx.store.lock import store_lock
@@ -200,7 +200,7 @@ def test_second_driver_refused_and_expired_lease_taken_over(s3_env, s3_store, tm
     with pytest.raises(StoreLockedError):  # not yet expired: still refused
         with store_lock(s3_store):
             pass
-    time.sleep(1.5)
+    time.sleep(3.5)
     with store_lock(s3_store):
         doc = json.loads(backend_for(s3_store).read_bytes("lease.json"))
         assert doc["pid"] == os.getpid()
