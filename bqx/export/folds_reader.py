@@ -9,9 +9,12 @@ from typing import Iterator
 
 import numpy as np
 import polars as pl
+from pyarrow import dataset as ds
 
 from bqx.errors import UsageError
 from bqx.export.folds import FOLDS_JSON, FoldPlan
+from bqx.export.layout import MARKER
+from bqx.export.writer import S3Options, open_destination
 
 
 @dataclass
@@ -38,17 +41,22 @@ class Folds:
         return len(self.splits)
 
 
-def folds(path: str | Path) -> Folds:
-    """Read a local export written with `--cv`: the pool frame and each split's train and test rows."""
-    root = Path(path)
-    doc_path = root / FOLDS_JSON
-    if not doc_path.is_file():
-        raise UsageError(f"{root} has no {FOLDS_JSON}: it was not exported with --cv",
+def folds(path: str | Path, s3: S3Options | None = None) -> Folds:
+    """Read an export written with `--cv` (a directory or an s3:// prefix; `s3` as for the export): the
+    pool frame and each split's train and test rows. An export without its completion marker (interrupted,
+    failed, or being rewritten) is refused: its files may be partial."""
+    dest = open_destination(path, s3)
+    if not dest.exists(FOLDS_JSON):
+        raise UsageError(f"{dest.url} has no {FOLDS_JSON}: it was not exported with --cv",
                          hint="Export again with --cv walk-forward:K or --cv cpcv:N,k.")
-    meta = json.loads(doc_path.read_text())
+    if not dest.exists(MARKER):
+        raise UsageError(f"{dest.url} has no {MARKER}: the export was interrupted or failed",
+                         hint=f"Export again, or see what is wrong with `bqx validate --export {dest.url}`.")
+    meta = json.loads(dest.read_bytes(FOLDS_JSON))
     plan = FoldPlan.from_dict(meta)
-    frame = (pl.scan_parquet(str(root / "features" / "train" / "**" / "*.parquet"), hive_partitioning=True)
-             .drop("year_month", strict=False).collect().sort("pair", "ts"))
+    fs, root = dest.arrow()
+    table = ds.dataset(f"{root}/features/train", filesystem=fs, format="parquet", partitioning="hive").to_table()
+    frame = pl.from_arrow(table).drop("year_month", strict=False).sort("pair", "ts")
     frame = frame.select("pair", *[c for c in frame.columns if c != "pair"])
     g, r, e = (frame[c].to_numpy().astype(np.int64) for c in ("cv_group", "cv_reach", "cv_embargo"))
     splits = [(np.flatnonzero(plan.train_mask(s, g, r, e)), np.flatnonzero(plan.test_mask(s, g)))

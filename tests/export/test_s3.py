@@ -64,3 +64,30 @@ def test_s3_endpoint_flag_and_missing_bucket(store, s3_server, monkeypatch):
     assert dest.list_files() == []
     with pytest.raises(UsageError, match="bucket 'nope' does not exist"):
         open_destination("s3://nope/x", S3Options(endpoint=s3_server))
+
+
+def test_folds_read_from_s3_equal_the_local_export(store, s3_env, tmp_path):
+    import numpy as np
+
+    from bqx.errors import UsageError
+    from bqx.export import export, folds, open_destination
+    from bqx.export.layout import MARKER
+
+    args = dict(families=["bqx"], cv="walk-forward:3", embargo=600, no_validate=True, workers=1)
+    url = "s3://bqx/exports/cv"
+    export(store, url, **args)
+    export(store, str(tmp_path / "local"), **args)
+    there, here = folds(url), folds(tmp_path / "local")
+    assert there.frame.equals(here.frame) and there.frame.height > 0
+    assert len(there) == len(here) == 3
+    for (a_train, a_test), (b_train, b_test) in zip(there.splits, here.splits):
+        assert np.array_equal(a_train, b_train) and np.array_equal(a_test, b_test) and len(a_test)
+    timeless = lambda meta: {k: v for k, v in meta.items() if k != "cost_seconds"}  # noqa: E731 - wall seconds differ
+    assert timeless(there.meta) == timeless(here.meta) and there.paths == here.paths
+    # an export without its completion marker (interrupted, or being rewritten) is not read
+    open_destination(url).delete(MARKER)
+    with pytest.raises(UsageError, match="has no metadata/COMPLETE.json: the export was interrupted or failed"):
+        folds(url)
+    with pytest.raises(UsageError, match="was not exported with --cv"):
+        export(store, "s3://bqx/exports/plain", families=["bqx"], no_validate=True, workers=1)
+        folds("s3://bqx/exports/plain")
