@@ -30,7 +30,6 @@ to restart.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import threading
@@ -46,6 +45,21 @@ from bqx.errors import UsageError
 from bqx.store.backend import backend_for, is_url
 
 Spec = TaskSpec | ChainSpec
+NO_WORKERS_TIMEOUT = 300.0  # seconds a run waits for a worker when its scheduler has none left
+
+
+def _seconds_from_env(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r} is not a number of seconds",
+                         hint=f"Set it to seconds (0 waits forever), or unset it for {default:g} s.") from None
+    if value < 0:
+        raise UsageError(f"{name}={text!r} is negative", hint="Give seconds >= 0 (0 waits forever).")
+    return value
 
 
 def store_reachable(store: str) -> bool:
@@ -112,6 +126,7 @@ class DaskHandle:
     deaths: int = 0
     last_worker: str = ""  # the address of the last worker that died holding it
     given_up: bool = False  # its workers died more often than the executor's `retries`
+    why: str = ""  # why it was given up without running, when not for its workers' deaths
 
 
 class DaskExecutor:
@@ -134,6 +149,13 @@ class DaskExecutor:
         self.retries = max(0, int(retries))
         self.on_retry: Callable[[Spec, int, str], None] | None = None
         self.lost = 0  # tasks given back by the scheduler because their worker died (each a KilledWorker)
+        # a scheduler left with no worker fails what is pending after this long (0: wait for workers forever)
+        self.no_workers_timeout = _seconds_from_env("BQX_DASK_NO_WORKERS_TIMEOUT", NO_WORKERS_TIMEOUT)
+        self.poll_seconds = min(5.0, self.no_workers_timeout / 4) if self.no_workers_timeout else 5.0
+        self._workerless_since: float | None = None
+        self._finished = threading.Event()  # set by a submitted future's done-callback
+        self._workerless_why = ""  # set when pending units were given up for want of workers
+        self.address = scheduler or "ADDRESS"
         self.resubmitted: list[tuple[str, int]] = []  # (task or chain, its deaths so far), per resubmission
         if not scheduler:  # the local cluster starts with the first task (a run with nothing to do starts none)
             self.workers = max(1, workers or os.cpu_count() or 1)
@@ -202,7 +224,9 @@ class DaskExecutor:
         key = f"bqx-{spec.stage}-{spec.pair or 'all'}-{spec.month}-{uuid.uuid4().hex[:8]}"
         code = self._code(tuple(sorted({m for _, m in spec.families})))
         client: Client = self.client
-        return client.submit(dask_task, spec, code, key=key, pure=False, retries=0)
+        future = client.submit(dask_task, spec, code, key=key, pure=False, retries=0)
+        future.add_done_callback(self._wake)
+        return future
 
     def _code(self, modules: tuple[str, ...]) -> str:
         if modules not in self._codes:
@@ -239,8 +263,47 @@ class DaskExecutor:
             self.on_retry(handle.spec, handle.deaths, worker)
         return False
 
+    def _no_workers_for(self, now: float) -> float:
+        """Seconds since the scheduler last had a worker (0 while it has one)."""
+        if self._client is None or self._client.nthreads():
+            self._workerless_since = None
+            return 0.0
+        if self._workerless_since is None:
+            self._workerless_since = now
+        return now - self._workerless_since
+
+    def _give_up_workerless(self, pending: dict[Any, DaskHandle], waited: float) -> list[DaskHandle]:
+        """Every pending unit, given up: the scheduler has had no worker for `waited` seconds. Until a
+        worker is back, the units submitted after these are given up at once, with the same reason."""
+        if not self._workerless_why:
+            self._workerless_why = (
+                f"no Dask worker was connected to the scheduler for {waited:.0f} s (every worker died or left, and "
+                f"none came back; BQX_DASK_NO_WORKERS_TIMEOUT={self.no_workers_timeout:g}); not run. Start "
+                f"workers (`dask worker {self.address}`) and run again: what was done is kept")
+        why = self._workerless_why
+        out = []
+        for future, handle in list(pending.items()):
+            handle.given_up, handle.why = True, why
+            future.cancel()
+            out.append(pending.pop(future))
+        return out
+
+    def _wake(self, _future: Any) -> None:
+        """A done-callback of every submitted future (run on the client's thread): wakes `wait`."""
+        self._finished.set()
+
+    def _ready(self, pending: Iterable[Any]) -> list[Any]:
+        """The pending futures that are done, waiting up to `poll_seconds` for one; [] when none was."""
+        ready = [f for f in pending if f.done()]
+        if not ready:
+            self._finished.clear()
+            ready = [f for f in pending if f.done()]  # one that finished just before the clear
+            if not ready and self._finished.wait(self.poll_seconds):
+                ready = [f for f in pending if f.done()]
+        return ready
+
     def wait(self, handles: Iterable[Any]) -> list[Any]:
-        from distributed import wait
+        import time
 
         handles = list(handles)
         # the run's own handles (a task it could not submit) are done already and are not Dask's
@@ -248,13 +311,22 @@ class DaskExecutor:
         if done:
             return done
         pending = {h.future: h for h in handles}
+        if self._workerless_why:  # given up for want of workers: still none?
+            if self._client is not None and not self._client.nthreads():
+                return self._give_up_workerless(pending, 0)
+            self._workerless_why = ""
         while True:
             finished = []
-            # `distributed.wait` waits on the newest Client of the process unless told: another Client
-            # opened meanwhile (a notebook's, a monitor thread's) has its own event loop, and waiting there
-            # on futures already awaited on ours fails ("bound to a different event loop")
-            with self._client.as_current() if self._client is not None else contextlib.nullcontext():
-                ready = wait(list(pending), return_when="FIRST_COMPLETED").done
+            # the futures' own done-callbacks wake this wait, not `distributed.wait`: that one waits on the
+            # process's newest Client, and another Client opened meanwhile (a notebook's, a monitor
+            # thread's) has its own event loop, where waiting fails ("bound to a different event loop")
+            ready = self._ready(pending)
+            if not ready:  # nothing finished within the poll: is any worker left to finish it?
+                waited = self._no_workers_for(time.monotonic())
+                if self.no_workers_timeout and waited >= self.no_workers_timeout:
+                    return self._give_up_workerless(pending, waited)
+                continue
+            self._workerless_since = None
             for future in ready:
                 handle = pending.pop(future)
                 if self._settle(handle):
@@ -275,6 +347,8 @@ class DaskExecutor:
                     return handle.future.result()
                 except KilledWorker:  # it finished, its worker died before the result was fetched, and the rerun's too
                     self._settle(handle)  # submitted again (wait for it here), or given up
+            if handle.why:
+                return _failed(handle.spec, handle.why)
             why = dead_worker_reason(handle.deaths, _label(handle.spec),
                                      f"the last was Dask worker {handle.last_worker}; its log has the cause")
             return _failed(handle.spec, why)

@@ -167,3 +167,28 @@ def test_under_a_nanny_the_killed_worker_is_restarted_and_the_run_completes(tmp_
         assert sum(before[n] != after[n] for n in before) == 1
     assert "died holding rate_index+bqx+extraction GBPUSD" in run_log(res)
     assert_same(partitions(root), reference)
+
+
+def test_a_cluster_left_without_workers_fails_the_rest_with_the_reason_and_a_rerun_completes(
+        tmp_path_factory, s3_variables, bars, reference, tmp_path, s3_env, monkeypatch):
+    from dask_cluster import ProcessCluster
+
+    counter = tmp_path / "kills"
+    monkeypatch.setenv("BQX_DASK_NO_WORKERS_TIMEOUT", "3")  # the driver's patience with a workerless scheduler
+    env = {**s3_variables, "BQX_TEST_KILL_WORKER": f"bqx:GBPUSD:{MONTH}:1:{counter}"}  # the only worker dies
+    with ProcessCluster(tmp_path_factory.mktemp("lone"), workers=1, env=env) as cluster:
+        root = store_root(tmp_path)
+        res = run(root, source=bars, stages=STAGES, executor="dask", scheduler=cluster.address, task_retries=2)
+        assert not res.ok and res.exit_code == 1
+        assert counter.read_text().split() and not cluster.alive()  # it died, and nothing replaced it
+        reasons = {f["error"] for f in res.failed}
+        assert len(reasons) == 1 and next(iter(reasons)).startswith(
+            "no Dask worker was connected to the scheduler for 3 s (every worker died or left, and none came back")
+        assert f"dask worker {cluster.address}" in next(iter(reasons))
+        assert ("rate_index", "GBPUSD") in {(f["stage"], f["pair"]) for f in res.failed}
+        cluster.start_worker()  # a worker is back (the kill hook counted its one kill): the rerun completes
+        cluster.wait_for_workers(1)
+        again = run(root, source=None, stages=STAGES, executor="dask", scheduler=cluster.address)
+        assert again.ok, again.failed
+        assert {(d["stage"], d["pair"]) for d in again.done} >= {(f["stage"], f["pair"]) for f in res.failed}
+    assert_same(partitions(root), reference)

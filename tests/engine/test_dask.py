@@ -4,6 +4,7 @@ exactly what the serial and process-pool executors write."""
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -137,7 +138,6 @@ def test_dask_without_scheduler_starts_a_local_cluster(tmp_path):
 def test_another_client_opened_during_the_run_does_not_break_it(tmp_path, cluster):
     """A Client the user opens while a run waits (a notebook's, a monitoring thread's) becomes the
     process's newest; the run keeps waiting on its own, and its tasks are not reported as crashed."""
-    import threading
 
     others = []
 
@@ -182,6 +182,9 @@ class _Lost:
     def exception(self):
         return self.exc
 
+    def done(self):
+        return True
+
     def release(self):
         self.released = True
 
@@ -192,14 +195,14 @@ def test_a_killed_worker_counts_the_schedulers_allowed_failures_and_gives_up_pas
     from bqx.engine.dask_executor import DaskExecutor, DaskHandle
 
     ex = DaskExecutor.__new__(DaskExecutor)  # no cluster: the bookkeeping alone
-    ex.retries, ex.lost, ex.resubmitted, ex.on_retry, ex._client = 2, 0, [], None, None
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry, ex._client, ex.poll_seconds = 2, 0, [], None, None, 5.0
+    ex._finished, ex._workerless_why = threading.Event(), ""
     spec = TaskSpec(store="s3://b/s", stage="rate_index", pair="EURUSD", month="2024-01",
                     families=(("rate_index", "bqx.families.rate_index"),), params={}, inputs=(), context=0,
                     lookahead=0, reads={}, infos={}, anchors={}, baseline="2024-01-01T00:00:00+00:00",
                     fingerprint="f", columns=())
     fresh = []
     monkeypatch.setattr(ex, "_submit", lambda s: fresh.append(_Lost(0)) or fresh[-1])
-    monkeypatch.setattr(distributed, "wait", lambda fs, return_when: type("W", (), {"done": set(fs)}))
     seen = []
     ex.on_retry = lambda s, n, worker: seen.append((s.stage, n, worker))
 
@@ -257,7 +260,8 @@ def test_a_result_lost_with_its_worker_after_it_finished_is_run_again(monkeypatc
             pass
 
     ex = DaskExecutor.__new__(DaskExecutor)
-    ex.retries, ex.lost, ex.resubmitted, ex.on_retry, ex._client = 2, 0, [], None, None
+    ex.retries, ex.lost, ex.resubmitted, ex.on_retry, ex._client, ex.poll_seconds = 2, 0, [], None, None, 5.0
+    ex._finished, ex._workerless_why = threading.Event(), ""
     spec = TaskSpec(store="s3://b/s", stage="bqx", pair="EURUSD", month="2024-01", families=(), params={},
                     inputs=(), context=0, lookahead=0, reads={}, infos={}, anchors={},
                     baseline="2024-01-01T00:00:00+00:00", fingerprint="f", columns=())
@@ -267,3 +271,14 @@ def test_a_result_lost_with_its_worker_after_it_finished_is_run_again(monkeypatc
     ex.retries = 0
     h = DaskHandle(spec, Fetched())
     assert ex.result(h).error.startswith("the worker process died 1 time running bqx EURUSD 2024-01")
+
+
+@pytest.mark.parametrize("value, said", [("soon", "is not a number of seconds"), ("-1", "is negative")])
+def test_a_bad_no_workers_timeout_is_a_usage_error(monkeypatch, value, said):
+    monkeypatch.setenv("BQX_DASK_NO_WORKERS_TIMEOUT", value)
+    with pytest.raises(UsageError, match=f"BQX_DASK_NO_WORKERS_TIMEOUT='{value}' {said}"):
+        make_executor("dask", 1)
+    monkeypatch.setenv("BQX_DASK_NO_WORKERS_TIMEOUT", "0")  # waits forever: accepted
+    idle = make_executor("dask", 1)
+    assert idle.no_workers_timeout == 0
+    idle.close()
