@@ -263,9 +263,12 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str
             origins[path] = source
 
 
-# BQX_* variables that belong to bqx's own scripts and tests, not to the configuration.
+# BQX_* variables that are not configuration settings: bqx's own scripts and tests, and the tuning knobs
+# read where they act (the S3 lease and manifest upload, the Dask executor's patience; docs/OBJECT_STORAGE.md
+# and docs/SCALING.md). tests/test_config.py checks that every BQX_ name in bqx/ is a setting or listed here.
 NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_TEST_KILL_WORKER",
-                          "BQX_TEST_WORKER_READY_DIR", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV"})
+                          "BQX_TEST_WORKER_READY_DIR", "BQX_UPDATE_GOLDEN", "BQX_EXTRAS", "BQX_VENV",
+                          "BQX_LEASE_TTL", "BQX_MANIFEST_SYNC_SECONDS", "BQX_DASK_NO_WORKERS_TIMEOUT"})
 _warned: set[str] = set()
 
 

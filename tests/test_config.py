@@ -103,3 +103,20 @@ def test_unknown_keys_in_the_file_stay_errors(tmp_path):
     (tmp_path / "bqx.toml").write_text("something = 1\n")
     with pytest.raises(ConfigError, match="something"):
         load_config(environ={}, cwd=tmp_path)
+
+
+def test_every_bqx_variable_the_code_reads_is_a_setting_or_known_not_to_be_one(tmp_path, capsys):
+    # a knob read with os.environ somewhere in bqx/ must not draw "ignoring BQX_... (not a bqx setting)"
+    import re
+    from pathlib import Path
+
+    import bqx
+    from bqx import config as config_module
+
+    names = set()
+    for path in Path(bqx.__file__).parent.rglob("*.py"):
+        names |= set(re.findall(r"[\"'](BQX_[A-Z0-9_]+)[\"']", path.read_text()))
+    assert {"BQX_LEASE_TTL", "BQX_MANIFEST_SYNC_SECONDS", "BQX_DASK_NO_WORKERS_TIMEOUT"} <= names
+    config_module._warned.clear()
+    load_config(environ={n: "1" for n in names}, cwd=tmp_path)
+    assert "warning" not in capsys.readouterr().err
