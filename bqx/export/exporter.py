@@ -333,7 +333,7 @@ def _metadata(sel: source.Selection, plan: SplitPlan, rows: Mapping[str, Mapping
     from bqx.store.backend import root_name
     from bqx.store.state import open_state
 
-    state = open_state(sel.store)
+    state = sel.state or open_state(sel.store)  # the state the selection was made from
     tasks = {f"{s}/{p}/{m}": r.fingerprint for (s, p, m), r in state.tasks.items() if (p is None or p in sel.pairs)}
     anchors = {f"{f}/{p}": v for (f, p), v in state.anchors.items() if not p or p in sel.pairs}
     bars = {f"{p}/{m}": d[0] for (p, m), d in state.bars.items() if p in sel.pairs}

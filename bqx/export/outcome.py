@@ -48,9 +48,9 @@ class ExportResult:
         return asdict(self) | {"ok": self.ok}
 
 
-def validation_status(store: Any) -> tuple[bool, dict[str, Any] | None, str]:
-    """(passed, the latest validation report or None, why) for the store."""
-    report = importlib.import_module("bqx.validate").latest_validation(store)
+def validation_status(store: Any, state: Any = None) -> tuple[bool, dict[str, Any] | None, str]:
+    """(passed, the latest validation report or None, why) for the store (`state`: its StoreState, if opened)."""
+    report = importlib.import_module("bqx.validate").latest_validation(store, state)
     if report is None:
         return False, None, "the store has no recorded validation"
     if not report.get("passed", report.get("ok", False)):

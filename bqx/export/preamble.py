@@ -43,7 +43,7 @@ def prepare_export(store: Any, options: ExportOptions) -> ExportPlan:
     if precision not in ("float32", "float64"):
         raise UsageError(f"--precision must be float32 or float64, got {precision!r}")
     sel = source.select(store, pairs, families, targets)
-    passed, report, why = validation_status(store)
+    passed, report, why = validation_status(store, sel.state)  # the state the selection read: one manifest read
     if not passed and not no_validate:
         raise ExportRefusedError(f"refusing to export store {store}: {why}.",
                                  hint="Run `bqx validate` first, or pass --no-validate (recorded in the export's metadata).")

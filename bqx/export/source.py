@@ -20,7 +20,7 @@ import polars as pl
 
 from bqx.engine.gate import inspect, require_current
 from bqx.core.declaration import PairInfo
-from bqx.store.state import open_state
+from bqx.store.state import StoreState, open_state
 from bqx.store.checksum import expected_hashes, read_checked_frame
 from bqx.store.layout import BARS, has_bars, partition_rel, read_partition, store_root
 from bqx.errors import UsageError
@@ -47,6 +47,7 @@ class Selection:
     hashes: Mapping[str, str] = field(default_factory=dict)  # path in store -> checksum the manifest recorded
     baseline: datetime | None = None  # the store's baseline time (bqx.store.state)
     infos: Mapping[str, PairInfo] = field(default_factory=dict)  # pair -> the store's PairInfo
+    state: StoreState | None = None  # the store's state as read for this selection (its manifest read once)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -113,7 +114,7 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     rows = tuple(r for r in catalog(names + tnames, params) if r["family"] not in tnames or r["name"] in picked)
     return Selection(root, tuple(sorted(by_pair)), {p: tuple(ms) for p, ms in sorted(by_pair.items())},
                      tuple(names + tnames), features, picked, params, rows, hashes, store_state.baseline,
-                     {p: store_state.pair_info(p) for p in sorted(by_pair)})
+                     {p: store_state.pair_info(p) for p in sorted(by_pair)}, store_state)
 
 
 def _stored_inputs(name: str) -> list[str]:

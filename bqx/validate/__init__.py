@@ -236,10 +236,11 @@ def _static_target(fam: Any, params: Mapping[str, Any]) -> CheckResult:
     return res
 
 
-def latest_validation(store: str | os.PathLike[str]) -> dict[str, Any] | None:
+def latest_validation(store: str | os.PathLike[str], state: Any = None) -> dict[str, Any] | None:
     """The store's latest validation report as a dict (None when there is none).
 
-    Adds `current`: True when the store's manifest state (tasks and bars) is still the one validated.
+    Adds `current`: True when the store's manifest state (tasks and bars) is still the one validated
+    (`state`: the store's StoreState when the caller has opened it already, else it is read).
     Export requires `passed and complete and current`.
     """
     import json
@@ -251,7 +252,7 @@ def latest_validation(store: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
     if data is None:
         return None
-    data["current"] = data.get("fingerprint") == current_fingerprint(store)
+    data["current"] = data.get("fingerprint") == current_fingerprint(store, state)
     return data
 
 

@@ -214,8 +214,9 @@ def store_fingerprint(tasks: Mapping[Any, Any], bars_rows: Mapping[Any, Any]) ->
     })
 
 
-def current_fingerprint(root: str | os.PathLike[str]) -> str | None:
-    state = open_state(root)
+def current_fingerprint(root: str | os.PathLike[str], state: StoreState | None = None) -> str | None:
+    """The fingerprint of the store's manifest state now (`state`: one already opened, else it is read)."""
+    state = state or open_state(root)
     return store_fingerprint(state.tasks, state.bars) if state.has_manifest else None
 
 

@@ -27,4 +27,4 @@ def validated(monkeypatch):
     """Make the store's latest validation a passing one (the validation itself is tested elsewhere)."""
     validation = importlib.import_module("bqx.validate")  # the module; `bqx.validate` is the function
 
-    monkeypatch.setattr(validation, "latest_validation", lambda store: {"passed": True, "status": "passed"})
+    monkeypatch.setattr(validation, "latest_validation", lambda store, state=None: {"passed": True, "status": "passed"})

@@ -40,7 +40,7 @@ def test_export_command_refuses_and_reports_usage_errors(store, tmp_path, capsys
     validation = importlib.import_module("bqx.validate")  # the module; `bqx.validate` is the function
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(validation, "latest_validation", lambda s: None)
+    monkeypatch.setattr(validation, "latest_validation", lambda s, state=None: None)
     code, _, err = _bqx(["export", "--store", str(store), "--to", str(tmp_path / "x"), "--families", "rate_index"], capsys)
     assert code == 1 and "bqx validate" in err and "--no-validate" in err
     code, _, err = _bqx(["export", "--store", str(store), "--to", str(tmp_path / "x"), "--split", "0.8,0.2",

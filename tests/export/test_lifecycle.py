@@ -17,10 +17,10 @@ SMALL = dict(families=["rate_index"], embargo=100)
 def test_refuses_without_a_passing_validation(store, tmp_path, monkeypatch):
     validation = importlib.import_module("bqx.validate")  # the module; `bqx.validate` is the function
 
-    monkeypatch.setattr(validation, "latest_validation", lambda s: None)
+    monkeypatch.setattr(validation, "latest_validation", lambda s, state=None: None)
     with pytest.raises(ExportRefusedError, match="no recorded validation.*bqx validate.*--no-validate"):
         export(store, str(tmp_path / "a"), **SMALL)
-    monkeypatch.setattr(validation, "latest_validation", lambda s: {"passed": False})
+    monkeypatch.setattr(validation, "latest_validation", lambda s, state=None: {"passed": False})
     with pytest.raises(ExportRefusedError, match="latest validation failed"):
         export(store, str(tmp_path / "a"), **SMALL)
     assert not (tmp_path / "a").exists(), "a refused export writes nothing"

@@ -113,12 +113,24 @@ def _features(dest) -> dict[str, pl.DataFrame]:
     return {rel: pl.read_parquet(dest.read_bytes(rel)) for rel in dest.list_files("features/")}
 
 
-def test_export_from_s3_equals_local_to_a_directory_and_to_s3(stores, validated, tmp_path):
+def test_export_from_s3_equals_local_to_a_directory_and_to_s3(stores, validated, tmp_path, monkeypatch):
     from bqx.export import export, open_destination, read_export_metadata
+    from bqx.store.backend import S3Backend
+    from bqx.store.manifest import MANIFEST
 
     local, url = stores
     here = export(local, str(tmp_path / "from-local"), families=LIVE_FAMILIES, embargo=600)
+    downloads = []
+    read = S3Backend.read_with_etag
+
+    def counted(self, rel):
+        downloads.extend([rel] if rel == MANIFEST else [])
+        return read(self, rel)
+
+    monkeypatch.setattr(S3Backend, "read_with_etag", counted)
     there = export(url, str(tmp_path / "from-s3"), families=LIVE_FAMILIES, embargo=600)
+    assert downloads == [MANIFEST]  # the selection, the validation gate and the metadata share one read of the state
+    monkeypatch.undo()
     assert there.rows == here.rows and there.boundaries == here.boundaries
     want = _features(open_destination(str(tmp_path / "from-local")))
     got = _features(open_destination(str(tmp_path / "from-s3")))

@@ -26,7 +26,7 @@ def store(tmp_path_factory):
 @pytest.fixture
 def validated(monkeypatch):
     validation = importlib.import_module("bqx.validate")
-    monkeypatch.setattr(validation, "latest_validation", lambda store: {"passed": True, "status": "passed"})
+    monkeypatch.setattr(validation, "latest_validation", lambda store, state=None: {"passed": True, "status": "passed"})
 
 
 def _table(pg, name: str, order: str = "pair, ts") -> pl.DataFrame:
