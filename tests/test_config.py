@@ -120,3 +120,22 @@ def test_every_bqx_variable_the_code_reads_is_a_setting_or_known_not_to_be_one(t
     config_module._warned.clear()
     load_config(environ={n: "1" for n in names}, cwd=tmp_path)
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("read, name", [("bqx.store.lease:lease_ttl", "BQX_LEASE_TTL"),
+                                        ("bqx.store.manifest:sync_seconds", "BQX_MANIFEST_SYNC_SECONDS")])
+def test_seconds_knobs_are_read_when_used_and_a_bad_value_is_a_usage_error(monkeypatch, read, name):
+    import importlib
+
+    from bqx.errors import UsageError
+
+    module, func = read.split(":")
+    knob = getattr(importlib.import_module(module), func)
+    monkeypatch.setenv(name, "7.5")
+    assert knob() == 7.5  # read at use, not frozen at import
+    monkeypatch.setenv(name, "a minute")
+    with pytest.raises(UsageError, match=f"{name}='a minute' is not a number of seconds"):
+        knob()
+    monkeypatch.setenv(name, "-1")
+    with pytest.raises(UsageError, match=f"{name}='-1' is negative"):
+        knob()

@@ -41,25 +41,13 @@ from bqx.engine.fingerprint import code_digest
 from bqx.engine.kill_hook import pool_task
 from bqx.engine.retry import dead_worker_reason
 from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec
+from bqx.config import env_seconds
 from bqx.errors import UsageError
 from bqx.store.backend import backend_for, is_url
 
 Spec = TaskSpec | ChainSpec
 NO_WORKERS_TIMEOUT = 300.0  # seconds a run waits for a worker when its scheduler has none left
 
-
-def _seconds_from_env(name: str, default: float) -> float:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{name}={text!r} is not a number of seconds",
-                         hint=f"Set it to seconds (0 waits forever), or unset it for {default:g} s.") from None
-    if value < 0:
-        raise UsageError(f"{name}={text!r} is negative", hint="Give seconds >= 0 (0 waits forever).")
-    return value
 
 
 def store_reachable(store: str) -> bool:
@@ -150,12 +138,11 @@ class DaskExecutor:
         self.on_retry: Callable[[Spec, int, str], None] | None = None
         self.lost = 0  # tasks given back by the scheduler because their worker died (each a KilledWorker)
         # a scheduler left with no worker fails what is pending after this long (0: wait for workers forever)
-        self.no_workers_timeout = _seconds_from_env("BQX_DASK_NO_WORKERS_TIMEOUT", NO_WORKERS_TIMEOUT)
+        self.no_workers_timeout = env_seconds("BQX_DASK_NO_WORKERS_TIMEOUT", NO_WORKERS_TIMEOUT)
         self.poll_seconds = min(5.0, self.no_workers_timeout / 4) if self.no_workers_timeout else 5.0
         self._workerless_since: float | None = None
         self._finished = threading.Event()  # set by a submitted future's done-callback
         self._workerless_why = ""  # set when pending units were given up for want of workers
-        self.address = scheduler or "ADDRESS"
         self.resubmitted: list[tuple[str, int]] = []  # (task or chain, its deaths so far), per resubmission
         if not scheduler:  # the local cluster starts with the first task (a run with nothing to do starts none)
             self.workers = max(1, workers or os.cpu_count() or 1)
@@ -279,7 +266,7 @@ class DaskExecutor:
             self._workerless_why = (
                 f"no Dask worker was connected to the scheduler for {waited:.0f} s (every worker died or left, and "
                 f"none came back; BQX_DASK_NO_WORKERS_TIMEOUT={self.no_workers_timeout:g}); not run. Start "
-                f"workers (`dask worker {self.address}`) and run again: what was done is kept")
+                f"workers (`dask worker {self._client.scheduler.address}`) and run again: what was done is kept")
         why = self._workerless_why
         out = []
         for future, handle in list(pending.items()):

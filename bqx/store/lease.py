@@ -4,9 +4,9 @@ S3 conditional writes.
 A store on object storage has no flock. One driver (run, ingest, live append) at a time holds the
 lease instead:
 - taking it is a PUT with `If-None-Match: *` (it succeeds for exactly one of two drivers that race);
-- a lease whose holder stopped renewing it for `LEASE_TTL` seconds (a killed driver) is taken over
+- a lease whose holder stopped renewing it for `lease_ttl()` seconds (`BQX_LEASE_TTL`) (a killed driver) is taken over
   with `If-Match: <its ETag>` (again exactly one wins);
-- the holder renews it every `LEASE_TTL / 4` seconds with `If-Match: <my ETag>`; a renewal that fails
+- the holder renews it every `lease_ttl() / 4` seconds with `If-Match: <my ETag>`; a renewal that fails
   means another driver took it: the lease is *lost*, and the manifest refuses to upload (it is written
   with `If-Match` too, so a driver that lost its lease cannot overwrite the new holder's records).
 - it is deleted when the holder ends.
@@ -28,11 +28,14 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+from bqx.config import env_seconds
 from bqx.errors import StoreLockedError
 from bqx.store.backend import Backend, PreconditionFailed, S3Backend
 
 LEASE = "lease.json"
-LEASE_TTL = float(os.environ.get("BQX_LEASE_TTL", "60"))
+def lease_ttl() -> float:
+    """Seconds a lease lives unrenewed (`BQX_LEASE_TTL`, default 60)."""
+    return env_seconds("BQX_LEASE_TTL", 60.0)
 
 
 class Lease:
@@ -54,7 +57,7 @@ class Lease:
         with self._lock:
             if self.lost:
                 return
-            doc = dict(self.doc, expires=time.time() + LEASE_TTL, renewed_at=_now())
+            doc = dict(self.doc, expires=time.time() + lease_ttl(), renewed_at=_now())
             try:
                 self.etag = self.backend.put_if(LEASE, _bytes(doc), etag=self.etag)
                 self.doc = doc
@@ -62,7 +65,7 @@ class Lease:
                 self.lost = "another driver took this store's lease (this one stopped renewing it for too long)"
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(LEASE_TTL / 4):
+        while not self._stop.wait(lease_ttl() / 4):
             try:
                 self.renew()
             except Exception:  # noqa: BLE001 - a transient error: the next beat tries again
@@ -84,7 +87,7 @@ class Lease:
                 now = self.backend.stat(LEASE)
                 if now is not None and now[1] == self.etag:
                     self.backend.delete(LEASE)
-            except Exception:  # noqa: BLE001 - an unreleased lease expires after LEASE_TTL
+            except Exception:  # noqa: BLE001 - an unreleased lease expires after lease_ttl()
                 pass
 
 
@@ -114,7 +117,7 @@ def acquire(backend: S3Backend, purpose: str) -> Lease:
     """Take the store's lease, or refuse at once naming the driver that holds it."""
     backend.check_bucket()
     doc = {"id": uuid.uuid4().hex, "host": socket.gethostname(), "pid": os.getpid(), "purpose": purpose,
-           "command": " ".join(sys.argv)[:500], "started_at": _now(), "expires": time.time() + LEASE_TTL}
+           "command": " ".join(sys.argv)[:500], "started_at": _now(), "expires": time.time() + lease_ttl()}
     try:
         return Lease(backend, doc, backend.put_if(LEASE, _bytes(doc), etag=None))
     except PreconditionFailed:
@@ -132,7 +135,7 @@ def acquire(backend: S3Backend, purpose: str) -> Lease:
         f"store {backend.url} is being written by pid {old.get('pid', '?')} on {old.get('host', '?')} "
         f"(started at {old.get('started_at', '?')}, {old.get('purpose', 'write')}: {old.get('command', '?')})",
         hint=f"Wait for it to finish, or stop that process; a lease its holder stops renewing expires after "
-             f"{LEASE_TTL:.0f} s.")
+             f"{lease_ttl():.0f} s.")
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 On object storage (an s3:// store) SQLite cannot be shared, so the manifest is one object, `manifest.sqlite`,
 the same file format. The driver holding the store's lease (bqx.store.lease) works on a local copy
-and uploads it whole: after task records at most every `SYNC_SECONDS` (longer when the upload is slow:
+and uploads it whole: after task records at most every `sync_seconds()` (`BQX_MANIFEST_SYNC_SECONDS`) (longer when the upload is slow:
 ten times its last duration), and when it closes. Every upload is a conditional PUT (`If-Match` the
 ETag it last wrote, `If-None-Match: *` for a new store), so a driver that lost its lease cannot overwrite
 the records of the one that took it. A driver killed between two uploads loses at most the records of
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from bqx.config import env_seconds
 from bqx.errors import BqxError, StoreLockedError
 from bqx.store.backend import Backend, PreconditionFailed, backend_for, is_url
 
@@ -252,7 +253,9 @@ def stored_params(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         return params_from_meta(man.get_meta("params"))
 
 
-SYNC_SECONDS = float(os.environ.get("BQX_MANIFEST_SYNC_SECONDS", "2"))
+def sync_seconds() -> float:
+    """The shortest interval between manifest uploads (`BQX_MANIFEST_SYNC_SECONDS`, default 2)."""
+    return env_seconds("BQX_MANIFEST_SYNC_SECONDS", 2.0)
 
 
 class RemoteCopy:
@@ -275,7 +278,7 @@ class RemoteCopy:
 
     def upload(self, conn: sqlite3.Connection, *, force: bool = True) -> None:
         now = time.monotonic()
-        if not force and now - self.last < max(SYNC_SECONDS, 10 * self.cost):
+        if not force and now - self.last < max(sync_seconds(), 10 * self.cost):
             return
         from bqx.store.lease import current_lease
 
