@@ -45,13 +45,21 @@ class Selection:
     params: Mapping[str, Mapping[str, Any]]
     catalog: tuple[dict[str, Any], ...]
     hashes: Mapping[str, str] = field(default_factory=dict)  # path in store -> checksum the manifest recorded
-    baseline: datetime | None = None  # the store's baseline time (bqx.store.state)
-    infos: Mapping[str, PairInfo] = field(default_factory=dict)  # pair -> the store's PairInfo
     state: StoreState | None = None  # the store's state as read for this selection (its manifest read once)
 
     @property
     def columns(self) -> tuple[str, ...]:
         return self.features + self.targets
+
+    @property
+    def baseline(self) -> datetime | None:
+        """The store's baseline time (bqx.store.state)."""
+        return self.state.baseline if self.state is not None else None
+
+    def info(self, pair: str) -> PairInfo:
+        """The store's PairInfo of `pair`."""
+        assert self.state is not None, "a selection made by select() carries the store's state"
+        return self.state.pair_info(pair)
 
 
 def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
@@ -113,8 +121,7 @@ def select(store: str | os.PathLike[str], pairs: Sequence[str] | None = None,
     tnames = [n for n in tnames if any(c in picked for c in by_family[n])]
     rows = tuple(r for r in catalog(names + tnames, params) if r["family"] not in tnames or r["name"] in picked)
     return Selection(root, tuple(sorted(by_pair)), {p: tuple(ms) for p, ms in sorted(by_pair.items())},
-                     tuple(names + tnames), features, picked, params, rows, hashes, store_state.baseline,
-                     {p: store_state.pair_info(p) for p in sorted(by_pair)}, store_state)
+                     tuple(names + tnames), features, picked, params, rows, hashes, store_state)
 
 
 def _stored_inputs(name: str) -> list[str]:
@@ -180,7 +187,7 @@ class PairStream:
                     cols = self.read.setdefault(d.stage, [])
                     cols += [c for c in d.column_names(params_for(d, sel.params)) if c not in cols]
         baseline = sel.baseline or datetime(1970, 1, 1, tzinfo=timezone.utc)
-        self.ctx = {f.name: Ctx(params=params_for(f, sel.params), baseline_time=baseline, pair=sel.infos[pair])
+        self.ctx = {f.name: Ctx(params=params_for(f, sel.params), baseline_time=baseline, pair=sel.info(pair))
                     for f in self.views}
         self.context = {f.name: int(f.context(params_for(f, sel.params))) for f in self.views}
         self.tail: dict[str, pl.DataFrame] = {}
