@@ -13,13 +13,17 @@ import argparse
 import logging
 import os
 import resource
-import socket
+import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from s3_loopback import start_loopback_s3  # noqa: E402
 
 
 class Requests(logging.Handler):
@@ -42,18 +46,8 @@ def main() -> None:
     ap.add_argument("--pairs", default="EURUSD,USDJPY")
     ap.add_argument("--days", type=int, default=15)
     args = ap.parse_args()
-    from moto.server import ThreadedMotoServer
-    from pyarrow import fs
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
-    fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="bench", secret_key="bench",
-                    region="us-east-1", allow_bucket_creation=True).create_dir("bqx")
+    server, env = start_loopback_s3()
+    os.environ.update(env)
     counter = Requests()
     log = logging.getLogger("werkzeug")
     log.handlers[:] = [counter]

@@ -17,7 +17,6 @@ wall times and whether the output is identical; exits 1 when the run failed or d
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import time
@@ -26,7 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "cluster"))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 from dask_cluster import Killer, ProcessCluster, differences, partitions  # noqa: E402
+from s3_loopback import start_loopback_s3  # noqa: E402
 
 from bqx.bars.sample import sample_market  # noqa: E402
 from bqx.engine import run  # noqa: E402
@@ -35,25 +37,13 @@ from bqx.universe import PAIR_NAMES  # noqa: E402
 
 
 def s3_server() -> tuple[object, dict[str, str]]:
-    """A moto S3 server on loopback with a bucket `bqx`, and the environment that reaches it."""
+    """The loopback S3 server (tests/s3_loopback.py), its environment set in this process (the driver's) too."""
+    import logging
     import os
 
-    import logging
-
-    from moto.server import ThreadedMotoServer
-    from pyarrow import fs
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server, env = start_loopback_s3()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server.start()
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
-    os.environ.update(env)  # the driver's too
-    fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing", secret_key="testing",
-                    region="us-east-1", allow_bucket_creation=True).create_dir("bqx")
+    os.environ.update(env)
     return server, env
 
 

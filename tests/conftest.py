@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-import socket
 
 import polars as pl
 import pytest
+
+from s3_loopback import start_loopback_s3
 
 
 @functools.lru_cache(maxsize=None)
@@ -24,29 +25,23 @@ def sample():
 
 
 @pytest.fixture(scope="session")
-def s3_server():
-    """A real S3-compatible server (moto) on loopback; yields its endpoint URL with a bucket `bqx`."""
-    from moto.server import ThreadedMotoServer
-    from pyarrow import fs
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="testing",
-                         secret_key="testing", region="us-east-1", allow_bucket_creation=True)
-    s3.create_dir("bqx")
-    yield endpoint
+def s3_loopback():
+    """A real S3-compatible server (moto) on loopback with a bucket `bqx`, and the environment that reaches it."""
+    server, variables = start_loopback_s3()
+    yield variables
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def s3_variables(s3_server) -> dict[str, str]:
+def s3_server(s3_loopback) -> str:
+    """The loopback server's endpoint URL."""
+    return s3_loopback["AWS_ENDPOINT_URL"]
+
+
+@pytest.fixture(scope="session")
+def s3_variables(s3_loopback) -> dict[str, str]:
     """The environment a process needs to reach the loopback server (fake credentials), for subprocesses."""
-    return {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+    return dict(s3_loopback)
 
 
 @pytest.fixture
