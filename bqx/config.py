@@ -272,23 +272,6 @@ NOT_SETTINGS = frozenset({"BQX_VERBOSE", "BQX_TEST_KILL_AFTER_TASKS", "BQX_TEST_
 _warned: set[str] = set()
 
 
-def env_seconds(name: str, default: float) -> float:
-    """A tuning knob of NOT_SETTINGS given in seconds (read when used): `default` when unset, a UsageError
-    naming the variable when it is not a number of seconds >= 0."""
-    from bqx.errors import UsageError
-
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{name}={text!r} is not a number of seconds",
-                         hint=f"Set it to seconds, or unset it for {default:g} s.") from None
-    if value < 0:
-        raise UsageError(f"{name}={text!r} is negative", hint="Give seconds >= 0.")
-    return value
-
 
 def _setting_names(model: type[BaseModel]) -> dict[str, Any]:
     """Environment name (alias if any) -> the field's annotation."""

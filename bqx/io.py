@@ -1,4 +1,5 @@
-"""Atomic file writes and the one pinned Parquet writer (zstd, no dictionary for floats, 100k-row groups)."""
+"""Atomic file writes, the one pinned Parquet writer (zstd, no dictionary for floats, 100k-row groups), and the
+one reader of the tuning knobs given in seconds in the environment (`env_seconds`; config.NOT_SETTINGS lists them)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,21 @@ def clean_temp_files(root: str | os.PathLike[str]) -> int:
             tmp.unlink(missing_ok=True)
             n += 1
     return n
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A tuning knob of config.NOT_SETTINGS given in seconds (read when used): `default` when unset, a UsageError
+    naming the variable when it is not a number of seconds >= 0."""
+    from bqx.errors import UsageError
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r} is not a number of seconds",
+                         hint=f"Set it to seconds, or unset it for {default:g} s.") from None
+    if value < 0:
+        raise UsageError(f"{name}={text!r} is negative", hint="Give seconds >= 0.")
+    return value

@@ -41,7 +41,7 @@ from bqx.engine.fingerprint import code_digest
 from bqx.engine.kill_hook import pool_task
 from bqx.engine.retry import dead_worker_reason
 from bqx.engine.worker import ChainSpec, TaskResult, TaskSpec
-from bqx.config import env_seconds
+from bqx.io import env_seconds
 from bqx.errors import UsageError
 from bqx.store.backend import backend_for, is_url
 

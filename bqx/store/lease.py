@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from bqx.config import env_seconds
+from bqx.io import env_seconds
 from bqx.errors import StoreLockedError
 from bqx.store.backend import Backend, PreconditionFailed, S3Backend
 

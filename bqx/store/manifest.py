@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from bqx.config import env_seconds
+from bqx.io import env_seconds
 from bqx.errors import BqxError, StoreLockedError
 from bqx.store.backend import Backend, PreconditionFailed, backend_for, is_url
 
